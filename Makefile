@@ -1,0 +1,99 @@
+# rdtrace top-level Makefile.
+#
+#   make              build userland (dtrace, libdtrace, the hosted kernel)
+#   make demo         run a D program through dtrace on the hosted kernel
+#   make test         everything CI checks (see docs/architecture.md, "Test tiers")
+#   make kmod ARCH=amd64|arm64|riscv64    build build/<arch>/rdtrace.ko
+#   make kmods        all three modules
+#   make bench        benchmarks, one line per benchmark: <name> <median ns>
+#   make conformance  the conformance suite in ../shared/conformance
+#   make install      install dtrace, the D library and the man page (PREFIX)
+#   make vm-test      the ATF/Kyua suite on a FreeBSD image (VM_IMAGE=...)
+#
+# Kernel objects are built by a toolchain with rust-src (build-std). On Debian
+# that is rustc-web/cargo-web in /usr/bin; on FreeBSD, rustup nightly with
+# rust-src: make kmod KERNEL_CARGO="cargo +nightly" KERNEL_RUSTC="$(rustup which --toolchain nightly rustc)"
+
+ARCH            ?= amd64
+ARCHS           := amd64 arm64 riscv64
+CARGO           ?= cargo
+KERNEL_CARGO    ?= /usr/bin/cargo
+KERNEL_RUSTC    ?= /usr/bin/rustc
+FREEBSD_RELEASE ?= 15.0
+PREFIX          ?= /usr/local
+SHARED          ?= $(CURDIR)/../shared
+CONFORMANCE     := $(SHARED)/conformance
+JOBS            ?= 2
+
+export KERNEL_CARGO KERNEL_RUSTC FREEBSD_RELEASE
+
+.PHONY: all setup build demo test unit lint fmt-check clippy kmod kmods kocheck \
+        conformance conformance-check bench install vm-test clean
+
+all: build
+
+setup:
+	@scripts/setup.sh
+
+build:
+	$(CARGO) build --release -p rdtrace-dtrace
+
+# The README's first command.
+demo: setup build
+	@scripts/demo.sh
+
+# ---- tests ---------------------------------------------------------------
+
+test: setup fmt-check kmods clippy unit conformance-check
+	@echo "make test: all tiers passed"
+
+fmt-check:
+	$(CARGO) fmt --all --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# Unit and hosted end-to-end tests; the .ko checks (tests/kocheck) require the
+# modules that `kmods` built.
+unit:
+	RDTRACE_REQUIRE_KO=1 $(CARGO) test --workspace
+
+# ---- kernel modules --------------------------------------------------------
+
+kmod:
+	@scripts/build-kmod.sh $(ARCH)
+
+kmods:
+	@for a in $(ARCHS); do scripts/build-kmod.sh $$a || exit 1; done
+
+kocheck: kmods
+	RDTRACE_REQUIRE_KO=1 $(CARGO) test -p rdtrace-kocheck
+
+# ---- conformance -----------------------------------------------------------
+
+conformance: build
+	python3 $(CONFORMANCE)/run_corpus.py -j $(JOBS) $(CURDIR)/target/release/dtrace $(CONFORMANCE)/open.txt
+
+conformance-check: build
+	@scripts/conformance-check.sh
+
+# ---- benchmarks ------------------------------------------------------------
+
+bench:
+	@scripts/bench.sh
+
+# ---- install / VM ----------------------------------------------------------
+
+install: build
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib/dtrace $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0755 target/release/dtrace $(DESTDIR)$(PREFIX)/sbin/dtrace
+	if [ -d userland/libdtrace/dlib ]; then install -m 0644 userland/libdtrace/dlib/*.d $(DESTDIR)$(PREFIX)/lib/dtrace/; fi
+	if [ -f userland/dtrace/dtrace.1 ]; then install -m 0644 userland/dtrace/dtrace.1 $(DESTDIR)$(PREFIX)/share/man/man1/; fi
+	if [ -f build/$(ARCH)/rdtrace.ko ]; then install -d $(DESTDIR)/boot/modules && install -m 0555 build/$(ARCH)/rdtrace.ko $(DESTDIR)/boot/modules/; fi
+
+vm-test:
+	@scripts/vm-test.sh
+
+clean:
+	$(CARGO) clean
+	rm -rf build

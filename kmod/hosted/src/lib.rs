@@ -1,0 +1,1 @@
+//! The hosted kernel: the framework and providers running inside a process.

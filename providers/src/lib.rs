@@ -1,0 +1,2 @@
+//! rdtrace's providers.
+#![no_std]

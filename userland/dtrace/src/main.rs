@@ -1,0 +1,4 @@
+//! dtrace(1).
+fn main() {
+    println!("dtrace: rdtrace {}", env!("CARGO_PKG_VERSION"));
+}

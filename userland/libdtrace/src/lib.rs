@@ -1,0 +1,1 @@
+//! libdtrace for rdtrace: compile D, build DOF, consume, print.
