@@ -151,3 +151,27 @@ pub unsafe trait Platform: Sync + 'static {
     /// The current process's command name, NUL-padded (`execname`).
     fn current_execname(&self, buf: &mut [u8]);
 }
+
+/// A periodic timer created by [`PlatformTimers::timer_create`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimerId(pub usize);
+
+/// Periodic timers: `callout(9)` (`callout_reset_sbt_on` with `C_DIRECT_EXEC`) on
+/// FreeBSD, OS threads on the hosted kernel. Used by the framework's cleaner and
+/// deadman and by the profile provider.
+pub trait PlatformTimers {
+    /// Start calling `func(arg)` every `interval_ns`, on CPU `cpu` if given (the
+    /// callback then runs as that CPU), otherwise on any CPU. The first call comes
+    /// one interval from now. Returns `None` if no timer could be created.
+    fn timer_create(
+        &self,
+        cpu: Option<usize>,
+        interval_ns: u64,
+        func: fn(usize),
+        arg: usize,
+    ) -> Option<TimerId>;
+
+    /// Stop a timer and wait until a callback that is running has returned
+    /// (`callout_drain`). Must not be called from the timer's own callback.
+    fn timer_destroy(&self, id: TimerId);
+}

@@ -1,0 +1,1 @@
+//! Output of consumed data: one interface, text/JSON/folded backends.
