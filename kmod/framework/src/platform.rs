@@ -78,7 +78,7 @@ pub struct ThreadIdentity {
 /// interrupts disabled and never allocate, sleep or panic, and that
 /// [`Platform::fault_checked_load`] never faults the caller whatever address
 /// it is given.
-pub unsafe trait Platform: Sync + 'static {
+pub unsafe trait Platform: PlatformTimers + Sync + 'static {
     // ---- memory -----------------------------------------------------------
 
     /// Allocate `size` bytes aligned to `align` (a power of two), zeroed.
@@ -150,13 +150,32 @@ pub unsafe trait Platform: Sync + 'static {
 
     /// The current process's command name, NUL-padded (`execname`).
     fn current_execname(&self, buf: &mut [u8]);
+
+    // ---- diagnostics / policy (never probe context) ---------------------------
+
+    /// Report a diagnostic the operator should see (FreeBSD: `printf(9)` to the
+    /// console; hosted: stderr when `RDTRACE_VERBOSE` is set). Used for rejected
+    /// DOF, killed consumers and similar. The default drops the message.
+    fn log(&self, _message: &str) {}
+
+    /// Whether destructive actions are allowed system-wide
+    /// (`security.bsd.allow_destructive_dtrace`). Defaults to allowed.
+    fn destructive_allowed(&self) -> bool {
+        true
+    }
+
+    /// Whether the system is panicking: probes then fire nothing (probe context).
+    fn panicking(&self) -> bool {
+        false
+    }
 }
 
 /// A periodic timer created by [`PlatformTimers::timer_create`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TimerId(pub usize);
 
-/// Periodic timers: `callout(9)` (`callout_reset_sbt_on` with `C_DIRECT_EXEC`) on
+/// Periodic timers (a supertrait of [`Platform`], so one `&dyn Platform` object
+/// carries both): `callout(9)` (`callout_reset_sbt_on` with `C_DIRECT_EXEC`) on
 /// FreeBSD, OS threads on the hosted kernel. Used by the framework's cleaner and
 /// deadman and by the profile provider.
 pub trait PlatformTimers {
