@@ -87,6 +87,16 @@ pub unsafe trait Pod: Copy + 'static {
     }
 }
 
+// SAFETY: an array of `Pod` elements has no padding (array elements are
+// contiguous and the element size is a multiple of its alignment) and every
+// bit pattern is valid because it is for each element.
+unsafe impl<T: Pod, const N: usize> Pod for [T; N] {}
+
+/// Compile-time witness used by `abi_struct!`: only callable on `Pod` values,
+/// so every listed field of an ABI struct must itself be `Pod`.
+#[doc(hidden)]
+pub const fn field_is_pod<T: Pod>(_field: &T) {}
+
 // SAFETY: primitive integers are padding-free and accept every bit pattern.
 unsafe impl Pod for u8 {}
 // SAFETY: as above.
@@ -96,18 +106,24 @@ unsafe impl Pod for u32 {}
 // SAFETY: as above.
 unsafe impl Pod for u64 {}
 // SAFETY: as above.
+unsafe impl Pod for i8 {}
+// SAFETY: as above.
+unsafe impl Pod for i16 {}
+// SAFETY: as above.
 unsafe impl Pod for i32 {}
 // SAFETY: as above.
 unsafe impl Pod for i64 {}
 
-/// Declares an ABI struct as [`Pod`] and proves at compile time that it has
-/// no implicit padding (the listed fields must be *all* of its fields), that
-/// its size is `$size`, and that each field sits at the given C offset.
+/// Declares an ABI struct as [`Pod`] and proves at compile time that each
+/// listed field is `Pod`, that it has no implicit padding (the listed fields
+/// must be *all* of its fields), that its size is `$size` and alignment
+/// `$align`, and that each field sits at the given C offset.
 macro_rules! abi_struct {
     ($ty:ty, size = $size:expr, align = $align:expr, { $($field:ident @ $off:expr),+ $(,)? }) => {
-        // SAFETY: `$ty` is `#[repr(C)]`, made only of integers / integer arrays
-        // / other `Pod` structs (checked by the reviewer of its definition), and
-        // the const block below proves it has no padding bytes.
+        // SAFETY: `$ty` is `#[repr(C)]`; the const block below proves at
+        // compile time that every listed field is itself `Pod` and that the
+        // listed fields fill the whole struct, so there are no padding bytes
+        // or unlisted fields, and every bit pattern is a valid value.
         unsafe impl $crate::pod::Pod for $ty {}
         static_assertions::assert_eq_size!($ty, [u8; $size]);
         static_assertions::const_assert_eq!(core::mem::align_of::<$ty>(), $align);
@@ -115,6 +131,7 @@ macro_rules! abi_struct {
         const _: () = {
             // SAFETY: all-zero is a valid value for integer-only structs.
             let z: $ty = unsafe { core::mem::zeroed() };
+            $( $crate::pod::field_is_pod(&z.$field); )+
             let fields = 0 $(+ core::mem::size_of_val(&z.$field))+;
             assert!(fields == core::mem::size_of::<$ty>(), "ABI struct has implicit padding or an unlisted field");
         };

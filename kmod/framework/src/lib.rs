@@ -3,4 +3,5 @@
 #![no_std]
 extern crate alloc;
 
+pub mod dif;
 pub mod platform;

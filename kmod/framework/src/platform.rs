@@ -33,6 +33,7 @@ impl Errno {
     pub const ENOENT: Errno = Errno(2);
     pub const ESRCH: Errno = Errno(3);
     pub const EIO: Errno = Errno(5);
+    pub const ENXIO: Errno = Errno(6);
     pub const E2BIG: Errno = Errno(7);
     pub const EAGAIN: Errno = Errno(35);
     pub const ENOMEM: Errno = Errno(12);
@@ -45,6 +46,8 @@ impl Errno {
     pub const ENOTTY: Errno = Errno(25);
     pub const EALREADY: Errno = Errno(37);
     pub const ENOTSUP: Errno = Errno(45);
+    pub const ENODEV: Errno = Errno(19);
+    pub const ERANGE: Errno = Errno(34);
 }
 
 /// Whether an allocation may sleep waiting for memory (`M_WAITOK`) or must

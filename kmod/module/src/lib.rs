@@ -1,2 +1,29 @@
-//! rdtrace.ko: FreeBSD module glue (module events, linker sets, cdev, KPI platform).
-#![no_std]
+//! rdtrace.ko: the FreeBSD module glue around the DTrace framework.
+//!
+//! * [`metadata`]: module metadata and SYSINIT records in the kernel's linker sets;
+//! * [`module`]: the module event handler (load/unload);
+//! * [`cdev`]: /dev/dtrace/dtrace and /dev/dtrace/helper;
+//! * [`platform`]: the framework's platform boundary over the FreeBSD KPI;
+//! * [`malloc`]: malloc(9) as the global allocator;
+//! * [`panic`]: Rust panics reported through panic(9);
+//! * [`console`]: console messages;
+//! * [`release`]: the target FreeBSD release and what depends on it;
+//! * [`framework_entry`]: the framework calls the devices and handler make.
+//!
+//! Built by scripts/build-kmod.sh for the kernel targets in targets/ (where
+//! `target_os = "none"`); on the host everything that calls into the kernel
+//! is compiled out and the rest is unit-tested.
+#![cfg_attr(not(test), no_std)]
+
+#[cfg(target_os = "none")]
+extern crate alloc;
+
+pub mod cdev;
+pub mod console;
+pub mod framework_entry;
+pub mod malloc;
+pub mod metadata;
+pub mod module;
+pub mod panic;
+pub mod platform;
+pub mod release;

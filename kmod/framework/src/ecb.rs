@@ -1,0 +1,575 @@
+//! ECBs (enabling control blocks): creation from an ECB description for one
+//! probe and one consumer, the action list with its record layout (exactly
+//! what EPROBE/AGGDESC report: rechdr first, natural alignment, tuples at
+//! offset 4 of an 8-byte block), aggregation creation, and linking into the
+//! probe's chain (calling the provider's enable/disable).
+//!
+//! Probe context: reads the immutable `Ecb` fields and walks `next`.
+
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, Ordering};
+
+use crate::abi::*;
+use crate::dif::Difo;
+use crate::dof::{ActDesc, EcbDesc};
+use crate::platform::Errno;
+use crate::registry::{Framework, Probe};
+use crate::state::{ConsumerState, StateInner};
+
+/// An action's record description (`dtrace_recdesc_t`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecDesc {
+    pub action: u16,
+    pub size: u32,
+    pub offset: u32,
+    pub alignment: u16,
+    pub format: u16,
+    pub arg: u64,
+    pub uarg: u64,
+}
+
+impl RecDesc {
+    /// The 32-byte ABI encoding.
+    pub fn encode(&self, out: &mut [u8]) {
+        use crate::bytes::{put_u16, put_u32, put_u64};
+        put_u16(out, 0, self.action);
+        put_u16(out, 2, 0);
+        put_u32(out, 4, self.size);
+        put_u32(out, 8, self.offset);
+        put_u16(out, 12, self.alignment);
+        put_u16(out, 14, self.format);
+        put_u64(out, 16, self.arg);
+        put_u64(out, 24, self.uarg);
+    }
+}
+
+/// Aggregation facts kept on the aggregating action.
+#[derive(Clone, Copy, Debug)]
+pub struct AggInfo {
+    pub id: u32,
+    /// Index of the first in-tuple action.
+    pub first: usize,
+    /// Offset of the aggregation id word within the record (≡ 0 mod 8).
+    pub base: u32,
+    /// Whether the last tuple action is the aggregating function's argument.
+    pub hasarg: bool,
+    /// Initial value of the first value word.
+    pub initial: u64,
+}
+
+/// One action of an ECB.
+#[derive(Clone, Debug)]
+pub struct Action {
+    pub kind: u16,
+    pub difo: Option<Arc<Difo>>,
+    pub rec: RecDesc,
+    pub intuple: bool,
+    pub agg: Option<AggInfo>,
+}
+
+/// An ECB. Immutable once linked (except `next`).
+pub struct Ecb {
+    pub next: AtomicPtr<Ecb>,
+    pub state: *const ConsumerState,
+    pub probe: *const Probe,
+    pub probe_id: u32,
+    pub epid: u32,
+    pub predicate: Option<Arc<Difo>>,
+    pub actions: Vec<Action>,
+    /// Bytes committed per firing (0: nothing recorded).
+    pub size: u32,
+    /// Bytes reserved per firing (tuples need room beyond `size`).
+    pub needed: u32,
+    pub alignment: u32,
+    pub uarg: u64,
+    /// The probe belongs to the `dtrace` provider (BEGIN/END/ERROR).
+    pub dtrace_probe: bool,
+}
+
+// SAFETY: the raw pointers refer to the owning state and probe, which
+// outlive the ECB (teardown unlinks and syncs before freeing either).
+unsafe impl Send for Ecb {}
+// SAFETY: as above; shared access is read-only except the atomic `next`.
+unsafe impl Sync for Ecb {}
+
+/// Adds a format string, returning its 1-based id (0 if the table is full,
+/// as FreeBSD fails silently).
+pub fn format_add(inner: &mut StateInner, f: &[u8]) -> u16 {
+    let boxed: Box<[u8]> = f.into();
+    if let Some(i) = inner.formats.iter().position(|x| x.is_empty()) {
+        if let Some(slot) = inner.formats.get_mut(i) {
+            *slot = boxed;
+            return (i + 1) as u16;
+        }
+    }
+    if inner.formats.len() >= u16::MAX as usize - 1 {
+        return 0;
+    }
+    inner.formats.push(boxed);
+    inner.formats.len() as u16
+}
+
+fn lquantize_parts(arg: u64) -> (u16, u16, i32) {
+    ((arg >> 48) as u16, (arg >> 32) as u16, arg as u32 as i32)
+}
+
+/// `llquantize` bucket index for `value` (the log/linear layout of
+/// abi-facts §2.6): bucket 0 below factor^low, then `nsteps`-wide linear
+/// steps per order of magnitude, top bucket at or above factor^(high+1).
+pub fn llquantize_bucket(factor: u16, low: u16, high: u16, nsteps: u16, value: i64) -> usize {
+    let factor = i64::from(factor);
+    let nsteps = i64::from(nsteps);
+    let mut this: i64 = 1;
+    for _ in 0..low {
+        this = this.saturating_mul(factor);
+    }
+    if value < this {
+        return 0;
+    }
+    let mut last = this;
+    this = this.saturating_mul(factor);
+    let mut base: i64 = 1;
+    let mut value = value;
+    let mut order = i64::from(low);
+    while order <= i64::from(high) {
+        let nbuckets = if this > nsteps { nsteps } else { this };
+        let next = this.checked_mul(factor);
+        if next.is_none() {
+            value = value.min(this.saturating_sub(1));
+        }
+        if value < this {
+            let width = (this / nbuckets.max(1)).max(1);
+            return (base + (value - last) / width).max(0) as usize;
+        }
+        base += nbuckets - nbuckets / factor.max(1);
+        last = this;
+        this = next.unwrap_or(i64::MAX);
+        order += 1;
+    }
+    base.max(0) as usize
+}
+
+/// Value size and initial word for an aggregating action (EINVAL for bad
+/// parameters), as `dtrace_ecb_aggregation_create` validates them.
+fn agg_shape(kind: u16, arg: u64) -> Result<(u32, u64), Errno> {
+    Ok(match kind {
+        DTRACEAGG_COUNT | DTRACEAGG_SUM => (8, 0),
+        DTRACEAGG_MIN => (8, i64::MAX as u64),
+        DTRACEAGG_MAX => (8, i64::MIN as u64),
+        DTRACEAGG_AVG => (16, 0),
+        DTRACEAGG_STDDEV => (32, 0),
+        DTRACEAGG_QUANTIZE => (127 * 8, 0),
+        DTRACEAGG_LQUANTIZE => {
+            let (step, levels, base) = lquantize_parts(arg);
+            if step == 0 || levels == 0 {
+                return Err(Errno::EINVAL);
+            }
+            let top = i64::from(base) + i64::from(levels) * i64::from(step);
+            if top > i64::from(i32::MAX) + i64::from(u16::MAX) * i64::from(u16::MAX) {
+                return Err(Errno::EINVAL);
+            }
+            ((u32::from(levels) + 3) * 8, arg)
+        }
+        DTRACEAGG_LLQUANTIZE => {
+            let factor = (arg >> 48) as u16;
+            let low = (arg >> 32) as u16;
+            let high = (arg >> 16) as u16;
+            let nsteps = arg as u16;
+            if factor < 2 || low >= high || nsteps < factor {
+                return Err(Errno::EINVAL);
+            }
+            let mut v = i64::from(factor);
+            while v < i64::from(nsteps) {
+                v = v.saturating_mul(i64::from(factor));
+            }
+            if v % i64::from(nsteps) != 0 || i64::from(nsteps) % i64::from(factor) != 0 {
+                return Err(Errno::EINVAL);
+            }
+            let top = llquantize_bucket(factor, low, high, nsteps, i64::MAX);
+            let size = (top as u64 + 2) * 8;
+            if size > 64 * 1024 {
+                return Err(Errno::EINVAL);
+            }
+            (size as u32, arg)
+        }
+        _ => return Err(Errno::EINVAL),
+    })
+}
+
+fn natural_align(size: u32) -> u16 {
+    let mut mask = 7u32;
+    while size != 0 && mask > 0 {
+        if size & mask == 0 {
+            return (mask + 1) as u16;
+        }
+        mask >>= 1;
+    }
+    1
+}
+
+/// `dtrace_ecb_action_add`: appends one action, enforcing FreeBSD's rules.
+fn action_add(
+    state: &ConsumerState,
+    inner: &mut StateInner,
+    actions: &mut Vec<Action>,
+    size_so_far: u32,
+    d: &ActDesc,
+) -> Result<(), Errno> {
+    let dp = d.difo.as_ref();
+    let mut arg = d.arg;
+    let mut format = 0u16;
+    let mut size: u32 = 0;
+    let mut agg = None;
+    if act_is_agg(d.kind) {
+        if actions.iter().any(|a| matches!(a.kind, DTRACEACT_COMMIT | DTRACEACT_SPECULATE)) {
+            return Err(Errno::EINVAL);
+        }
+        let (vsize, initial) = agg_shape(d.kind, d.arg)?;
+        size = vsize;
+        let mut ntuple = d.ntuple;
+        if ntuple == 0 {
+            return Err(Errno::EINVAL);
+        }
+        let mut first = None;
+        for (i, a) in actions.iter().enumerate().rev() {
+            if act_is_agg(a.kind) {
+                break;
+            }
+            ntuple -= 1;
+            if ntuple == 0 {
+                first = Some(i);
+                break;
+            }
+        }
+        let first = first.ok_or(Errno::EINVAL)?;
+        let hasarg = actions
+            .last()
+            .is_some_and(|a| a.kind == DTRACEACT_DIFEXPR && a.difo.as_ref().is_some_and(|p| p.rtype().size == 0));
+        let id = (inner.aggs.len() + 1) as u32;
+        for a in actions.iter_mut().skip(first) {
+            a.intuple = true;
+        }
+        if let Some(f) = actions.get_mut(first) {
+            f.rec.alignment = f.rec.alignment.max(4);
+        }
+        agg = Some(AggInfo { id, first, base: 0, hasarg, initial });
+    } else {
+        if act_is_destructive(d.kind)
+            || (d.kind == DTRACEACT_DIFEXPR && dp.is_some_and(|p| p.is_destructive()))
+        {
+            state.destructive.store(1, Ordering::Relaxed);
+        }
+        let rtype = dp.map(|p| p.rtype());
+        match d.kind {
+            DTRACEACT_PRINTF | DTRACEACT_PRINTA | DTRACEACT_SYSTEM | DTRACEACT_FREOPEN | DTRACEACT_DIFEXPR
+            | DTRACEACT_LIBACT | DTRACEACT_TRACEMEM | DTRACEACT_TRACEMEM_DYNSIZE => {
+                if matches!(
+                    d.kind,
+                    DTRACEACT_PRINTF | DTRACEACT_PRINTA | DTRACEACT_SYSTEM | DTRACEACT_FREOPEN | DTRACEACT_DIFEXPR
+                ) {
+                    if let Some(f) = &d.format {
+                        format = format_add(inner, f);
+                    }
+                }
+                let rt = rtype.ok_or(Errno::EINVAL)?;
+                size = rt.size;
+                if size == 0 && rt.kind == DIF_TYPE_STRING {
+                    if rt.flags & DIF_TF_BYREF == 0 {
+                        return Err(Errno::EINVAL);
+                    }
+                    size = u32::try_from(state.opt(DTRACEOPT_STRSIZE)).map_err(|_| Errno::EINVAL)?;
+                }
+            }
+            DTRACEACT_STACK => {
+                let mut nframes = arg;
+                if nframes == 0 {
+                    nframes = state.opt(DTRACEOPT_STACKFRAMES).max(1) as u64;
+                    arg = nframes;
+                }
+                size = u32::try_from(nframes.saturating_mul(8)).map_err(|_| Errno::EINVAL)?;
+            }
+            DTRACEACT_JSTACK | DTRACEACT_USTACK => {
+                let mut nframes = arg & 0xffff_ffff;
+                let mut strsize = arg >> 32;
+                if d.kind == DTRACEACT_JSTACK {
+                    if strsize == 0 {
+                        strsize = state.opt(DTRACEOPT_JSTACKSTRSIZE).max(0) as u64;
+                    }
+                    if nframes == 0 {
+                        nframes = state.opt(DTRACEOPT_JSTACKFRAMES).max(1) as u64;
+                    }
+                } else if nframes == 0 {
+                    nframes = state.opt(DTRACEOPT_USTACKFRAMES).max(1) as u64;
+                }
+                arg = (strsize << 32) | nframes;
+                let s = (nframes + 1).saturating_mul(8).saturating_add(strsize);
+                let s = (s + 7) & !7;
+                size = u32::try_from(s).map_err(|_| Errno::EINVAL)?;
+            }
+            DTRACEACT_SYM | DTRACEACT_MOD => {
+                let rt = rtype.ok_or(Errno::EINVAL)?;
+                if rt.size != 8 || rt.flags & DIF_TF_BYREF != 0 {
+                    return Err(Errno::EINVAL);
+                }
+                size = 8;
+            }
+            DTRACEACT_USYM | DTRACEACT_UMOD | DTRACEACT_UADDR => {
+                let rt = rtype.ok_or(Errno::EINVAL)?;
+                if rt.size != 8 || rt.flags & DIF_TF_BYREF != 0 {
+                    return Err(Errno::EINVAL);
+                }
+                size = 16;
+            }
+            DTRACEACT_STOP | DTRACEACT_BREAKPOINT | DTRACEACT_PANIC => {}
+            DTRACEACT_CHILL | DTRACEACT_DISCARD | DTRACEACT_RAISE => {
+                dp.ok_or(Errno::EINVAL)?;
+            }
+            DTRACEACT_EXIT => {
+                let rt = rtype.ok_or(Errno::EINVAL)?;
+                if rt.size != 4 || rt.flags & DIF_TF_BYREF != 0 {
+                    return Err(Errno::EINVAL);
+                }
+                size = 4;
+            }
+            DTRACEACT_SPECULATE => {
+                if size_so_far > RECHDR_SIZE {
+                    return Err(Errno::EINVAL);
+                }
+                dp.ok_or(Errno::EINVAL)?;
+            }
+            DTRACEACT_PRINTM => {
+                size = rtype.ok_or(Errno::EINVAL)?.size;
+            }
+            DTRACEACT_COMMIT => {
+                if actions.iter().any(|a| a.kind == DTRACEACT_COMMIT) {
+                    return Err(Errno::EINVAL);
+                }
+                dp.ok_or(Errno::EINVAL)?;
+            }
+            _ => return Err(Errno::EINVAL),
+        }
+        if (size != 0 || d.kind == DTRACEACT_SPECULATE) && actions.iter().any(|a| a.kind == DTRACEACT_COMMIT) {
+            return Err(Errno::EINVAL);
+        }
+    }
+    actions.push(Action {
+        kind: d.kind,
+        difo: d.difo.clone(),
+        rec: RecDesc {
+            action: d.kind,
+            size,
+            offset: 0,
+            alignment: natural_align(size),
+            format,
+            arg,
+            uarg: d.uarg,
+        },
+        intuple: false,
+        agg,
+    });
+    if let Some(a) = agg {
+        inner.aggs.push((0, actions.len() - 1));
+        let _ = a;
+    }
+    Ok(())
+}
+
+fn roundup(v: u32, a: u32) -> Option<u32> {
+    let a = a.max(1);
+    v.checked_add(a - 1).map(|x| x / a * a)
+}
+
+/// `dtrace_ecb_resize`: computes offsets, size, needed and alignment.
+fn resize(actions: &mut [Action]) -> Result<(u32, u32, u32), Errno> {
+    let mut size = RECHDR_SIZE;
+    let mut needed = RECHDR_SIZE;
+    let mut alignment: u32 = 4;
+    let mut cur: Option<u32> = None;
+    let mut aggbase: Option<u32> = None;
+    for a in actions.iter_mut() {
+        let al = u32::from(a.rec.alignment);
+        alignment = alignment.max(al);
+        if a.agg.is_some() {
+            let (Some(c), Some(base)) = (cur, aggbase) else {
+                return Err(Errno::EINVAL);
+            };
+            let off = roundup(c, al).ok_or(Errno::EINVAL)?;
+            a.rec.offset = off;
+            let end = off.checked_add(a.rec.size).ok_or(Errno::EINVAL)?;
+            needed = needed.max(end);
+            if let Some(g) = a.agg.as_mut() {
+                g.base = base;
+            }
+            cur = None;
+            aggbase = None;
+        } else if a.intuple {
+            let c = match cur {
+                Some(c) => c,
+                None => {
+                    // First tuple record: offset 4 within an 8-byte block.
+                    let mut c = size;
+                    while c % 8 != 4 {
+                        c += 1;
+                    }
+                    aggbase = Some(c - 4);
+                    c
+                }
+            };
+            let off = roundup(c, al).ok_or(Errno::EINVAL)?;
+            a.rec.offset = off;
+            cur = Some(off.checked_add(a.rec.size).ok_or(Errno::EINVAL)?);
+        } else {
+            size = roundup(size, al).ok_or(Errno::EINVAL)?;
+            a.rec.offset = size;
+            size = size.checked_add(a.rec.size).ok_or(Errno::EINVAL)?;
+            needed = needed.max(size);
+        }
+    }
+    if let Some(first) = actions.first() {
+        let lone_speculate = first.kind == DTRACEACT_SPECULATE && actions.len() == 1;
+        if !lone_speculate && size == RECHDR_SIZE {
+            size = 0;
+        }
+    }
+    let size = roundup(size, 4).ok_or(Errno::EINVAL)?;
+    let needed = roundup(needed, 4).ok_or(Errno::EINVAL)?;
+    Ok((size, needed, alignment))
+}
+
+/// Creates an ECB of `state` on `probe` from `desc` and links it (calling
+/// the provider's enable for the probe's first ECB). Under `fw.lock`.
+pub fn create(
+    fw: &Framework,
+    state: &ConsumerState,
+    inner: &mut StateInner,
+    probe: &Probe,
+    desc: &EcbDesc,
+) -> Result<(), Errno> {
+    let epid = (inner.ecbs.len() + 1) as u32;
+    let aggs_before = inner.aggs.len();
+    let mut actions = Vec::new();
+    let mut result = Ok(());
+    for d in &desc.actions {
+        let so_far = resize(&mut actions.clone()).map(|r| r.0).unwrap_or(u32::MAX);
+        if let Err(e) = action_add(state, inner, &mut actions, so_far, d) {
+            result = Err(e);
+            break;
+        }
+    }
+    let layout = result.and_then(|_| resize(&mut actions));
+    let (size, needed, alignment) = match layout {
+        Ok(l) => l,
+        Err(e) => {
+            inner.aggs.truncate(aggs_before);
+            inner.ecbs.push(ptr::null_mut());
+            return Err(e);
+        }
+    };
+    // Now that the EPID is known, point the aggregations at it.
+    for a in &actions {
+        if let Some(g) = a.agg {
+            if let Some(slot) = inner.aggs.get_mut(g.id as usize - 1) {
+                slot.0 = epid;
+            }
+        }
+    }
+    let dtrace_probe = probe.provider as usize == fw.dtrace_provider.load(Ordering::Acquire);
+    let ecb = Box::into_raw(Box::new(Ecb {
+        next: AtomicPtr::new(ptr::null_mut()),
+        state,
+        probe,
+        probe_id: probe.id,
+        epid,
+        predicate: desc.predicate.clone(),
+        actions,
+        size,
+        needed,
+        alignment,
+        uarg: desc.uarg,
+        dtrace_probe,
+    }));
+    inner.ecbs.push(ecb);
+    state.needed.fetch_max(needed as usize, Ordering::Relaxed);
+    enable(probe, ecb);
+    Ok(())
+}
+
+/// Appends `ecb` to the probe's chain (provider enable on the first).
+fn enable(probe: &Probe, ecb: *mut Ecb) {
+    let head = probe.ecbs.load(Ordering::Acquire);
+    if head.is_null() {
+        probe.ecbs.store(ecb, Ordering::Release);
+        probe.necbs.fetch_add(1, Ordering::Relaxed);
+        probe.provider().ops.enable(probe.id, probe.parg);
+        return;
+    }
+    let mut last = head;
+    // SAFETY: chain members are live ECBs; mutations happen under fw.lock.
+    while let Some(next) = unsafe { (*last).next.load(Ordering::Acquire).as_mut() } {
+        last = next;
+    }
+    // SAFETY: `last` is a live chain member.
+    unsafe { (*last).next.store(ecb, Ordering::Release) };
+    probe.necbs.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Unlinks `ecb` from its probe (provider disable when it was the last).
+/// The caller syncs before freeing it. Under `fw.lock`.
+pub fn disable(ecb: *mut Ecb) {
+    // SAFETY: a live ECB whose probe is live (probes with ECBs are never removed).
+    let e = unsafe { &*ecb };
+    // SAFETY: as above.
+    let probe = unsafe { &*e.probe };
+    let next = e.next.load(Ordering::Acquire);
+    let head = probe.ecbs.load(Ordering::Acquire);
+    if head == ecb {
+        probe.ecbs.store(next, Ordering::Release);
+    } else {
+        let mut cur = head;
+        // SAFETY: chain members are live; we hold fw.lock.
+        while let Some(c) = unsafe { cur.as_ref() } {
+            let n = c.next.load(Ordering::Acquire);
+            if n == ecb {
+                c.next.store(next, Ordering::Release);
+                break;
+            }
+            cur = n;
+        }
+    }
+    if probe.necbs.fetch_sub(1, Ordering::Relaxed) == 1 {
+        probe.provider().ops.disable(probe.id, probe.parg);
+    }
+}
+
+/// Records of the ECB that EPROBE reports (aggregating and in-tuple omitted).
+pub fn eprobe_recs(e: &Ecb) -> impl Iterator<Item = &RecDesc> {
+    e.actions.iter().filter(|a| !act_is_agg(a.kind) && !a.intuple).map(|a| &a.rec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn llquantize_buckets() {
+        // factor 10, low 0, high 2, nsteps 10: bucket 0 is < 1.
+        assert_eq!(llquantize_bucket(10, 0, 2, 10, 0), 0);
+        assert_eq!(llquantize_bucket(10, 0, 2, 10, 1), 1);
+        assert_eq!(llquantize_bucket(10, 0, 2, 10, 9), 9);
+        assert_eq!(llquantize_bucket(10, 0, 2, 10, 10), 10);
+        assert_eq!(llquantize_bucket(10, 0, 2, 10, 99), 18);
+        assert!(llquantize_bucket(10, 0, 2, 10, i64::MAX) > 18);
+    }
+
+    #[test]
+    fn natural_alignment() {
+        assert_eq!(natural_align(8), 8);
+        assert_eq!(natural_align(12), 4);
+        assert_eq!(natural_align(2), 2);
+        assert_eq!(natural_align(3), 1);
+        assert_eq!(natural_align(0), 1);
+    }
+}

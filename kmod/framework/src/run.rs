@@ -1,0 +1,211 @@
+//! Everything a consumer state needs while tracing, built at GO and freed at
+//! teardown: principal, aggregation and speculation buffers per CPU, the
+//! variable storage the DIF VM uses (globals, per-CPU clause-locals, the
+//! dynamic-variable arena), and the EPID → record-size table the ring and
+//! speculation code walk records with.
+//!
+//! Probe context: reads only; per-CPU parts are touched only by their CPU.
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::cell::UnsafeCell;
+
+use crate::abi::*;
+use crate::agg::AggBuffer;
+use crate::buffer::{CpuBuffer, Policy};
+use crate::dif::{Difo, DynVarArena, GlobalVars, LocalVars, VarScope};
+use crate::ecb::Ecb;
+use crate::platform::{Errno, Platform};
+use crate::spec::Speculation;
+use crate::state::ConsumerState;
+
+/// The running part of a consumer state.
+pub struct RunState {
+    pub policy: Policy,
+    pub bufs: Vec<CpuBuffer>,
+    pub aggbufs: Vec<AggBuffer>,
+    pub specs: Vec<Speculation>,
+    /// Global variables: shared by all CPUs, racy like FreeBSD's (see
+    /// `globals_mut`).
+    globals: UnsafeCell<GlobalVars>,
+    /// Clause-local variables, one set per CPU.
+    locals: Vec<UnsafeCell<LocalVars>>,
+    pub dynvars: DynVarArena,
+    /// Record size by EPID − 1 (0 for destroyed ECBs).
+    pub epid_sizes: Vec<u32>,
+    pub strsize: u64,
+}
+
+// SAFETY: per-CPU parts are only touched by their CPU (see module header);
+// globals follow the documented racy-store model.
+unsafe impl Sync for RunState {}
+// SAFETY: owns its memory.
+unsafe impl Send for RunState {}
+
+impl RunState {
+    /// Record size of `epid` (ring walking, commit). *Probe context.*
+    #[inline]
+    pub fn record_size(&self, epid: u32) -> usize {
+        self.epid_sizes.get((epid as usize).wrapping_sub(1)).map_or(0, |&s| s as usize)
+    }
+
+    /// The globals for one DIF execution.
+    ///
+    /// # Safety
+    /// Probe context. Several CPUs may hold this at once: D global variables
+    /// are unsynchronised in DTrace (last writer wins, torn by-ref values are
+    /// possible), and the VM stores only plain bytes, so the race can yield
+    /// odd values but never an invalid Rust value or an out-of-bounds access.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn globals_mut(&self) -> &mut GlobalVars {
+        // SAFETY: see above.
+        unsafe { &mut *self.globals.get() }
+    }
+
+    /// This CPU's clause-locals.
+    ///
+    /// # Safety
+    /// Probe context on `cpu`.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn locals_mut(&self, cpu: usize) -> Option<&mut LocalVars> {
+        // SAFETY: only `cpu` touches its own slot.
+        self.locals.get(cpu).map(|c| unsafe { &mut *c.get() })
+    }
+}
+
+fn alloc_halving<T>(size: i64, manual: bool, mut f: impl FnMut(usize) -> Result<T, Errno>) -> Result<(T, i64), Errno> {
+    let mut size = size;
+    while size >= BUFFER_MIN {
+        match f(size as usize & !7) {
+            Ok(t) => return Ok((t, size)),
+            Err(e) if e != Errno::ENOMEM || manual => return Err(e),
+            Err(_) => size /= 2,
+        }
+    }
+    Err(Errno::ENOMEM)
+}
+
+/// Builds the run state at GO (`dtrace_state_buffers` and friends). Options
+/// actually used are written back (halved sizes, clamped rates).
+pub fn build(
+    platform: &'static dyn Platform,
+    state: &ConsumerState,
+    ecbs: &[*mut Ecb],
+    naggs: usize,
+    ncpu: usize,
+) -> Result<RunState, Errno> {
+    let opt = |i| state.opt(i);
+    let set = |i: usize, v: i64| {
+        if let Some(o) = state.options.get(i) {
+            o.store(v, core::sync::atomic::Ordering::Relaxed);
+        }
+    };
+    let manual = opt(DTRACEOPT_BUFRESIZE) == DTRACEOPT_BUFRESIZE_MANUAL;
+    let policy = match opt(DTRACEOPT_BUFPOLICY) {
+        DTRACEOPT_BUFPOLICY_RING => Policy::Ring,
+        DTRACEOPT_BUFPOLICY_FILL => Policy::Fill,
+        _ => Policy::Switch,
+    };
+    let cpu_opt = opt(DTRACEOPT_CPU);
+    let only = |c: usize| cpu_opt < 0 || cpu_opt as usize == c;
+    let mut bufsize = opt(DTRACEOPT_BUFSIZE);
+    if bufsize == DTRACEOPT_UNSET {
+        bufsize = 4 * 1024 * 1024;
+    }
+    if bufsize < BUFFER_MIN && !ecbs.is_empty() {
+        return Err(Errno::ENOSPC);
+    }
+    let needed = state.needed.load(core::sync::atomic::Ordering::Relaxed) as i64;
+    if bufsize < needed {
+        return Err(Errno::ENOSPC);
+    }
+    let (bufs, bufsize) = alloc_halving(bufsize, manual, |sz| {
+        let mut v = Vec::new();
+        for c in 0..ncpu {
+            v.push(CpuBuffer::new(if only(c) { sz } else { 0 }, policy, true)?);
+        }
+        Ok(v)
+    })?;
+    set(DTRACEOPT_BUFSIZE, bufsize);
+    let aggbufs = if naggs == 0 {
+        set(DTRACEOPT_AGGSIZE, 0);
+        Vec::new()
+    } else {
+        let mut aggsize = opt(DTRACEOPT_AGGSIZE);
+        if aggsize == DTRACEOPT_UNSET || aggsize == 0 {
+            aggsize = bufsize;
+        }
+        let (v, sz) = alloc_halving(aggsize, manual, |sz| {
+            let mut v = Vec::new();
+            for c in 0..ncpu {
+                v.push(AggBuffer::new(if only(c) { sz } else { 0 })?);
+            }
+            Ok(v)
+        })?;
+        set(DTRACEOPT_AGGSIZE, sz);
+        v
+    };
+    let nspec = opt(DTRACEOPT_NSPEC).max(0) as usize;
+    let specsize = opt(DTRACEOPT_SPECSIZE).max(0) as usize & !7;
+    let mut specs = Vec::new();
+    let uses_spec = ecbs.iter().any(|&e| {
+        // SAFETY: ECB pointers in the state's table are live (null = destroyed).
+        unsafe { e.as_ref() }.is_some_and(|e| e.actions.iter().any(|a| act_is_speculative(a.kind)))
+    });
+    if uses_spec {
+        for _ in 0..nspec {
+            specs.push(Speculation::new(ncpu, specsize)?);
+        }
+    }
+    // Variable storage sized from every DIFO of the state.
+    let mut difos: Vec<Arc<Difo>> = Vec::new();
+    for &e in ecbs {
+        // SAFETY: as above.
+        if let Some(e) = unsafe { e.as_ref() } {
+            difos.extend(e.predicate.iter().cloned());
+            difos.extend(e.actions.iter().filter_map(|a| a.difo.clone()));
+        }
+    }
+    let strsize = opt(DTRACEOPT_STRSIZE).max(1) as u64;
+    let globals = GlobalVars::new(VarScope::Global, difos.iter().map(|d| &**d));
+    let mut locals = Vec::new();
+    for _ in 0..ncpu {
+        locals.push(UnsafeCell::new(LocalVars::new(VarScope::Local, difos.iter().map(|d| &**d))));
+    }
+    let chunk = difos.iter().map(|d| d.dynvar_chunk_size(strsize)).max().unwrap_or(0);
+    let mut dynvarsize = opt(DTRACEOPT_DYNVARSIZE);
+    if dynvarsize == DTRACEOPT_UNSET {
+        dynvarsize = DEFAULT_DYNVARSIZE;
+    }
+    let dynvars = if chunk == 0 {
+        DynVarArena::empty(platform).ok_or(Errno::ENOMEM)?
+    } else {
+        let mut size = dynvarsize;
+        loop {
+            if let Some(a) = DynVarArena::new(platform, size.max(0) as usize, chunk, ncpu) {
+                set(DTRACEOPT_DYNVARSIZE, size);
+                break a;
+            }
+            if manual || size < 2 * chunk as i64 {
+                return Err(Errno::ENOMEM);
+            }
+            size /= 2;
+        }
+    };
+    let epid_sizes = ecbs
+        .iter()
+        // SAFETY: as above.
+        .map(|&e| unsafe { e.as_ref() }.map_or(0, |e| e.size))
+        .collect();
+    Ok(RunState {
+        policy,
+        bufs,
+        aggbufs,
+        specs,
+        globals: UnsafeCell::new(globals),
+        locals,
+        dynvars,
+        epid_sizes,
+        strsize,
+    })
+}

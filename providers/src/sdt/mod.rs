@@ -1,0 +1,243 @@
+//! The SDT provider family: probes compiled into code (`SDT_PROBE_DEFINE` in
+//! the kernel, [`sdt_probe_define!`](crate::sdt_probe_define) in rdtrace's own
+//! Rust), discovered from the linker sets of each loaded file.
+//!
+//! Naming: provider = the provider record's name (one DTrace provider per
+//! distinct name); module = the probe's module, or the file name without
+//! `.ko` when empty; function = the probe's function, or `none` when empty;
+//! name = the probe's name with every `__` turned into `-`.
+//!
+//! Enabling stores the DTrace id in the probe record (call sites that test
+//! it start firing) and patches each of the probe's tracepoints from a NOP to
+//! a jump to its out-of-line block (FreeBSD 15 hot-patching); disabling
+//! reverses both. parg = the probe record's address.
+//!
+//! Probe context: [`fire_own`] and the `sdt_probe!` call sites.
+
+pub mod layout;
+pub mod macros;
+pub mod patch;
+
+use crate::host::{ProviderHandle, ProviderHost};
+use crate::text::TextWriter;
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+pub use layout::{c_str, SdtArgType, SdtProbe, SdtProviderRecord, SdtTracepoint};
+use patch::{Arch, PatchError};
+use rdtrace_framework::platform::Errno;
+
+/// Artificial frames of SDT probes (lockstat's are 2).
+pub const AFRAMES: i32 = 1;
+
+/// The linker sets of one loaded file.
+#[derive(Clone, Copy)]
+pub struct LinkerSets<'a> {
+    /// The file's name (`kernel`, `foo.ko`, the test binary...).
+    pub file_name: &'a str,
+    pub providers: &'a [*const SdtProviderRecord],
+    pub probes: &'a [*const SdtProbe],
+    pub argtypes: &'a [*const SdtArgType],
+    pub tracepoints: &'a [SdtTracepoint],
+}
+
+/// A probe found in a file's linker sets, with its DTrace names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiscoveredProbe {
+    pub provider: String,
+    pub module: String,
+    pub function: String,
+    pub name: String,
+    /// Address of the probe record (the DTrace parg).
+    pub record: usize,
+    pub n_args: i32,
+}
+
+/// `__` → `-`, as SDT probe names are spelt in DTrace.
+pub fn dtrace_name(name: &str) -> String {
+    name.replace("__", "-")
+}
+
+/// The module name for `file_name` (the file name without `.ko`).
+pub fn module_of_file(file_name: &str) -> &str {
+    file_name.strip_suffix(".ko").unwrap_or(file_name)
+}
+
+/// Every probe of `sets`, with its DTrace names. Null entries are skipped.
+///
+/// # Safety
+/// Every non-null pointer in the sets points to a live record whose string
+/// and provider pointers are null or valid, as the linker sets of a loaded
+/// file guarantee.
+pub unsafe fn discover(sets: &LinkerSets<'_>) -> Vec<DiscoveredProbe> {
+    let mut out = Vec::new();
+    for &record in sets.probes {
+        // SAFETY: per the caller, non-null entries are live records.
+        let Some(probe) = (unsafe { record.as_ref() }) else { continue };
+        // SAFETY: as above for the provider record and all strings.
+        let provider = match unsafe { probe.provider.as_ref() } {
+            Some(p) => unsafe { c_str(p.name) },
+            None => continue,
+        };
+        // SAFETY: string fields of a live record.
+        let (module, function, name) = unsafe { (c_str(probe.module), c_str(probe.function), c_str(probe.name)) };
+        if provider.is_empty() || name.is_empty() {
+            continue;
+        }
+        out.push(DiscoveredProbe {
+            provider: provider.into(),
+            module: if module.is_empty() { module_of_file(sets.file_name) } else { module }.into(),
+            function: if function.is_empty() { "none" } else { function }.into(),
+            name: dtrace_name(name),
+            record: record as usize,
+            n_args: probe.n_args,
+        });
+    }
+    out
+}
+
+/// The argument type of `record`'s argument `index`: (native, translated).
+///
+/// # Safety
+/// As for [`discover`].
+pub unsafe fn argtype<'a>(sets: &LinkerSets<'a>, record: usize, index: i32) -> Option<(&'a str, &'a str)> {
+    sets.argtypes.iter().find_map(|&a| {
+        // SAFETY: per the caller, non-null entries are live records.
+        let arg = unsafe { a.as_ref() }?;
+        // SAFETY: string fields of a live record.
+        (arg.probe as usize == record && arg.index == index)
+            .then(|| unsafe { (c_str(arg.type_name), c_str(arg.translated_type)) })
+    })
+}
+
+/// One DTrace provider of the SDT family (all probes of one provider name).
+pub struct SdtProvider {
+    host: &'static dyn ProviderHost,
+    text: &'static dyn TextWriter,
+    arch: Arch,
+    pub name: String,
+    handle: AtomicUsize,
+    /// (record address, patchpoint, out-of-line target) of every tracepoint.
+    tracepoints: spin::Mutex<Vec<(usize, u64, u64)>>,
+    /// Probe records this provider created probes for.
+    records: spin::Mutex<Vec<usize>>,
+}
+
+impl SdtProvider {
+    pub fn new(name: &str, host: &'static dyn ProviderHost, text: &'static dyn TextWriter, arch: Arch) -> Self {
+        SdtProvider {
+            host,
+            text,
+            arch,
+            name: name.into(),
+            handle: AtomicUsize::new(0),
+            tracepoints: spin::Mutex::new(Vec::new()),
+            records: spin::Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn set_handle(&self, handle: ProviderHandle) {
+        self.handle.store(handle, Ordering::Release);
+    }
+
+    /// Create the probes of this provider found in `sets` (those not created
+    /// yet), and remember their tracepoints. Returns how many were created.
+    ///
+    /// # Safety
+    /// As for [`discover`]; the records must stay loaded while probes exist.
+    pub unsafe fn provide_file(&self, sets: &LinkerSets<'_>) -> usize {
+        let handle = self.handle.load(Ordering::Acquire);
+        let mut created = 0;
+        // SAFETY: forwarded from the caller.
+        for p in unsafe { discover(sets) }.into_iter().filter(|p| p.provider == self.name) {
+            if self.host.probe_lookup(handle, &p.module, &p.function, &p.name) != 0 {
+                continue;
+            }
+            if self.host.probe_create(handle, &p.module, &p.function, &p.name, AFRAMES, p.record) != 0 {
+                created += 1;
+                self.records.lock().push(p.record);
+                let mut tps = self.tracepoints.lock();
+                for tp in sets.tracepoints.iter().filter(|tp| tp.probe as usize == p.record) {
+                    tps.push((p.record, tp.patchpoint as u64, tp.target as u64));
+                }
+            }
+        }
+        created
+    }
+
+    fn record(&self, parg: usize) -> Option<&SdtProbe> {
+        if !self.records.lock().contains(&parg) {
+            return None;
+        }
+        // SAFETY: `parg` is one of the records `provide_file` created a probe
+        // for; the caller of `provide_file` keeps them loaded.
+        unsafe { (parg as *const SdtProbe).as_ref() }
+    }
+
+    /// `enable`: publish the id and patch the probe's tracepoints in.
+    pub fn enable(&self, id: u32, parg: usize) -> Result<(), Errno> {
+        let Some(record) = self.record(parg) else { return Err(Errno::EINVAL) };
+        record.id.store(u64::from(id), Ordering::Release);
+        let sites: Vec<(u64, u64)> = self.tracepoints.lock().iter().filter(|t| t.0 == parg).map(|t| (t.1, t.2)).collect();
+        for (site, target) in sites {
+            let bytes = patch::enabled(self.arch, site, target).map_err(|e| match e {
+                PatchError::OutOfRange | PatchError::Misaligned => Errno::EINVAL,
+            })?;
+            // SAFETY: `site` is a tracepoint the linker set declared for this
+            // probe; a jump to its own out-of-line block is the enabled form.
+            unsafe { self.text.write_text(site, bytes.as_slice()) }?;
+        }
+        Ok(())
+    }
+
+    /// `disable`: NOP the tracepoints out and clear the id.
+    pub fn disable(&self, _id: u32, parg: usize) {
+        let Some(record) = self.record(parg) else { return };
+        let sites: Vec<u64> = self.tracepoints.lock().iter().filter(|t| t.0 == parg).map(|t| t.1).collect();
+        let nop = patch::disabled(self.arch);
+        for site in sites {
+            // SAFETY: as in `enable`; the NOP is the disabled form.
+            let _ = unsafe { self.text.write_text(site, nop.as_slice()) };
+        }
+        record.id.store(0, Ordering::Release);
+    }
+
+    /// `destroy`: forget the probe's record and tracepoints.
+    pub fn destroy(&self, _id: u32, parg: usize) {
+        self.records.lock().retain(|r| *r != parg);
+        self.tracepoints.lock().retain(|t| t.0 != parg);
+    }
+}
+
+/// Where rdtrace's own SDT probes fire to.
+struct OwnHost(&'static dyn ProviderHost);
+
+static OWN_HOST: AtomicPtr<OwnHost> = AtomicPtr::new(ptr::null_mut());
+
+/// Route rdtrace's own `sdt_probe!` sites to `host` (the framework adapter).
+/// The previous routing, if any, is leaked on purpose: a site may still be
+/// using it.
+pub fn set_own_host(host: &'static dyn ProviderHost) {
+    OWN_HOST.store(Box::into_raw(Box::new(OwnHost(host))), Ordering::Release);
+}
+
+/// Fire one of rdtrace's own probes (called by `sdt_probe!` when enabled).
+/// *Probe context.*
+pub fn fire_own(id: u32, args: [u64; 5]) {
+    // SAFETY: OWN_HOST is null or a leaked Box that is never freed.
+    if let Some(own) = unsafe { OWN_HOST.load(Ordering::Acquire).as_ref() } {
+        own.0.probe(id, args);
+    }
+}
+
+/// Up to five call-site arguments as the five probe arguments.
+#[inline]
+pub fn pad_args(args: &[u64]) -> [u64; 5] {
+    let mut five = [0u64; 5];
+    for (dst, src) in five.iter_mut().zip(args) {
+        *dst = *src;
+    }
+    five
+}

@@ -1,0 +1,127 @@
+//! The syscall provider against a recording host and a fake system call
+//! table: probe naming, parg encoding, enable/disable writing the table's
+//! probe ids and hook, and firing from both the typed entry points and a raw
+//! `struct syscall_args`.
+
+mod common;
+
+use common::MockHost;
+use rdtrace_providers::syscall::{Site, SyscallProvider, SyscallTable, ENTRY_FLAG, KIND_ENTRY, KIND_RETURN};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+struct FakeTable {
+    names: Vec<&'static str>,
+    entry: Vec<AtomicU32>,
+    ret: Vec<AtomicU32>,
+    hook: AtomicBool,
+}
+
+impl SyscallTable for FakeTable {
+    fn len(&self) -> usize {
+        self.names.len()
+    }
+    fn name(&self, n: usize) -> Option<&str> {
+        self.names.get(n).copied()
+    }
+    fn set_probe_id(&self, n: usize, site: Site, id: u32) {
+        let v = if site == Site::Entry { &self.entry } else { &self.ret };
+        v[n].store(id, Ordering::SeqCst);
+    }
+    fn set_hook(&self, on: bool) {
+        self.hook.store(on, Ordering::SeqCst);
+    }
+}
+
+fn setup() -> (&'static MockHost, &'static FakeTable, SyscallProvider) {
+    let host = MockHost::leaked(1);
+    let names = vec!["syscall", "exit", "fork", "read", "write", "", "close"];
+    let table: &'static FakeTable = Box::leak(Box::new(FakeTable {
+        entry: names.iter().map(|_| AtomicU32::new(0)).collect(),
+        ret: names.iter().map(|_| AtomicU32::new(0)).collect(),
+        names,
+        hook: AtomicBool::new(false),
+    }));
+    let provider = SyscallProvider::new(host, table);
+    provider.set_handle(5);
+    provider.provide();
+    (host, table, provider)
+}
+
+#[test]
+fn probes_per_named_syscall() {
+    let (host, _, provider) = setup();
+    provider.provide(); // no duplicates
+    let probes = host.probes.lock().unwrap().clone();
+    assert_eq!(probes.len(), 12);
+    let read_entry = probes.iter().find(|p| p.function == "read" && p.name == "entry").unwrap();
+    assert_eq!((read_entry.module.as_str(), read_entry.parg, read_entry.aframes, read_entry.provider), ("freebsd", 3 | ENTRY_FLAG, 1, 5));
+    let close_ret = probes.iter().find(|p| p.function == "close" && p.name == "return").unwrap();
+    assert_eq!(close_ret.parg, 6);
+}
+
+#[test]
+fn enable_fire_disable() {
+    let (host, table, provider) = setup();
+    let write_entry = host.probe_lookup_id("write", "entry");
+    let write_return = host.probe_lookup_id("write", "return");
+    provider.enable(write_entry, host.probe(write_entry).parg);
+    assert!(table.hook.load(Ordering::SeqCst));
+    assert_eq!(table.entry[4].load(Ordering::SeqCst), write_entry);
+    provider.enable(write_return, host.probe(write_return).parg);
+    assert_eq!(table.ret[4].load(Ordering::SeqCst), write_return);
+    assert_eq!(provider.enabled_count(), 2);
+
+    provider.fire_entry(4, &[1, 0x1000, 12, 99, 98, 97]);
+    provider.fire_entry(3, &[0, 0, 0]); // read is not enabled
+    provider.fire_return(4, 12);
+    provider.fire_return(4, -1);
+    assert_eq!(
+        host.take_fired().into_iter().map(|(id, a, _)| (id, a)).collect::<Vec<_>>(),
+        vec![
+            (write_entry, [1, 0x1000, 12, 99, 98]),
+            (write_return, [12, 12, 0, 0, 0]),
+            (write_return, [u64::MAX, u64::MAX, 0, 0, 0]),
+        ]
+    );
+
+    // The raw kernel hook path: struct syscall_args { u32 code; u32 orig; ptr callp; u64 args[8]; }.
+    let mut sa = [0u8; 80];
+    sa[0..4].copy_from_slice(&4u32.to_le_bytes());
+    for i in 0..8u64 {
+        sa[16 + 8 * i as usize..24 + 8 * i as usize].copy_from_slice(&(100 + i).to_le_bytes());
+    }
+    // SAFETY: `sa` is an 80-byte syscall_args image.
+    unsafe {
+        provider.fire_from_syscall_args(sa.as_ptr(), KIND_ENTRY, 0);
+        provider.fire_from_syscall_args(sa.as_ptr(), KIND_RETURN, 7);
+    }
+    assert_eq!(
+        host.take_fired().into_iter().map(|(id, a, _)| (id, a)).collect::<Vec<_>>(),
+        vec![(write_entry, [100, 101, 102, 103, 104]), (write_return, [7, 7, 0, 0, 0])]
+    );
+
+    provider.disable(write_entry, host.probe(write_entry).parg);
+    assert!(table.hook.load(Ordering::SeqCst), "return probe still enabled");
+    provider.disable(write_return, host.probe(write_return).parg);
+    assert!(!table.hook.load(Ordering::SeqCst));
+    assert_eq!(table.entry[4].load(Ordering::SeqCst), 0);
+    assert_eq!(table.ret[4].load(Ordering::SeqCst), 0);
+    provider.fire_entry(4, &[1]);
+    assert!(host.take_fired().is_empty());
+    // Out-of-range pargs and sysnums are ignored, never a panic.
+    provider.enable(99, 5000 | ENTRY_FLAG);
+    provider.fire_entry(5000, &[]);
+    provider.fire_return(usize::MAX, 0);
+    assert_eq!(provider.enabled_count(), 0);
+}
+
+trait LookupId {
+    fn probe_lookup_id(&self, func: &str, name: &str) -> u32;
+}
+
+impl LookupId for MockHost {
+    fn probe_lookup_id(&self, func: &str, name: &str) -> u32 {
+        use rdtrace_providers::host::ProviderHost;
+        self.probe_lookup(5, "freebsd", func, name)
+    }
+}

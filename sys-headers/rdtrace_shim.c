@@ -1,0 +1,175 @@
+/*
+ * rdtrace_shim.c - real functions for the FreeBSD KPI macros and inline
+ * functions rdtrace uses (see rdtrace_shim.h for the contract).
+ *
+ * Compiled freestanding for the kernel target by ffi/build.rs with the same
+ * code generation as the Rust code (no red zone, no FP/SIMD, kernel code
+ * model on amd64, PIC on arm64/riscv64). Keep it small: anything that can be
+ * written in Rust belongs in Rust.
+ */
+#include "rdtrace_shim.h"
+
+/* What FreeBSD's lock macros pass as the caller's file and line. */
+static const char shim_file[] = "rdtrace";
+#define SHIM_LINE 0
+
+struct thread *
+rdtrace_shim_curthread(void)
+{
+	struct thread *td;
+#if defined(__x86_64__)
+	/* %gs points at this CPU's struct pcpu; pc_curthread is its first word. */
+	__asm__ __volatile__("movq %%gs:0, %0" : "=r"(td));
+#elif defined(__aarch64__)
+	/* x18 holds this CPU's struct pcpu. */
+	__asm__ __volatile__("ldr %0, [x18]" : "=r"(td));
+#elif defined(__riscv)
+	/* tp holds this CPU's struct pcpu. */
+	__asm__ __volatile__("ld %0, 0(tp)" : "=r"(td));
+#else
+#error "unsupported architecture"
+#endif
+	return (td);
+}
+
+u_int
+rdtrace_shim_curcpu(u_int cpuid_offset)
+{
+	u_int cpu;
+	uintptr_t off = cpuid_offset;
+#if defined(__x86_64__)
+	__asm__ __volatile__("movl %%gs:(%1), %0" : "=r"(cpu) : "r"(off));
+#elif defined(__aarch64__)
+	__asm__ __volatile__("ldr %w0, [x18, %1]" : "=r"(cpu) : "r"(off));
+#elif defined(__riscv)
+	uintptr_t addr;
+	__asm__ __volatile__("add %0, tp, %1" : "=r"(addr) : "r"(off));
+	cpu = *(volatile u_int *)addr;
+#endif
+	return (cpu);
+}
+
+register_t
+rdtrace_shim_intr_disable(void)
+{
+	register_t state;
+#if defined(__x86_64__)
+	__asm__ __volatile__("pushfq; popq %0; cli" : "=r"(state) : : "memory");
+#elif defined(__aarch64__)
+	/* Save DAIF, then mask IRQ and FIQ. */
+	__asm__ __volatile__("mrs %0, daif; msr daifset, #3" : "=r"(state) : : "memory");
+#elif defined(__riscv)
+	/* Clear sstatus.SIE (bit 1), keeping its old value. */
+	__asm__ __volatile__("csrrci %0, sstatus, 2" : "=r"(state) : : "memory");
+	state &= 2;
+#endif
+	return (state);
+}
+
+void
+rdtrace_shim_intr_restore(register_t state)
+{
+#if defined(__x86_64__)
+	__asm__ __volatile__("pushq %0; popfq" : : "r"(state) : "memory", "cc");
+#elif defined(__aarch64__)
+	__asm__ __volatile__("msr daif, %0" : : "r"(state) : "memory");
+#elif defined(__riscv)
+	__asm__ __volatile__("csrs sstatus, %0" : : "r"(state) : "memory");
+#endif
+}
+
+void
+rdtrace_shim_mtx_init(struct mtx *m, const char *name, int opts)
+{
+	_mtx_init(&m->mtx_lock, name, 0, opts);
+}
+
+void
+rdtrace_shim_mtx_lock(struct mtx *m)
+{
+	__mtx_lock_flags(&m->mtx_lock, 0, shim_file, SHIM_LINE);
+}
+
+void
+rdtrace_shim_mtx_unlock(struct mtx *m)
+{
+	__mtx_unlock_flags(&m->mtx_lock, 0, shim_file, SHIM_LINE);
+}
+
+void
+rdtrace_shim_mtx_lock_spin(struct mtx *m)
+{
+	__mtx_lock_spin_flags(&m->mtx_lock, 0, shim_file, SHIM_LINE);
+}
+
+void
+rdtrace_shim_mtx_unlock_spin(struct mtx *m)
+{
+	__mtx_unlock_spin_flags(&m->mtx_lock, 0, shim_file, SHIM_LINE);
+}
+
+void
+rdtrace_shim_mtx_destroy(struct mtx *m)
+{
+	_mtx_destroy(&m->mtx_lock);
+}
+
+void
+rdtrace_shim_sx_xlock(struct sx *sx)
+{
+	(void)_sx_xlock(sx, 0, shim_file, SHIM_LINE);
+}
+
+void
+rdtrace_shim_sx_xunlock(struct sx *sx)
+{
+	_sx_xunlock(sx, shim_file, SHIM_LINE);
+}
+
+void
+rdtrace_shim_sx_slock(struct sx *sx)
+{
+	(void)_sx_slock(sx, 0, shim_file, SHIM_LINE);
+}
+
+void
+rdtrace_shim_sx_sunlock(struct sx *sx)
+{
+	_sx_sunlock(sx, shim_file, SHIM_LINE);
+}
+
+void
+rdtrace_shim_critical_enter(void)
+{
+	critical_enter_KBI();
+}
+
+void
+rdtrace_shim_critical_exit(void)
+{
+	critical_exit_KBI();
+}
+
+int
+rdtrace_shim_callout_drain(struct callout *c)
+{
+	return (_callout_stop_safe(c, CS_DRAIN));
+}
+
+int
+rdtrace_shim_callout_stop(struct callout *c)
+{
+	return (_callout_stop_safe(c, 0));
+}
+
+void
+rdtrace_shim_make_dev_args_init(struct make_dev_args *args)
+{
+	make_dev_args_init_impl(args, sizeof(*args));
+}
+
+void
+rdtrace_shim_console(const char *message)
+{
+	printf("%s", message);
+}

@@ -1,0 +1,100 @@
+//! CPUs as module code sees them: `mp_maxid`, `mp_ncpus`, `cpuid_to_pcpu[]`,
+//! `pcpu_find()` and smp_rendezvous(9) across the harness CPUs.
+//!
+//! `smp_rendezvous(setup, action, teardown, arg)` runs the three functions on
+//! every harness CPU — the caller's own part inline, the others each on a
+//! host thread that occupies that CPU — with a barrier after setup and after
+//! action unless the corresponding function is `smp_no_rendezvous_barrier`
+//! (a NULL function still gets its barrier, as in FreeBSD). Rendezvous are
+//! serialised; a thread waiting for another one's rendezvous gives its CPU up
+//! so that rendezvous can complete. Not probe context.
+
+use std::sync::{Barrier, Mutex};
+
+use super::cpu::{self, cpus, MAXCPU, NCPU};
+use super::{kpanic, DataObject};
+
+static RENDEZVOUS: Mutex<()> = Mutex::new(());
+
+extern "C" fn kpi_smp_no_rendezvous_barrier(_arg: u64) {}
+
+extern "C" fn kpi_pcpu_find(cpuid: u32) -> u64 {
+    if cpuid as usize >= NCPU {
+        kpanic(&format!("pcpu_find: CPU {cpuid} is not present (mp_maxid {})", NCPU - 1));
+    }
+    cpus().pcpu_addr(cpuid as usize)
+}
+
+fn call(f: u64, arg: u64) {
+    if f != 0 && f != kpi_smp_no_rendezvous_barrier as usize as u64 && f != no_barrier_trampoline() {
+        // SAFETY: `f` is a module function of type `void (*)(void *)`.
+        let func: extern "C" fn(u64) = unsafe { std::mem::transmute(f) };
+        func(arg);
+    }
+}
+
+fn no_barrier_trampoline() -> u64 {
+    super::image().symbol("smp_no_rendezvous_barrier").map(|s| s.addr).unwrap_or(0)
+}
+
+fn is_no_barrier(f: u64) -> bool {
+    f == no_barrier_trampoline()
+}
+
+/// Run `setup`/`action`/`teardown` on every CPU (see the module docs).
+pub fn rendezvous(setup: u64, action: u64, teardown: u64, arg: u64) {
+    let me = cpu::with_thread(|t| t.cpu)
+        .unwrap_or_else(|| kpanic("smp_rendezvous called outside of the kernel"));
+    let _guard = match RENDEZVOUS.try_lock() {
+        Ok(g) => g,
+        Err(_) => cpu::blocking("smp_rendezvous", true, || RENDEZVOUS.lock().unwrap_or_else(|e| e.into_inner())),
+    };
+    let barrier = Barrier::new(NCPU);
+    let part = |_cpu: usize| {
+        call(setup, arg);
+        if !is_no_barrier(setup) {
+            barrier.wait();
+        }
+        call(action, arg);
+        if !is_no_barrier(teardown) {
+            barrier.wait();
+        }
+        call(teardown, arg);
+    };
+    std::thread::scope(|s| {
+        for other in (0..NCPU).filter(|c| *c != me) {
+            let part = &part;
+            s.spawn(move || cpu::run_on_cpu(other, || part(other)));
+        }
+        part(me);
+    });
+}
+
+extern "C" fn kpi_smp_rendezvous(setup: u64, action: u64, teardown: u64, arg: u64) {
+    rendezvous(setup, action, teardown, arg);
+}
+
+pub(super) fn functions() -> Vec<(&'static str, usize)> {
+    vec![
+        ("smp_rendezvous", kpi_smp_rendezvous as usize),
+        ("smp_no_rendezvous_barrier", kpi_smp_no_rendezvous_barrier as usize),
+        ("pcpu_find", kpi_pcpu_find as usize),
+    ]
+}
+
+pub(super) fn data() -> Vec<DataObject> {
+    let mut table = vec![0u8; MAXCPU * 8];
+    for c in 0..NCPU {
+        table[c * 8..c * 8 + 8].copy_from_slice(&cpus().pcpu_addr(c).to_le_bytes());
+    }
+    let mut all = vec![0u8; MAXCPU / 8];
+    for c in 0..NCPU {
+        all[c / 8] |= 1 << (c % 8);
+    }
+    vec![
+        DataObject::int("mp_maxid", (NCPU - 1) as i32),
+        DataObject::int("mp_ncpus", NCPU as i32),
+        DataObject { name: "cpuid_to_pcpu", size: MAXCPU * 8, align: 8, init: table },
+        DataObject { name: "all_cpus", size: MAXCPU / 8, align: 8, init: all },
+    ]
+}
