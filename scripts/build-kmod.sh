@@ -71,8 +71,9 @@ if [ -z "$LD_LLD" ]; then
 fi
 LLVM_OBJCOPY=${LLVM_OBJCOPY:-$(find_tool llvm-objcopy-22 llvm-objcopy-19 llvm-objcopy || true)}
 LLVM_NM=${LLVM_NM:-$(find_tool llvm-nm-22 llvm-nm-19 llvm-nm || true)}
-if [ -z "$LLVM_OBJCOPY" ] || [ -z "$LLVM_NM" ]; then
-    echo "build-kmod: llvm-objcopy/llvm-nm not found (install llvm)" >&2
+LLVM_READELF=${LLVM_READELF:-$(find_tool llvm-readelf-22 llvm-readelf-19 llvm-readelf || true)}
+if [ -z "$LLVM_OBJCOPY" ] || [ -z "$LLVM_NM" ] || [ -z "$LLVM_READELF" ]; then
+    echo "build-kmod: llvm-objcopy/llvm-nm/llvm-readelf not found (install llvm)" >&2
     exit 1
 fi
 
@@ -107,8 +108,9 @@ archive=$cargo_target_dir/$spec_name/release/librdtrace_kmod.a
 }
 
 # ---- 2. link ------------------------------------------------------------------
-# Linker sets whose bounds the ET_DYN loader looks up by symbol.
-set_names="modmetadata_set sysinit_set sysuninit_set"
+# The linker sets the module defines (ELF sections named set_<name>).
+set_sections=$("$LLVM_READELF" -S -W "$archive" 2>/dev/null |
+    grep -o ' set_[A-Za-z0-9_]*' | sort -u | tr -d ' ')
 
 # Symbols the module exports to the kernel and to other modules (the DTrace
 # framework entry points stock providers import). Everything else is local.
@@ -129,29 +131,36 @@ amd64)
         -o "$tmp"
     ;;
 arm64 | riscv64)
+    # link_elf finds a set through the symbols __start_set_<name> and
+    # __stop_set_<name>: define them around each set's (single) output
+    # section and export them with the module's entry points.
     version_script=$out_dir/exports.map
+    sets_script=$out_dir/sets.ld
     {
         echo "{ global:"
         sed 's/$/;/' "$exports"
-        for s in $set_names; do
-            echo "__start_set_$s;"
-            echo "__stop_set_$s;"
+        for s in $set_sections; do
+            echo "__start_$s;"
+            echo "__stop_$s;"
         done
         echo "local: *; };"
     } >"$version_script"
-    start_stop=""
-    for s in $set_names; do
-        start_stop="$start_stop -u __start_set_$s -u __stop_set_$s"
-    done
+    {
+        echo "SECTIONS {"
+        for s in $set_sections; do
+            echo "  $s : { __start_$s = .; KEEP(*($s)) __stop_$s = .; }"
+        done
+        echo "} INSERT AFTER .data;"
+    } >"$sets_script"
     emulation=aarch64elf
     [ "$arch" = riscv64 ] && emulation=elf64lriscv
     # shellcheck disable=SC2086
     $LD_LLD -shared -Bshareable -z notext -z norelro --no-relax \
+        -z max-page-size=4096 -z common-page-size=4096 \
         --gc-sections --strip-debug -m $emulation \
         --version-script "$version_script" \
-        -z start-stop-visibility=default \
         --hash-style=sysv \
-        $start_stop \
+        -T "$sets_script" \
         --whole-archive "$archive" --no-whole-archive \
         -o "$tmp"
     ;;

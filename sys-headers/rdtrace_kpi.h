@@ -463,6 +463,8 @@ void eventhandler_deregister(struct eventhandler_list *list, eventhandler_tag ta
 /* ---- console and panic (printf(9), panic(9)) ---------------------------------- */
 
 int printf(const char *fmt, ...);
+/* Non-null once the kernel has panicked (the panic message). */
+extern const char *panicstr;
 void panic(const char *fmt, ...) __attribute__((__noreturn__));
 
 /* ---- KDTRACE_HOOKS variables the kernel provides for DTrace ------------------ */

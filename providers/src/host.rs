@@ -42,6 +42,10 @@ pub trait ProviderHost: Sync + 'static {
     /// The CPU the caller runs on. *Probe context.*
     fn cpu_id(&self) -> usize;
 
+    /// Wait until every CPU has left probe context once (`dtrace_sync`), so
+    /// data unpublished before the call can be freed after it.
+    fn sync(&self);
+
     /// Monotonic time in nanoseconds. *Probe context.*
     fn monotonic_ns(&self) -> u64;
 

@@ -3,6 +3,7 @@
 #![no_std]
 extern crate alloc;
 
+pub mod glue;
 pub mod host;
 pub mod profile;
 pub mod sdt;

@@ -42,15 +42,12 @@ fn set<T>(start: *const T, stop: *const T) -> &'static [T] {
 }
 
 fn own_sets() -> LinkerSets<'static> {
-    // SAFETY: taking the addresses of linker-defined symbols.
-    unsafe {
-        LinkerSets {
-            file_name: "sdt-test.ko",
-            providers: set(&raw const __start_set_sdt_providers_set, &raw const __stop_set_sdt_providers_set),
-            probes: set(&raw const __start_set_sdt_probes_set, &raw const __stop_set_sdt_probes_set),
-            argtypes: set(&raw const __start_set_sdt_argtypes_set, &raw const __stop_set_sdt_argtypes_set),
-            tracepoints: &[],
-        }
+    LinkerSets {
+        file_name: "sdt-test.ko",
+        providers: set(&raw const __start_set_sdt_providers_set, &raw const __stop_set_sdt_providers_set),
+        probes: set(&raw const __start_set_sdt_probes_set, &raw const __stop_set_sdt_probes_set),
+        argtypes: set(&raw const __start_set_sdt_argtypes_set, &raw const __stop_set_sdt_argtypes_set),
+        tracepoints: &[],
     }
 }
 
@@ -108,6 +105,7 @@ fn own_probes_fire_only_while_enabled() {
     provider.set_handle(9);
     // SAFETY: this binary's own linker sets, alive for the whole run.
     assert_eq!(unsafe { provider.provide_file(&own_sets()) }, 2);
+    // SAFETY: as above.
     assert_eq!(unsafe { provider.provide_file(&own_sets()) }, 0, "no duplicates");
     let id = host.id_of("op-start");
     assert_eq!(host.probe(id).parg, &PROBE_START as *const SdtProbe as usize);

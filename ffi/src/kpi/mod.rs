@@ -90,7 +90,8 @@ mod tests {
         assert_eq!(size_of::<cdevsw>(), 184);
         assert_eq!(offset_of!(cdevsw, d_ioctl), 56);
         assert_eq!(offset_of!(cdevsw, d_spare1), 120);
-        assert_eq!(size_of::<make_dev_args>(), 56);
+        assert_eq!(size_of::<make_dev_args>(), 64);
+        assert_eq!(offset_of!(make_dev_args, mda_uid), 32);
         assert_eq!(size_of::<callout>(), 64);
         assert_eq!(size_of::<mtx>(), 32);
         assert_eq!(size_of::<sx>(), 32);

@@ -174,7 +174,6 @@ impl CpuBuffer {
                 }
                 h.wrap_end = offs;
                 h.oldest = 0;
-                offs = 0;
                 self.flags.fetch_or(DTRACEBUF_WRAPPED, Ordering::Relaxed);
                 h.offset = 0;
                 return self.ring_advance(h, 0, needed, record_size);

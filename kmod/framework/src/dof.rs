@@ -350,6 +350,7 @@ fn diftype(b: &[u8], at: usize) -> TypeDesc {
         ckind: b.get(at + 1).copied().unwrap_or(0),
         flags: b.get(at + 2).copied().unwrap_or(0),
         size: get_u32(b, at + 4).unwrap_or(0),
+        ..TypeDesc::default()
     }
 }
 

@@ -131,17 +131,74 @@ fn copy_by_ref(
     is_string: bool,
 ) -> Result<(), Fault> {
     if addr == 0 {
-        return Err(Fault { code: crate::dif::FaultCode::BadAddr, addr, offset: 0 });
+        return Err(Fault { code: crate::dif::FaultCode::BadAddr, addr, offset: u32::MAX });
     }
-    crate::dif::read_memory(ctx, difo.strtab(), addr, out)?;
-    if is_string {
-        if let Some(nul) = out.iter().position(|&c| c == 0) {
-            if let Some(rest) = out.get_mut(nul..) {
+    if !is_string {
+        return read_memory(ctx, difo.strtab(), addr, out);
+    }
+    // Strings: copy in page-bounded pieces until the NUL, zero-fill the rest.
+    out.fill(0);
+    let mut done = 0usize;
+    while done < out.len() {
+        let at = addr.wrapping_add(done as u64);
+        let to_page = 4096usize.wrapping_sub((at & 4095) as usize);
+        let piece = out.len().saturating_sub(done).min(64).min(to_page);
+        let Some(dst) = out.get_mut(done..done.saturating_add(piece)) else { break };
+        read_memory(ctx, difo.strtab(), at, dst).or_else(|f| {
+            // The piece may run off the end of an owned region: retry bytewise.
+            for (i, b) in dst.iter_mut().enumerate() {
+                let mut one = [0u8; 1];
+                read_memory(ctx, difo.strtab(), at.wrapping_add(i as u64), &mut one).map_err(|_| f)?;
+                *b = one[0];
+                if one[0] == 0 {
+                    break;
+                }
+            }
+            Ok::<(), Fault>(())
+        })?;
+        if let Some(nul) = dst.iter().position(|&c| c == 0) {
+            if let Some(rest) = out.get_mut(done.saturating_add(nul)..) {
                 rest.fill(0);
             }
+            return Ok(());
         }
+        done = done.saturating_add(piece);
     }
     Ok(())
+}
+
+/// Reads `out.len()` bytes at `addr` the way the VM would: memory the
+/// execution owns (scratch, variables, the DIFO's string table) directly,
+/// anything else through the platform's fault-checked load.
+fn read_memory(ctx: &ExecContext<'_>, strtab: &[u8], addr: u64, out: &mut [u8]) -> Result<(), Fault> {
+    let bad = Fault { code: crate::dif::FaultCode::BadAddr, addr, offset: u32::MAX };
+    let len = out.len() as u64;
+    let end = addr.checked_add(len).ok_or(bad)?;
+    let within = |start: u64, slice_len: usize| -> Option<usize> {
+        let stop = start.checked_add(slice_len as u64)?;
+        (addr >= start && addr < stop).then(|| (addr.wrapping_sub(start)) as usize)
+    };
+    let owned: [&[u8]; 2] = [strtab, ctx.scratch.allocated()];
+    for region in owned {
+        if let Some(off) = within(region.as_ptr() as u64, region.len()) {
+            let src = region.get(off..off.saturating_add(out.len())).ok_or(bad)?;
+            out.copy_from_slice(src);
+            return Ok(());
+        }
+    }
+    let (gs, ge) = ctx.globals.data_range();
+    if addr >= gs && end <= ge {
+        return if ctx.globals.read(addr.wrapping_sub(gs) as usize, out) { Ok(()) } else { Err(bad) };
+    }
+    let (ls, le) = ctx.locals.data_range();
+    if addr >= ls && end <= le {
+        return if ctx.locals.read(addr.wrapping_sub(ls) as usize, out) { Ok(()) } else { Err(bad) };
+    }
+    let (ds, de) = ctx.dynvars.data_range();
+    if addr >= ds && end <= de {
+        return if ctx.dynvars.read(addr.wrapping_sub(ds) as usize, out) { Ok(()) } else { Err(bad) };
+    }
+    ctx.platform.fault_checked_load(addr, out).map_err(|_| bad)
 }
 
 /// Stores an action's value at its record offset.
@@ -296,7 +353,6 @@ fn run_ecb(
     let mut target: &CpuBuffer = buf;
     let mut target_r = r;
     let mut spec_rec: Option<&mut [u8]> = None;
-    let mut rec = rec;
     let mut committed = false;
     let mut last_val: u64 = 0;
     let pid = thread.pid as u64;

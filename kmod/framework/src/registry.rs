@@ -60,6 +60,8 @@ pub struct Probe {
     pub ecbs: AtomicPtr<Ecb>,
     /// Number of ECBs on the chain (modified under `Framework::lock`).
     pub necbs: AtomicU32,
+    /// Creation generation (retained enablings only re-match newer probes).
+    pub gen: u64,
 }
 
 impl Probe {
@@ -86,6 +88,8 @@ pub struct Core {
     free_ids: BTreeSet<u32>,
     next_id: u32,
     pub nprobes: usize,
+    /// Bumped for every probe created.
+    pub probegen: u64,
 }
 
 /// The framework singleton.
@@ -128,6 +132,7 @@ pub fn install(platform: &'static dyn Platform) -> Result<&'static Framework, Er
             free_ids: BTreeSet::new(),
             next_id: 1,
             nprobes: 0,
+            probegen: 0,
         }),
         chunks: chunks.into_boxed_slice(),
         opens: AtomicUsize::new(0),
@@ -429,6 +434,7 @@ pub fn probe_create(id: ProviderId, module: &str, function: &str, name: &str, af
         parg,
         ecbs: AtomicPtr::new(ptr::null_mut()),
         necbs: AtomicU32::new(0),
+        gen: core.probegen,
     }));
     if fw.set_slot(pid, probe).is_err() {
         // SAFETY: never published.
@@ -437,6 +443,7 @@ pub fn probe_create(id: ProviderId, module: &str, function: &str, name: &str, af
         return 0;
     }
     core.nprobes += 1;
+    core.probegen += 1;
     // Newly created probes may match retained enablings; the consumer
     // re-matches on ENABLE(NULL) as FreeBSD does (no implicit re-match here).
     pid

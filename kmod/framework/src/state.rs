@@ -27,8 +27,9 @@ pub struct StateInner {
     pub aggs: Vec<(u32, usize)>,
     /// Format strings by format id − 1 (NUL-terminated).
     pub formats: Vec<Box<[u8]>>,
-    /// Retained enablings (re-matched by ENABLE with a NULL DOF).
-    pub retained: Vec<EcbDesc>,
+    /// Retained enablings (re-matched by ENABLE with a NULL DOF), each with
+    /// the probe generation it was last matched at.
+    pub retained: Vec<(EcbDesc, u64)>,
     /// Why the last DOF was rejected (empty if it was not).
     pub last_error: String,
     /// The cleaner and deadman callouts while running.
@@ -48,6 +49,8 @@ pub struct ConsumerState {
     /// Last STATUS ioctl (ns, monotonic).
     pub laststatus: AtomicU64,
     pub dblerrors: AtomicU64,
+    /// Errors moved out of the per-CPU buffers at each switch (`dts_errors`).
+    pub errors: AtomicU64,
     pub specdrops_busy: AtomicU64,
     pub specdrops_unavail: AtomicU64,
     pub stkstroverflows: AtomicU64,
@@ -102,6 +105,7 @@ impl ConsumerState {
             alive: AtomicU64::new(0),
             laststatus: AtomicU64::new(0),
             dblerrors: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
             specdrops_busy: AtomicU64::new(0),
             specdrops_unavail: AtomicU64::new(0),
             stkstroverflows: AtomicU64::new(0),

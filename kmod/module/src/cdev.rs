@@ -99,7 +99,9 @@ mod kernel {
     impl DeviceSwitch {
         const fn new(
             name: &'static CStr,
-            open: Option<unsafe extern "C" fn(*mut kpi::cdev, c_int, c_int, *mut kpi::thread) -> c_int>,
+            open: Option<
+                unsafe extern "C" fn(*mut kpi::cdev, c_int, c_int, *mut kpi::thread) -> c_int,
+            >,
             ioctl: unsafe extern "C" fn(
                 *mut kpi::cdev,
                 c_ulong,
@@ -225,10 +227,16 @@ mod kernel {
         // SAFETY: state came from ConsumerHandle::into_raw in dtrace_open and
         // stays alive until the destructor, which cannot run during this call.
         let handle = ManuallyDrop::new(unsafe { ConsumerHandle::from_raw(state) });
-        let cmd = cmd as u32; // libdtrace masks commands to 32 bits too
+        // libdtrace masks commands to 32 bits too.
+        let cmd = cmd as u32;
         // SAFETY: data is this ioctl's argument buffer.
         let arg = unsafe { ioctl_arg(cmd, data) };
-        errno(framework::consumer_ioctl(&handle, cmd, arg, &identity_of(td)))
+        errno(framework::consumer_ioctl(
+            &handle,
+            cmd,
+            arg,
+            &identity_of(td),
+        ))
     }
 
     unsafe extern "C" fn helper_ioctl(
@@ -263,7 +271,12 @@ mod kernel {
         // SAFETY: make_dev_s(9) with a static cdevsw and a constant "%s"
         // format; MAKEDEV_CHECKNAME makes a duplicate name an error, not a panic.
         let error = unsafe {
-            kpi::make_dev_s(&mut args, &mut dev, c"%s".as_ptr(), name.as_ptr() as *const c_char)
+            kpi::make_dev_s(
+                &mut args,
+                &mut dev,
+                c"%s".as_ptr(),
+                name.as_ptr() as *const c_char,
+            )
         };
         if error != 0 {
             return Err(error);
@@ -285,23 +298,33 @@ mod kernel {
     /// Create both devices (MOD_LOAD). On EEXIST for /dev/dtrace/dtrace, says
     /// on the console that another DTrace (stock dtrace.ko) owns it.
     pub fn create_devices() -> Result<(), i32> {
-        if let Err(error) =
-            make_device(&DTRACE_SWITCH, DTRACE_DEVICE_MODE, DTRACE_DEVICE_NAME, &DTRACE_DEVICE)
-        {
+        if let Err(error) = make_device(
+            &DTRACE_SWITCH,
+            DTRACE_DEVICE_MODE,
+            DTRACE_DEVICE_NAME,
+            &DTRACE_DEVICE,
+        ) {
             if error == EEXIST {
                 console(format_args!(
                     "/dev/dtrace/dtrace already exists: another DTrace (the stock \
                      dtrace.ko) is loaded; unload it first (kldunload dtraceall dtrace)"
                 ));
             } else {
-                console(format_args!("cannot create /dev/dtrace/dtrace (error {error})"));
+                console(format_args!(
+                    "cannot create /dev/dtrace/dtrace (error {error})"
+                ));
             }
             return Err(error);
         }
-        if let Err(error) =
-            make_device(&HELPER_SWITCH, HELPER_DEVICE_MODE, HELPER_DEVICE_NAME, &HELPER_DEVICE)
-        {
-            console(format_args!("cannot create /dev/dtrace/helper (error {error})"));
+        if let Err(error) = make_device(
+            &HELPER_SWITCH,
+            HELPER_DEVICE_MODE,
+            HELPER_DEVICE_NAME,
+            &HELPER_DEVICE,
+        ) {
+            console(format_args!(
+                "cannot create /dev/dtrace/helper (error {error})"
+            ));
             destroy_device(&DTRACE_DEVICE);
             return Err(error);
         }

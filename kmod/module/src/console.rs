@@ -32,7 +32,10 @@ mod tests {
     #[test]
     fn messages_are_prefixed_and_terminated() {
         let mut buf = MessageBuffer::new();
-        format_message(&mut buf, format_args!("cannot create {} (error {})", "x", 17));
+        format_message(
+            &mut buf,
+            format_args!("cannot create {} (error {})", "x", 17),
+        );
         assert_eq!(buf.as_bytes(), b"rdtrace: cannot create x (error 17)\n");
     }
 }

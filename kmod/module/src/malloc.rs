@@ -61,9 +61,8 @@ pub struct SleepableThreads {
 
 impl SleepableThreads {
     pub const fn new() -> Self {
-        const FREE: AtomicUsize = AtomicUsize::new(0);
         SleepableThreads {
-            slots: [FREE; SLEEPABLE_SLOTS],
+            slots: [const { AtomicUsize::new(0) }; SLEEPABLE_SLOTS],
         }
     }
 

@@ -14,8 +14,7 @@
 use core::ffi::{c_char, c_void, CStr};
 
 use rdtrace_ffi::kpi::{
-    mod_depend, mod_metadata, mod_version, sysinit, MDT_DEPEND, MDT_STRUCT_VERSION,
-    MDT_VERSION,
+    mod_depend, mod_metadata, mod_version, sysinit, MDT_DEPEND, MDT_STRUCT_VERSION, MDT_VERSION,
 };
 
 use crate::release::{FreeBsdRelease, TARGET_RELEASE};

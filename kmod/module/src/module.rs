@@ -45,13 +45,13 @@ mod kernel {
     use rdtrace_ffi::kpi::{self, moduledata_t, MOD_LOAD, MOD_QUIESCE, MOD_SHUTDOWN, MOD_UNLOAD};
     use rdtrace_framework::platform::Errno;
 
-    use crate::console::console;
-    use crate::release::TARGET_RELEASE;
     use crate::cdev::{create_devices, destroy_devices, OPEN_CONSUMERS};
+    use crate::console::console;
     use crate::framework_entry as framework;
     use crate::malloc::SleepableScope;
     use crate::metadata::{KernelRecord, MODULE_NAME};
     use crate::platform::PLATFORM;
+    use crate::release::TARGET_RELEASE;
 
     /// The moduledata_t DECLARE_MODULE would define: name, handler, no argument.
     pub static MODULE_DATA: KernelRecord<moduledata_t> = KernelRecord(moduledata_t {
@@ -70,7 +70,9 @@ mod kernel {
             return error;
         }
         if let Err(Errno(error)) = framework::attach() {
-            console(format_args!("framework initialisation failed (error {error})"));
+            console(format_args!(
+                "framework initialisation failed (error {error})"
+            ));
             return error;
         }
         if let Err(error) = create_devices() {
@@ -99,7 +101,11 @@ mod kernel {
     }
 
     /// The module event handler (moduledata_t.evhand).
-    unsafe extern "C" fn rdtrace_modevent(_module: kpi::module_t, what: c_int, _arg: *mut c_void) -> c_int {
+    unsafe extern "C" fn rdtrace_modevent(
+        _module: kpi::module_t,
+        what: c_int,
+        _arg: *mut c_void,
+    ) -> c_int {
         let _sleepable = SleepableScope::enter();
         match what as u32 {
             MOD_LOAD => load(),

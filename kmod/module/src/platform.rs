@@ -10,7 +10,10 @@
 //!   load from probe context needs rdtrace's own trap handler to survive a
 //!   page fault with interrupts disabled, and that handler does not exist yet.
 //! * `current_thread` fills in only `curthread`; pid/tid/uid/... need the
-//!   release-specific `struct thread`/`struct proc` offsets.
+//!   release-specific `struct thread`/`struct proc` offsets, and
+//!   `current_execname` is empty for the same reason.
+//! * `destructive_allowed` keeps the framework's default (allowed): the
+//!   `security.bsd.allow_destructive_dtrace` tunable is not read yet.
 //!
 //! The unit conversions are plain functions tested on the host; everything
 //! touching the kernel is compiled for the kernel target only.
@@ -289,14 +292,22 @@ mod kernel {
             // SAFETY: copyin(9) validates the user range and reports faults
             // as EFAULT; buf is a valid kernel buffer of buf.len() bytes.
             errno_of_copy(unsafe {
-                kpi::copyin(uaddr as usize as *const c_void, buf.as_mut_ptr().cast(), buf.len())
+                kpi::copyin(
+                    uaddr as usize as *const c_void,
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                )
             })
         }
 
         fn copyout(&self, buf: &[u8], uaddr: u64) -> Result<(), Errno> {
             // SAFETY: copyout(9) validates the user range; buf is valid.
             errno_of_copy(unsafe {
-                kpi::copyout(buf.as_ptr().cast(), uaddr as usize as *mut c_void, buf.len())
+                kpi::copyout(
+                    buf.as_ptr().cast(),
+                    uaddr as usize as *mut c_void,
+                    buf.len(),
+                )
             })
         }
 
@@ -329,6 +340,15 @@ mod kernel {
 
         fn current_execname(&self, buf: &mut [u8]) {
             buf.fill(0);
+        }
+
+        fn log(&self, message: &str) {
+            crate::console::console(format_args!("{message}"));
+        }
+
+        fn panicking(&self) -> bool {
+            // SAFETY: panicstr is a kernel global pointer, set once on panic.
+            !unsafe { core::ptr::read_volatile(core::ptr::addr_of!(kpi::panicstr)) }.is_null()
         }
     }
 
@@ -483,7 +503,10 @@ mod tests {
         };
         assert_eq!(choose_cpuid_offset(&[60, 52], 3, with_hole), Some(52));
         // Nothing matches: refuse.
-        assert_eq!(choose_cpuid_offset(&[60, 52], 1, |_, _| Some(Some(7))), None);
+        assert_eq!(
+            choose_cpuid_offset(&[60, 52], 1, |_, _| Some(Some(7))),
+            None
+        );
         // No CPU present at all: refuse.
         assert_eq!(choose_cpuid_offset(&[60], 1, |_, _| Some(None)), None);
     }

@@ -109,11 +109,17 @@ mod tests {
     fn parses_releases() {
         assert_eq!(
             FreeBsdRelease::parse("15.0"),
-            Some(FreeBsdRelease { major: 15, minor: 0 })
+            Some(FreeBsdRelease {
+                major: 15,
+                minor: 0
+            })
         );
         assert_eq!(
             FreeBsdRelease::parse("14.2"),
-            Some(FreeBsdRelease { major: 14, minor: 2 })
+            Some(FreeBsdRelease {
+                major: 14,
+                minor: 2
+            })
         );
         for bad in ["", "15", "15.", ".1", "15.0.1", "x.1", "15.100", "15,0"] {
             assert_eq!(FreeBsdRelease::parse(bad), None, "{bad:?}");
@@ -123,7 +129,11 @@ mod tests {
     #[test]
     fn dependency_range_matches_real_14_2_modules() {
         // abi-facts §9: real 14.2 modules carry {1402000, 1402000, 1499999}.
-        let range = FreeBsdRelease { major: 14, minor: 2 }.kernel_dependency();
+        let range = FreeBsdRelease {
+            major: 14,
+            minor: 2,
+        }
+        .kernel_dependency();
         assert_eq!(
             range,
             VersionRange {
@@ -136,7 +146,11 @@ mod tests {
 
     #[test]
     fn dependency_range_for_15_0_accepts_the_whole_branch() {
-        let range = FreeBsdRelease { major: 15, minor: 0 }.kernel_dependency();
+        let range = FreeBsdRelease {
+            major: 15,
+            minor: 0,
+        }
+        .kernel_dependency();
         assert_eq!(range.minimum, 1_500_000);
         assert_eq!(range.maximum, 1_599_999);
         // 15.0-RELEASE's own __FreeBSD_version lies inside the range.
@@ -152,7 +166,21 @@ mod tests {
 
     #[test]
     fn cpuid_offset_preference_follows_the_release() {
-        assert_eq!(FreeBsdRelease { major: 15, minor: 0 }.pcpu_cpuid_offsets(), [60, 52]);
-        assert_eq!(FreeBsdRelease { major: 14, minor: 3 }.pcpu_cpuid_offsets(), [52, 60]);
+        assert_eq!(
+            FreeBsdRelease {
+                major: 15,
+                minor: 0
+            }
+            .pcpu_cpuid_offsets(),
+            [60, 52]
+        );
+        assert_eq!(
+            FreeBsdRelease {
+                major: 14,
+                minor: 3
+            }
+            .pcpu_cpuid_offsets(),
+            [52, 60]
+        );
     }
 }

@@ -1,3 +1,7 @@
 //! The fbt (function boundary tracing) provider. `isa` holds the per-architecture
-//! instruction knowledge; the provider proper builds on it.
+//! instruction knowledge; `provider` builds probes, patching and the trap
+//! handler on it.
 pub mod isa;
+pub mod provider;
+
+pub use provider::{function_excluded, module_excluded, FbtProvider, FunctionSymbol, Invop, ProvideStats};

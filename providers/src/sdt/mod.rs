@@ -76,11 +76,10 @@ pub unsafe fn discover(sets: &LinkerSets<'_>) -> Vec<DiscoveredProbe> {
     for &record in sets.probes {
         // SAFETY: per the caller, non-null entries are live records.
         let Some(probe) = (unsafe { record.as_ref() }) else { continue };
-        // SAFETY: as above for the provider record and all strings.
-        let provider = match unsafe { probe.provider.as_ref() } {
-            Some(p) => unsafe { c_str(p.name) },
-            None => continue,
-        };
+        // SAFETY: as above for the provider record.
+        let Some(provider_record) = (unsafe { probe.provider.as_ref() }) else { continue };
+        // SAFETY: a live provider record's name is null or a C string.
+        let provider = unsafe { c_str(provider_record.name) };
         // SAFETY: string fields of a live record.
         let (module, function, name) = unsafe { (c_str(probe.module), c_str(probe.function), c_str(probe.name)) };
         if provider.is_empty() || name.is_empty() {

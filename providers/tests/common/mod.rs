@@ -34,6 +34,7 @@ pub struct MockHost {
     pub fired: Mutex<Vec<(u32, [u64; 5], usize)>>,
     pub timers: Mutex<Vec<MockTimer>>,
     pub pcs: (u64, u64),
+    pub syncs: AtomicUsize,
 }
 
 impl MockHost {
@@ -46,6 +47,7 @@ impl MockHost {
             fired: Mutex::new(Vec::new()),
             timers: Mutex::new(Vec::new()),
             pcs: (0xffff_ffff_8012_3456, 0x40_1000),
+            syncs: AtomicUsize::new(0),
         }))
     }
 
@@ -109,6 +111,10 @@ impl ProviderHost for MockHost {
 
     fn cpu_id(&self) -> usize {
         self.current_cpu.load(Ordering::SeqCst)
+    }
+
+    fn sync(&self) {
+        self.syncs.fetch_add(1, Ordering::SeqCst);
     }
 
     fn monotonic_ns(&self) -> u64 {

@@ -49,7 +49,9 @@ pub mod reloc {
 
     /// The types FreeBSD's amd64 kernel linker applies; anything else makes
     /// `kldload` fail with "unexpected relocation type".
-    pub const ACCEPTED: [u32; 9] = [NONE, R64, PC32, PLT32, R32S, GLOB_DAT, JMP_SLOT, RELATIVE, IRELATIVE];
+    pub const ACCEPTED: [u32; 9] = [
+        NONE, R64, PC32, PLT32, R32S, GLOB_DAT, JMP_SLOT, RELATIVE, IRELATIVE,
+    ];
 
     /// Bytes a relocation of this type writes.
     pub fn width(r_type: u32) -> u64 {
@@ -112,7 +114,12 @@ pub enum LoadError {
     /// No allocatable PROGBITS/NOBITS section at all.
     NothingToLoad,
     /// A relocation the kernel linker would not apply.
-    UnacceptedRelocation { r_type: u32, section: String, offset: u64, symbol: String },
+    UnacceptedRelocation {
+        r_type: u32,
+        section: String,
+        offset: u64,
+        symbol: String,
+    },
     /// A `set_*` linker set emitted as more than one section.
     SplitLinkerSet { name: String, count: usize },
     /// A global undefined symbol neither the module nor the harness kernel defines.
@@ -121,7 +128,12 @@ pub enum LoadError {
     /// section the harness does not support (e.g. `set_pcpu`).
     Unsupported(String),
     /// A relocated value does not fit its field (module out of reach).
-    RelocationOverflow { r_type: u32, section: String, offset: u64, symbol: String },
+    RelocationOverflow {
+        r_type: u32,
+        section: String,
+        offset: u64,
+        symbol: String,
+    },
     /// Module metadata problems (dependency not satisfiable, duplicate module).
     Metadata { errno: i32, message: String },
     /// A host system call failed.
@@ -284,7 +296,7 @@ fn section_bytes<'a>(bytes: &'a [u8], s: &Section) -> Result<&'a [u8], LoadError
     let start = usize::try_from(s.offset).map_err(|_| LoadError::Malformed("offset".into()))?;
     let len = usize::try_from(s.size).map_err(|_| LoadError::Malformed("size".into()))?;
     bytes
-        .get(start..start.checked_add(len).unwrap_or(usize::MAX))
+        .get(start..start.saturating_add(len))
         .ok_or_else(|| LoadError::Malformed(format!("section {} extends past end of file", s.name)))
 }
 
@@ -296,7 +308,9 @@ impl ModuleObject {
             return Err(LoadError::Malformed("no ELF magic".into()));
         }
         if b.get(4) != Some(&2) || b.get(5) != Some(&1) || b.get(6) != Some(&1) {
-            return Err(LoadError::Malformed("not ELF64 little-endian version 1".into()));
+            return Err(LoadError::Malformed(
+                "not ELF64 little-endian version 1".into(),
+            ));
         }
         let e_type = read_u16(b, 16)?;
         let e_machine = read_u16(b, 18)?;
@@ -311,7 +325,9 @@ impl ModuleObject {
         let shnum = read_u16(b, 60)? as usize;
         let shstrndx = read_u16(b, 62)? as usize;
         if shentsize != 64 {
-            return Err(LoadError::Malformed(format!("e_shentsize {shentsize} is not 64")));
+            return Err(LoadError::Malformed(format!(
+                "e_shentsize {shentsize} is not 64"
+            )));
         }
         let mut raw = Vec::with_capacity(shnum);
         for i in 0..shnum {
@@ -345,12 +361,20 @@ impl ModuleObject {
             sections.push(s);
         }
 
-        let symtabs: Vec<&Section> = sections.iter().filter(|s| s.sh_type == SHT_SYMTAB).collect();
+        let symtabs: Vec<&Section> = sections
+            .iter()
+            .filter(|s| s.sh_type == SHT_SYMTAB)
+            .collect();
         if symtabs.len() != 1 {
-            return Err(LoadError::SymbolTableCount { count: symtabs.len() });
+            return Err(LoadError::SymbolTableCount {
+                count: symtabs.len(),
+            });
         }
         let symtab = symtabs[0].clone();
-        if !sections.iter().any(|s| s.is_loaded() && matches!(s.sh_type, SHT_PROGBITS | SHT_NOBITS)) {
+        if !sections
+            .iter()
+            .any(|s| s.is_loaded() && matches!(s.sh_type, SHT_PROGBITS | SHT_NOBITS))
+        {
             return Err(LoadError::NothingToLoad);
         }
         let strtab = sections
@@ -389,7 +413,10 @@ impl ModuleObject {
                 continue;
             }
             let Some(target) = sections.get(s.info as usize) else {
-                return Err(LoadError::Malformed(format!("{}: sh_info out of range", s.name)));
+                return Err(LoadError::Malformed(format!(
+                    "{}: sh_info out of range",
+                    s.name
+                )));
             };
             // Like the kernel, relocations against sections that are not
             // loaded (debug info) are ignored entirely.
@@ -424,7 +451,11 @@ impl ModuleObject {
                         s.name, rela.sym
                     )));
                 }
-                if rela.offset.checked_add(reloc::width(rela.r_type)).is_none_or(|end| end > target.size) {
+                if rela
+                    .offset
+                    .checked_add(reloc::width(rela.r_type))
+                    .is_none_or(|end| end > target.size)
+                {
                     return Err(LoadError::Malformed(format!(
                         "{}: relocation offset {:#x} outside {}",
                         s.name, rela.offset, target.name
@@ -432,7 +463,11 @@ impl ModuleObject {
                 }
                 entries.push(rela);
             }
-            relocs.push(RelocSection { name: s.name.clone(), target: target.index, entries });
+            relocs.push(RelocSection {
+                name: s.name.clone(),
+                target: target.index,
+                entries,
+            });
         }
 
         // One section per linker set: a loader that only looks at the first
@@ -446,7 +481,10 @@ impl ModuleObject {
         for name in set_names.iter().copied() {
             let count = set_names.iter().filter(|n| **n == name).count();
             if count > 1 {
-                return Err(LoadError::SplitLinkerSet { name: name.to_string(), count });
+                return Err(LoadError::SplitLinkerSet {
+                    name: name.to_string(),
+                    count,
+                });
             }
         }
         for s in &sections {
@@ -471,11 +509,19 @@ impl ModuleObject {
                 )));
             }
             if sym.shndx == SHN_COMMON {
-                return Err(LoadError::Unsupported(format!("COMMON symbol `{}`", sym.name)));
+                return Err(LoadError::Unsupported(format!(
+                    "COMMON symbol `{}`",
+                    sym.name
+                )));
             }
         }
 
-        Ok(ModuleObject { bytes, sections, symbols, relocs })
+        Ok(ModuleObject {
+            bytes,
+            sections,
+            symbols,
+            relocs,
+        })
     }
 
     /// The file bytes of a section (empty for NOBITS).
@@ -504,7 +550,9 @@ impl ModuleObject {
 
     /// Whether `name` is `__start_<sec>`/`__stop_<sec>` for a loaded section.
     pub fn is_set_bound(&self, name: &str) -> bool {
-        let sec = name.strip_prefix("__start_").or_else(|| name.strip_prefix("__stop_"));
+        let sec = name
+            .strip_prefix("__start_")
+            .or_else(|| name.strip_prefix("__stop_"));
         sec.is_some_and(|sec| self.sections.iter().any(|s| s.is_loaded() && s.name == sec))
     }
 }

@@ -10,7 +10,9 @@
 
 use std::collections::HashMap;
 
-use crate::elf::{self, reloc, LoadError, ModuleObject, Section, SHF_EXECINSTR, SHF_WRITE, SHN_ABS, SHN_UNDEF};
+use crate::elf::{
+    self, reloc, LoadError, ModuleObject, Section, SHF_EXECINSTR, SHF_WRITE, SHN_ABS, SHN_UNDEF,
+};
 use crate::lowmem::{align_up, LowRegion, PAGE_SIZE};
 
 /// Where the loader finds the kernel's symbols (functions resolve to
@@ -62,7 +64,10 @@ pub struct LinkedImage {
 
 impl LinkedImage {
     /// Lay out, bind and relocate `object`.
-    pub fn link(object: ModuleObject, kernel: &dyn KernelSymbols) -> Result<LinkedImage, LoadError> {
+    pub fn link(
+        object: ModuleObject,
+        kernel: &dyn KernelSymbols,
+    ) -> Result<LinkedImage, LoadError> {
         // 1. Layout: text, then read-only, then read-write; each class
         //    starts on a page so it can get its own protection.
         let mut offsets: Vec<Option<usize>> = vec![None; object.sections.len()];
@@ -71,7 +76,11 @@ impl LinkedImage {
         for class in [Class::Text, Class::ReadOnly, Class::ReadWrite] {
             cursor = align_up(cursor, PAGE_SIZE);
             let start = cursor;
-            for s in object.sections.iter().filter(|s| s.is_loaded() && class_of(s) == class) {
+            for s in object
+                .sections
+                .iter()
+                .filter(|s| s.is_loaded() && class_of(s) == class)
+            {
                 let align = (s.align.max(1) as usize).next_power_of_two();
                 cursor = align_up(cursor, align);
                 offsets[s.index] = Some(cursor);
@@ -80,9 +89,11 @@ impl LinkedImage {
             class_ranges.push((class, start, align_up(cursor, PAGE_SIZE) - start));
             cursor = align_up(cursor, PAGE_SIZE);
         }
-        let region = LowRegion::new(cursor.max(PAGE_SIZE)).map_err(|e| LoadError::Host(format!("mmap: {e}")))?;
+        let region = LowRegion::new(cursor.max(PAGE_SIZE))
+            .map_err(|e| LoadError::Host(format!("mmap: {e}")))?;
         let base = region.addr();
-        let section_addr: Vec<Option<u64>> = offsets.iter().map(|o| o.map(|o| base + o as u64)).collect();
+        let section_addr: Vec<Option<u64>> =
+            offsets.iter().map(|o| o.map(|o| base + o as u64)).collect();
 
         // 2. Copy section contents (NOBITS stays zero).
         for s in object.sections.iter().filter(|s| s.is_loaded()) {
@@ -91,25 +102,39 @@ impl LinkedImage {
                 // SAFETY: `off + data.len()` lies within the region by construction
                 // of the layout above (size of each loaded section was reserved).
                 unsafe {
-                    std::ptr::copy_nonoverlapping(data.as_ptr(), region.as_ptr().add(off), data.len());
+                    std::ptr::copy_nonoverlapping(
+                        data.as_ptr(),
+                        region.as_ptr().add(off),
+                        data.len(),
+                    );
                 }
             }
         }
 
         // 3. Linker sets, found by section name.
         let mut sets = HashMap::new();
-        for s in object.sections.iter().filter(|s| s.is_loaded() && s.name.starts_with("set_")) {
+        for s in object
+            .sections
+            .iter()
+            .filter(|s| s.is_loaded() && s.name.starts_with("set_"))
+        {
             if let Some(addr) = section_addr[s.index] {
                 sets.insert(s.name.clone(), (addr, addr + s.size));
             }
         }
         let section_bounds = |name: &str| -> Option<u64> {
             if let Some(sec) = name.strip_prefix("__start_") {
-                let s = object.sections.iter().find(|s| s.is_loaded() && s.name == sec)?;
+                let s = object
+                    .sections
+                    .iter()
+                    .find(|s| s.is_loaded() && s.name == sec)?;
                 return section_addr[s.index];
             }
             let sec = name.strip_prefix("__stop_")?;
-            let s = object.sections.iter().find(|s| s.is_loaded() && s.name == sec)?;
+            let s = object
+                .sections
+                .iter()
+                .find(|s| s.is_loaded() && s.name == sec)?;
             section_addr[s.index].map(|a| a + s.size)
         };
 
@@ -130,14 +155,24 @@ impl LinkedImage {
                 } else if sym.bind == elf::STB_WEAK {
                     Some(0)
                 } else {
-                    return Err(LoadError::UndefinedSymbol { name: sym.name.clone() });
+                    return Err(LoadError::UndefinedSymbol {
+                        name: sym.name.clone(),
+                    });
                 }
             } else if sym.shndx == SHN_ABS {
                 Some(sym.value)
             } else {
-                section_addr.get(sym.shndx as usize).copied().flatten().map(|a| a + sym.value)
+                section_addr
+                    .get(sym.shndx as usize)
+                    .copied()
+                    .flatten()
+                    .map(|a| a + sym.value)
             };
-            if sym.shndx != SHN_UNDEF && i != 0 && !sym.name.is_empty() && sym.sym_type != elf::STT_SECTION {
+            if sym.shndx != SHN_UNDEF
+                && i != 0
+                && !sym.name.is_empty()
+                && sym.sym_type != elf::STT_SECTION
+            {
                 if let Some(addr) = value {
                     symbols.push(ModuleSymbol {
                         name: sym.name.clone(),
@@ -156,7 +191,9 @@ impl LinkedImage {
         // 5. Relocations, per target section (by index).
         for rs in &object.relocs {
             let target = &object.sections[rs.target];
-            let Some(target_addr) = section_addr[rs.target] else { continue };
+            let Some(target_addr) = section_addr[rs.target] else {
+                continue;
+            };
             for r in &rs.entries {
                 let sym = &object.symbols[r.sym as usize];
                 let s_val = values[r.sym as usize].ok_or_else(|| {
@@ -221,10 +258,20 @@ impl LinkedImage {
             if class == Class::Text {
                 text_range = (base + start as u64, base + (start + len) as u64);
             }
-            region.protect(start, len, prot).map_err(|e| LoadError::Host(format!("mprotect: {e}")))?;
+            region
+                .protect(start, len, prot)
+                .map_err(|e| LoadError::Host(format!("mprotect: {e}")))?;
         }
 
-        Ok(LinkedImage { region, object, section_addr, sets, symbols, text_range, bindings })
+        Ok(LinkedImage {
+            region,
+            object,
+            section_addr,
+            sets,
+            symbols,
+            text_range,
+            bindings,
+        })
     }
 
     /// Base address of the image.
@@ -249,7 +296,9 @@ impl LinkedImage {
 
     /// The pointers held in linker set `name` (empty if the module has none).
     pub fn linker_set_entries(&self, name: &str) -> Vec<u64> {
-        let Some((start, stop)) = self.linker_set(name) else { return Vec::new() };
+        let Some((start, stop)) = self.linker_set(name) else {
+            return Vec::new();
+        };
         (start..stop).step_by(8).map(read_u64).collect()
     }
 
@@ -283,7 +332,9 @@ impl LinkedImage {
 
     /// The symbol containing `addr`, if any.
     pub fn symbol_at(&self, addr: u64) -> Option<&ModuleSymbol> {
-        self.symbols.iter().find(|s| addr >= s.addr && addr < s.addr + s.size.max(1))
+        self.symbols
+            .iter()
+            .find(|s| addr >= s.addr && addr < s.addr + s.size.max(1))
     }
 
     /// Whether `addr` is inside the image.

@@ -52,7 +52,10 @@ impl LowRegion {
         if base == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        let region = LowRegion { base: base.cast(), len };
+        let region = LowRegion {
+            base: base.cast(),
+            len,
+        };
         if region.end() > 0x8000_0000 {
             return Err(io::Error::other("MAP_32BIT mapping ended above 2 GiB"));
         }
@@ -87,7 +90,9 @@ impl LowRegion {
     /// Change the protection of `[offset, offset + len)` (page-aligned).
     pub fn protect(&self, offset: usize, len: usize, prot: i32) -> io::Result<()> {
         if offset % PAGE_SIZE != 0 || offset + len > self.len {
-            return Err(io::Error::other("protect: range not page-aligned or out of region"));
+            return Err(io::Error::other(
+                "protect: range not page-aligned or out of region",
+            ));
         }
         if len == 0 {
             return Ok(());

@@ -1,4 +1,41 @@
-//! dtrace(1).
-fn main() {
-    println!("dtrace: rdtrace {}", env!("CARGO_PKG_VERSION"));
+//! dtrace(1) for rdtrace: parses the command line ([`args`]), compiles every program
+//! ([`compile`]), and — unless `-e` — hands them to the consumer ([`run`]).
+//! Exit statuses follow FreeBSD: 0 success, 1 error, 2 usage error.
+
+mod args;
+mod compile;
+mod run;
+
+use std::process::ExitCode;
+
+fn usage(msg: &str) -> ExitCode {
+    eprintln!("dtrace: {}", msg);
+    eprintln!(
+        "Usage: dtrace [-CeFhlqSvVwZ] [-b bufsz] [-c cmd] [-D name[=def]]\n\t[-I path] [-L path] [-o output] [-p pid] [-s script] [-U name]\n\t[-x opt[=val]] [-X a|c|s|t]\n\n\t[-P provider [[ predicate ] action ]]\n\t[-m [ provider: ] module [[ predicate ] action ]]\n\t[-f [[ provider: ] module: ] func [[ predicate ] action ]]\n\t[-n [[[ provider: ] module: ] func: ] name [[ predicate ] action ]]\n\t[-i probe-id [[ predicate ] action ]] [ args ... ]"
+    );
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let cfg = match args::parse(std::env::args_os().skip(1)) {
+        Ok(c) => c,
+        Err(e) => return usage(&e.0),
+    };
+    if cfg.version {
+        println!("dtrace: Sun D 1.13");
+        if cfg.programs.is_empty() {
+            return ExitCode::SUCCESS;
+        }
+    }
+    if cfg.programs.is_empty() && !cfg.list {
+        return usage("no probe specifiers or scripts given");
+    }
+    let programs = match compile::compile_all(&cfg) {
+        Ok(p) => p,
+        Err(status) => return ExitCode::from(status),
+    };
+    if cfg.compile_only {
+        return ExitCode::SUCCESS;
+    }
+    ExitCode::from(run::execute(&cfg, &programs))
 }

@@ -65,7 +65,10 @@ fn one_record(opts: OutputOptions, rec: Record) -> String {
 }
 
 fn quiet() -> OutputOptions {
-    OutputOptions { quiet: true, ..OutputOptions::default() }
+    OutputOptions {
+        quiet: true,
+        ..OutputOptions::default()
+    }
 }
 
 #[test]
@@ -74,7 +77,11 @@ fn heading_and_probe_prefix() {
         s.begin_probe(&probe(2, 42, "read", "entry"), None).unwrap();
         s.record(&Record::int(8, 7, true)).unwrap();
         s.end_probe().unwrap();
-        s.begin_probe(&probe(13, 123456, "a_very_long_function_name_exceeding", "return"), None).unwrap();
+        s.begin_probe(
+            &probe(13, 123456, "a_very_long_function_name_exceeding", "return"),
+            None,
+        )
+        .unwrap();
         s.end_probe().unwrap();
     });
     let expect = concat!(
@@ -89,7 +96,11 @@ fn heading_and_probe_prefix() {
 fn quiet_prints_only_explicit_output() {
     let (out, _) = run(quiet(), |s| {
         s.begin_probe(&probe(0, 1, "f", "entry"), None).unwrap();
-        s.record(&Record::Printf { format: "x=%d\n".into(), args: vec![Record::int(4, 5, true)] }).unwrap();
+        s.record(&Record::Printf {
+            format: "x=%d\n".into(),
+            args: vec![Record::int(4, 5, true)],
+        })
+        .unwrap();
         s.end_probe().unwrap();
         s.end_of_run(&[]).unwrap();
     });
@@ -107,14 +118,23 @@ fn trace_integers_by_size() {
     ];
     for (rec, loud, q) in cases {
         let out = one_record(OutputOptions::default(), rec.clone());
-        assert_eq!(out, format!("CPU     ID                    FUNCTION:NAME\n{pre} {loud}\n"));
+        assert_eq!(
+            out,
+            format!("CPU     ID                    FUNCTION:NAME\n{pre} {loud}\n")
+        );
         assert_eq!(one_record(quiet(), rec), q);
     }
 }
 
 #[test]
 fn struct_bytes_print_as_hex_dump() {
-    let out = one_record(quiet(), Record::Bytes { data: vec![1, 2, 0x41, 0], force_raw: false });
+    let out = one_record(
+        quiet(),
+        Record::Bytes {
+            data: vec![1, 2, 0x41, 0],
+            force_raw: false,
+        },
+    );
     let expect = concat!(
         "\n",
         "             0  1  2  3  4  5  6  7  8  9  a  b  c  d  e  f  0123456789abcdef\n",
@@ -122,15 +142,28 @@ fn struct_bytes_print_as_hex_dump() {
     );
     assert_eq!(out, expect);
     // tracemem forces the dump even for text.
-    let raw = one_record(quiet(), Record::Bytes { data: b"hi\0".to_vec(), force_raw: true });
-    assert!(raw.ends_with("         0: 68 69 00                                         hi.\n"), "{raw:?}");
+    let raw = one_record(
+        quiet(),
+        Record::Bytes {
+            data: b"hi\0".to_vec(),
+            force_raw: true,
+        },
+    );
+    assert!(
+        raw.ends_with("         0: 68 69 00                                         hi.\n"),
+        "{raw:?}"
+    );
 }
 
 #[test]
 fn kernel_stack_is_followed_by_blank_line() {
     let out = one_record(
         OutputOptions::default(),
-        Record::Stack { kind: StackKind::Kernel, pcs: vec![0xffff_1010, 0xffff_0000, 0xdead, 0], strtab: None },
+        Record::Stack {
+            kind: StackKind::Kernel,
+            pcs: vec![0xffff_1010, 0xffff_0000, 0xdead, 0],
+            strtab: None,
+        },
     );
     let expect = concat!(
         "CPU     ID                    FUNCTION:NAME\n",
@@ -145,10 +178,18 @@ fn kernel_stack_is_followed_by_blank_line() {
 
 #[test]
 fn stackindent_option_and_ustack() {
-    let opts = OutputOptions { quiet: true, stackindent: 4, ..OutputOptions::default() };
+    let opts = OutputOptions {
+        quiet: true,
+        stackindent: 4,
+        ..OutputOptions::default()
+    };
     let out = one_record(
         opts,
-        Record::Stack { kind: StackKind::User { pid: 9 }, pcs: vec![0x1004, 0x9999], strtab: None },
+        Record::Stack {
+            kind: StackKind::User { pid: 9 },
+            pcs: vec![0x1004, 0x9999],
+            strtab: None,
+        },
     );
     assert_eq!(out, "\n    libc.so.7`_read+0x4\n    0x9999\n");
 }
@@ -169,16 +210,22 @@ fn symbol_actions_are_padded_to_fifty() {
 
 #[test]
 fn flowindent_layout() {
-    let opts = OutputOptions { flowindent: true, ..OutputOptions::default() };
+    let opts = OutputOptions {
+        flowindent: true,
+        ..OutputOptions::default()
+    };
     let (out, _) = run(opts, |s| {
         s.begin_probe(&probe(0, 10, "open", "entry"), None).unwrap();
         s.end_probe().unwrap();
-        s.begin_probe(&probe(0, 11, "namei", "entry"), None).unwrap();
+        s.begin_probe(&probe(0, 11, "namei", "entry"), None)
+            .unwrap();
         s.end_probe().unwrap();
-        s.begin_probe(&probe(0, 12, "namei", "return"), None).unwrap();
+        s.begin_probe(&probe(0, 12, "namei", "return"), None)
+            .unwrap();
         s.record(&Record::int(8, 0, true)).unwrap();
         s.end_probe().unwrap();
-        s.begin_probe(&probe(0, 13, "open", "return"), None).unwrap();
+        s.begin_probe(&probe(0, 13, "open", "return"), None)
+            .unwrap();
         s.end_probe().unwrap();
     });
     let expect = format!(
@@ -197,7 +244,10 @@ fn agg(id: u32, kind: AggKind, entries: Vec<(Vec<Record>, Vec<i64>)>) -> Aggrega
         name: format!("a{id}"),
         kind,
         normal: 1,
-        entries: entries.into_iter().map(|(key, value)| AggEntry { key, value }).collect(),
+        entries: entries
+            .into_iter()
+            .map(|(key, value)| AggEntry { key, value })
+            .collect(),
     }
 }
 
@@ -207,8 +257,14 @@ fn default_printa_layout_and_printed_flag() {
         1,
         AggKind::Count,
         vec![
-            (vec![Record::string("sshd", 16), Record::int(4, 3, true)], vec![2]),
-            (vec![Record::string("cron", 16), Record::int(4, 1, true)], vec![1]),
+            (
+                vec![Record::string("sshd", 16), Record::int(4, 3, true)],
+                vec![2],
+            ),
+            (
+                vec![Record::string("cron", 16), Record::int(4, 1, true)],
+                vec![1],
+            ),
         ],
     );
     let b = agg(2, AggKind::Sum, vec![(vec![], vec![-7])]);
@@ -236,7 +292,10 @@ fn joined_printa_with_format() {
         s.end_probe().unwrap();
     });
     // Sorted by @ops (7 has no count: 0), missing values are 0.
-    assert_eq!(out, "  7     0     10\n  1     2      0\n  3     8   4096\n");
+    assert_eq!(
+        out,
+        "  7     0     10\n  1     2      0\n  3     8   4096\n"
+    );
 }
 
 #[test]
@@ -252,8 +311,20 @@ fn interrupted_and_end_of_run_newlines() {
 fn drop_and_error_messages_go_to_stderr() {
     let opts = OutputOptions::default();
     let (out, err) = run(opts, |s| {
-        s.drop_event(&DropEvent { kind: DropKind::Principal, cpu: Some(1), count: 12, total: 12 }).unwrap();
-        s.drop_event(&DropEvent { kind: DropKind::DynDirty, cpu: None, count: 1, total: 1 }).unwrap();
+        s.drop_event(&DropEvent {
+            kind: DropKind::Principal,
+            cpu: Some(1),
+            count: 12,
+            total: 12,
+        })
+        .unwrap();
+        s.drop_event(&DropEvent {
+            kind: DropKind::DynDirty,
+            cpu: None,
+            count: 1,
+            total: 1,
+        })
+        .unwrap();
         s.error_event(&ErrorEvent {
             epid: 3,
             probe_id: 78,
@@ -285,4 +356,50 @@ fn avg_and_stddev_values() {
     let s = agg(2, AggKind::Stddev, vec![(vec![], vec![2, 30, 500, 0])]);
     let (out, _) = run(quiet(), |sink| sink.end_of_run(&[&a, &s]).unwrap());
     assert_eq!(out, format!("\n {:>16}\n {:>16}\n", -450, 5));
+}
+
+#[test]
+fn agghist_draws_keys_as_histogram_rows() {
+    let a = agg(
+        1,
+        AggKind::Count,
+        vec![(vec![Record::string("sshd", 16)], vec![1]), (vec![Record::string("cron", 16)], vec![3])],
+    );
+    let opts = OutputOptions { agghist: true, ..quiet() };
+    let (out, _) = run(opts, |s| s.end_of_run(&[&a]).unwrap());
+    // key column = packed width 16 + 1; bars scaled to the total (4).
+    let expect = format!(
+        "\n\n{:>17} {:>41} {:<9}\n {:>16} |{}{} {:<9}\n {:>16} |{}{} {:<9}\n",
+        "key",
+        "------------- Distribution -------------",
+        "count",
+        "sshd",
+        "@".repeat(10),
+        " ".repeat(30),
+        1,
+        "cron",
+        "@".repeat(30),
+        " ".repeat(10),
+        3
+    );
+    assert_eq!(out, expect);
+}
+
+#[test]
+fn aggpack_packs_each_quantize_on_one_line() {
+    let mut q1 = vec![0i64; 127];
+    q1[64] = 4; // value 1
+    let mut q2 = vec![0i64; 127];
+    q2[65] = 2; // values 2..3
+    let a = agg(1, AggKind::Quantize, vec![(vec![Record::int(4, 1, true)], q1), (vec![Record::int(4, 2, true)], q2)]);
+    let opts = OutputOptions { aggpack: true, ..quiet() };
+    let (out, _) = run(opts, |s| s.end_of_run(&[&a]).unwrap());
+    // Shared range: buckets 63 (0) to 66 (4); one cell per bucket.
+    let expect = concat!(
+        "\n",
+        "\n      key  min .----. max  | count\n",
+        "        1    0 : X  : 4    | 4\n",
+        "        2    0 :  X : 4    | 2\n",
+    );
+    assert_eq!(out, expect);
 }

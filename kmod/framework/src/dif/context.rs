@@ -58,7 +58,10 @@ pub trait ExecHooks {
     /// `jailname`: write the current jail's name (NUL-padded) into `buf`.
     fn jail_name(&mut self, buf: &mut [u8]) {
         let name = b"0";
-        for (dst, src) in buf.iter_mut().zip(name.iter().chain(core::iter::repeat(&0))) {
+        for (dst, src) in buf
+            .iter_mut()
+            .zip(name.iter().chain(core::iter::repeat(&0)))
+        {
             *dst = *src;
         }
     }
@@ -206,7 +209,11 @@ impl StaticVars {
     pub fn new<'d>(scope: VarScope, difos: impl IntoIterator<Item = &'d Difo>) -> Self {
         let mut slots: Vec<StaticSlot> = Vec::new();
         for difo in difos {
-            for v in difo.vars().iter().filter(|v| v.scope == scope && !v.is_array) {
+            for v in difo
+                .vars()
+                .iter()
+                .filter(|v| v.scope == scope && !v.is_array)
+            {
                 let Some(index) = v.id.checked_sub(varid::UBASE) else {
                     continue;
                 };
@@ -282,7 +289,10 @@ impl StaticVars {
 
     /// Copy storage bytes at `off` into `buf`; false when out of range.
     pub(crate) fn read(&self, off: usize, buf: &mut [u8]) -> bool {
-        let Some(src) = off.checked_add(buf.len()).and_then(|e| self.data.get(off..e)) else {
+        let Some(src) = off
+            .checked_add(buf.len())
+            .and_then(|e| self.data.get(off..e))
+        else {
             return false;
         };
         for (d, s) in buf.iter_mut().zip(src) {
@@ -293,7 +303,10 @@ impl StaticVars {
 
     /// Copy `bytes` into storage at `off`; false when out of range.
     pub(crate) fn write(&self, off: usize, bytes: &[u8]) -> bool {
-        let Some(dst) = off.checked_add(bytes.len()).and_then(|e| self.data.get(off..e)) else {
+        let Some(dst) = off
+            .checked_add(bytes.len())
+            .and_then(|e| self.data.get(off..e))
+        else {
             return false;
         };
         for (d, s) in dst.iter().zip(bytes) {
@@ -398,7 +411,8 @@ pub struct ExecContext<'a> {
     pub interrupt_depth: u8,
     /// `errno` of the current thread.
     pub errno: i32,
-    /// Whether the consumer may read arbitrary kernel memory (`RLD*` checks).
+    /// Whether the consumer may read kernel memory the VM does not own;
+    /// when false such loads fault with KPRIV.
     pub kernel_visible: bool,
     /// `strsize` option: longest D string.
     pub strsize: u64,

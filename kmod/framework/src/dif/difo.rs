@@ -13,7 +13,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
-use super::abi::{op, subr, type_kind, var as varid, var_desc};
+use super::abi::{op, subr, type_flags, type_kind, var as varid, var_desc};
 
 /// Number of integer registers (`DIF_DIR_NREGS`).
 pub const NREGS: u8 = 8;
@@ -24,11 +24,82 @@ pub const MAX_DIFO_BYTES: usize = 256 * 1024;
 /// Largest by-reference static variable (`dtrace_statvar_maxsize`).
 pub const MAX_STATIC_BYREF: u32 = 16 * 1024;
 
-/// A DIF type (`dtrace_diftype_t`), as the ABI crate defines it.
-pub type TypeDesc = rdtrace_ffi::dif::DifType;
+/// A DIF type (`dtrace_diftype_t`) as the validator and VM use it (the ABI
+/// struct minus its padding; converts from [`rdtrace_ffi::dif::DifType`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TypeDesc {
+    /// `DIF_TYPE_CTF` or `DIF_TYPE_STRING`.
+    pub kind: u8,
+    /// CTF kind (unused by the kernel).
+    pub ckind: u8,
+    /// `DIF_TF_*`.
+    pub flags: u8,
+    /// Size in bytes.
+    pub size: u32,
+}
 
-/// A variable-table entry (`dtrace_difv_t`), as the ABI crate defines it.
-pub type VarDesc = rdtrace_ffi::dif::DifVar;
+impl TypeDesc {
+    /// A by-value CTF type of `size` bytes.
+    pub const fn ctf(ckind: u8, size: u32) -> Self {
+        TypeDesc {
+            kind: type_kind::CTF,
+            ckind,
+            flags: 0,
+            size,
+        }
+    }
+
+    /// A D string of `size` bytes (by reference).
+    pub const fn string(size: u32) -> Self {
+        TypeDesc {
+            kind: type_kind::STRING,
+            ckind: 0,
+            flags: type_flags::BYREF,
+            size,
+        }
+    }
+
+    /// Whether values of this type are addresses of the data.
+    pub const fn is_by_ref(&self) -> bool {
+        self.flags & (type_flags::BYREF | type_flags::BYUREF) != 0
+    }
+}
+
+impl From<rdtrace_ffi::dif::DifType> for TypeDesc {
+    fn from(t: rdtrace_ffi::dif::DifType) -> Self {
+        TypeDesc {
+            kind: t.kind,
+            ckind: t.ckind,
+            flags: t.flags,
+            size: t.size,
+        }
+    }
+}
+
+/// A variable-table entry (`dtrace_difv_t`) as the validator uses it
+/// (converts from [`rdtrace_ffi::dif::DifVar`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VarDesc {
+    pub name: u32,
+    pub id: u32,
+    pub kind: u8,
+    pub scope: u8,
+    pub flags: u16,
+    pub ty: TypeDesc,
+}
+
+impl From<rdtrace_ffi::dif::DifVar> for VarDesc {
+    fn from(v: rdtrace_ffi::dif::DifVar) -> Self {
+        VarDesc {
+            name: v.name,
+            id: v.id,
+            kind: v.kind,
+            scope: v.scope,
+            flags: v.flags,
+            ty: v.ty.into(),
+        }
+    }
+}
 
 /// Scope of a user variable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -326,13 +397,19 @@ impl Difo {
                 op::SETX => {
                     need_rd(rd)?;
                     if usize::from(imm16) >= inttab.len() {
-                        return Err(err_at(pc, format!("integer table index {imm16} out of range")));
+                        return Err(err_at(
+                            pc,
+                            format!("integer table index {imm16} out of range"),
+                        ));
                     }
                 }
                 op::SETS => {
                     need_rd(rd)?;
                     if usize::from(imm16) >= strtab.len() {
-                        return Err(err_at(pc, format!("string table offset {imm16} out of range")));
+                        return Err(err_at(
+                            pc,
+                            format!("string table offset {imm16} out of range"),
+                        ));
                     }
                 }
                 op::LDGA | op::LDTA => {
@@ -530,12 +607,11 @@ fn validate_vartab(vartab: &[VarDesc]) -> Result<Vec<VarInfo>, DifoError> {
         if by_ref && v.ty.size == 0 {
             return Err(bad("zero-sized by-reference variable".into()));
         }
-        if by_ref
-            && !is_array
-            && scope != VarScope::Thread
-            && v.ty.size > MAX_STATIC_BYREF
-        {
-            return Err(bad(format!("oversized by-reference static ({} bytes)", v.ty.size)));
+        if by_ref && !is_array && scope != VarScope::Thread && v.ty.size > MAX_STATIC_BYREF {
+            return Err(bad(format!(
+                "oversized by-reference static ({} bytes)",
+                v.ty.size
+            )));
         }
         if !by_ref && !matches!(v.ty.size, 0 | 1 | 2 | 4 | 8) {
             return Err(bad(format!("invalid by-value size {}", v.ty.size)));

@@ -242,9 +242,8 @@ impl DynVarArena {
         ncpu: usize,
     ) -> Option<DynVarArena> {
         let chunk_size = chunk_size.checked_add(7)? & !7;
-        let per_chunk = chunk_size
-            + core::mem::size_of::<ChunkHeader>()
-            + core::mem::size_of::<Bucket>();
+        let per_chunk =
+            chunk_size + core::mem::size_of::<ChunkHeader>() + core::mem::size_of::<Bucket>();
         let nchunks = if chunk_size == 0 {
             0
         } else {
@@ -266,7 +265,8 @@ impl DynVarArena {
         for index in (0..nchunks).rev() {
             let cpu = index % ncpu;
             if let (Some(lists), Some(h)) = (arena.cpus.get(cpu), arena.headers.get(index)) {
-                h.next.store(lists.free.load(Ordering::Relaxed), Ordering::Relaxed);
+                h.next
+                    .store(lists.free.load(Ordering::Relaxed), Ordering::Relaxed);
                 lists.free.store(index as u32 + 1, Ordering::Relaxed);
             }
         }
@@ -405,7 +405,11 @@ impl DynVarArena {
         let mut key_len: usize = 0;
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
         for e in key {
-            let (v, s) = if e.size == 0 { (e.value, 0) } else { (0, e.size) };
+            let (v, s) = if e.size == 0 {
+                (e.value, 0)
+            } else {
+                (0, e.size)
+            };
             hash = mix(mix(hash, v), s);
             let padded = usize::try_from(s).unwrap_or(usize::MAX).saturating_add(7) & !7;
             key_len = key_len
@@ -415,14 +419,18 @@ impl DynVarArena {
                 hash = hash_bytes(hash, e.value, e.size, read)?;
             }
         }
-        let fits = key_len.saturating_add(value_size.max(1).saturating_add(7) & !7) <= self.chunk_size;
+        let fits =
+            key_len.saturating_add(value_size.max(1).saturating_add(7) & !7) <= self.chunk_size;
         if nchunks == 0 || !fits {
             if op == DynOp::Alloc {
                 self.dyndrops.fetch_add(1, Ordering::Relaxed);
             }
             return Ok(None);
         }
-        let Some(bucket) = self.buckets.get((hash % self.buckets.len() as u64) as usize) else {
+        let Some(bucket) = self
+            .buckets
+            .get((hash % self.buckets.len() as u64) as usize)
+        else {
             return Ok(None);
         };
         let Some(_guard) = lock_bounded(&bucket.lock, PROBE_SPIN_LIMIT) else {
@@ -478,7 +486,8 @@ impl DynVarArena {
         if let Some(h) = self.header(link) {
             h.hash.store(hash, Ordering::Relaxed);
             h.key_len.store(key_len as u32, Ordering::Relaxed);
-            h.next.store(bucket.head.load(Ordering::Relaxed), Ordering::Relaxed);
+            h.next
+                .store(bucket.head.load(Ordering::Relaxed), Ordering::Relaxed);
         }
         bucket.head.store(link, Ordering::Release);
         Ok(Some(self.data_range().0 + (base + key_len) as u64))
@@ -496,7 +505,11 @@ impl DynVarArena {
             if !self.read(off, &mut hdr) {
                 return Ok(false);
             }
-            let (v, s) = if e.size == 0 { (e.value, 0) } else { (0, e.size) };
+            let (v, s) = if e.size == 0 {
+                (e.value, 0)
+            } else {
+                (0, e.size)
+            };
             let mut want = [0u8; KEY_ENTRY_BYTES];
             want[..8].copy_from_slice(&v.to_ne_bytes());
             want[8..].copy_from_slice(&s.to_ne_bytes());
@@ -532,7 +545,11 @@ impl DynVarArena {
         read: &mut ReadFn<'_>,
     ) -> Result<(), Fault> {
         for e in key {
-            let (v, s) = if e.size == 0 { (e.value, 0) } else { (0, e.size) };
+            let (v, s) = if e.size == 0 {
+                (e.value, 0)
+            } else {
+                (0, e.size)
+            };
             self.write(off, &v.to_ne_bytes());
             self.write(off + 8, &s.to_ne_bytes());
             off += KEY_ENTRY_BYTES;
@@ -562,7 +579,8 @@ impl DynVarArena {
         // instructions, and losing the chunk would leak it forever.
         let _g = lock_spin(&lists.lock);
         if let Some(h) = self.header(link) {
-            h.next.store(lists.dirty.load(Ordering::Relaxed), Ordering::Relaxed);
+            h.next
+                .store(lists.dirty.load(Ordering::Relaxed), Ordering::Relaxed);
             lists.dirty.store(link, Ordering::Relaxed);
         }
     }
@@ -615,7 +633,8 @@ impl DynVarArena {
 
     /// One cleaning pass (the core's cleaner callout; not probe context):
     /// dirty → rinsing on every CPU, wait for every CPU to leave probe
-    /// context, rinsing → clean.
+    /// context (`Platform::sync` of the platform the arena was created
+    /// with), rinsing → clean.
     pub fn clean(&self) {
         let platform = self.platform;
         let mut moved = false;
@@ -643,6 +662,16 @@ impl DynVarArena {
                 self.append(&lists.clean, rinsed);
             }
             platform.interrupts_restore(cookie);
+        }
+    }
+
+    /// Tests: move every dirty chunk to rinsing (the cleaner's first half).
+    #[cfg(test)]
+    pub(crate) fn begin_rinse_for_test(&self) {
+        for lists in self.cpus.iter() {
+            let _g = lock_spin(&lists.lock);
+            let dirty = lists.dirty.swap(NIL, Ordering::Relaxed);
+            lists.rinsing.store(dirty, Ordering::Relaxed);
         }
     }
 
@@ -674,12 +703,7 @@ fn mix(h: u64, v: u64) -> u64 {
     (h ^ v).wrapping_mul(0x0000_0100_0000_01b3).rotate_left(29)
 }
 
-fn hash_bytes(
-    mut hash: u64,
-    addr: u64,
-    size: u64,
-    read: &mut ReadFn<'_>,
-) -> Result<u64, Fault> {
+fn hash_bytes(mut hash: u64, addr: u64, size: u64, read: &mut ReadFn<'_>) -> Result<u64, Fault> {
     let mut done: u64 = 0;
     while done < size {
         let mut buf = [0u8; 64];

@@ -6,6 +6,8 @@
 //! memory is read and written here with bounds checks; every other load goes
 //! through the platform's fault-checked access, and every other store is
 //! refused with `DTRACEFLT_BADADDR` (D may only write memory the VM owns).
+//! Consumers without kernel visibility (`ExecContext::kernel_visible`
+//! false) may not read foreign kernel memory at all: `DTRACEFLT_KPRIV`.
 //!
 //! Faults returned from here carry offset 0; the VM fills in the
 //! instruction offset.
@@ -120,6 +122,11 @@ impl<'m, 'a> Machine<'m, 'a> {
             if addr.checked_add(buf.len() as u64).is_none() {
                 return Err(fault(FaultCode::BadAddr, addr));
             }
+            if !self.ctx.kernel_visible {
+                // A consumer without kernel visibility may read only the
+                // memory the VM owns (dtrace_canload's KPRIV).
+                return Err(fault(FaultCode::KPriv, addr));
+            }
             self.ctx
                 .platform
                 .fault_checked_load(addr, buf)
@@ -155,7 +162,13 @@ impl<'m, 'a> Machine<'m, 'a> {
     /// early at the end of an owned region or at a 64-byte boundary of
     /// foreign memory. Returns the count (0 only when `max` is 0 or an owned
     /// region ends exactly at `addr`).
-    pub fn read_piece(&self, user: bool, addr: u64, max: u64, buf: &mut [u8; 64]) -> Result<usize, Fault> {
+    pub fn read_piece(
+        &self,
+        user: bool,
+        addr: u64,
+        max: u64,
+        buf: &mut [u8; 64],
+    ) -> Result<usize, Fault> {
         let mut n = max.min(PIECE);
         if !user {
             if let Some((_, off, len)) = self.region(addr) {
@@ -245,7 +258,9 @@ impl<'m, 'a> Machine<'m, 'a> {
     pub fn can_store(&self, addr: u64, len: u64) -> bool {
         match self.region(addr) {
             Some((Region::Strtab, _, _)) | None => len == 0,
-            Some((_, off, rlen)) => (off as u64).checked_add(len).is_some_and(|e| e <= rlen as u64),
+            Some((_, off, rlen)) => (off as u64)
+                .checked_add(len)
+                .is_some_and(|e| e <= rlen as u64),
         }
     }
 

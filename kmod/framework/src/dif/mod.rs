@@ -50,11 +50,28 @@ pub struct Fault {
     pub offset: u32,
 }
 
+/// Copy `buf.len()` bytes at `addr` as D code would load them, given the
+/// string table of the DIFO that produced the address. Probe context.
+pub fn read_memory(
+    ctx: &mut ExecContext<'_>,
+    strtab: &[u8],
+    addr: u64,
+    buf: &mut [u8],
+) -> Result<(), Fault> {
+    let m = memory::Machine { ctx, strtab };
+    m.load(addr, buf)
+}
+
 /// Copy `buf.len()` bytes at `addr` as D code would load them (owned
 /// memory bounds-checked, anything else through the platform's
 /// fault-checked load). For the core's recording of by-reference results.
 /// Probe context.
-pub fn load_bytes(difo: &Difo, ctx: &mut ExecContext<'_>, addr: u64, buf: &mut [u8]) -> Result<(), Fault> {
+pub fn load_bytes(
+    difo: &Difo,
+    ctx: &mut ExecContext<'_>,
+    addr: u64,
+    buf: &mut [u8],
+) -> Result<(), Fault> {
     let m = memory::Machine {
         ctx,
         strtab: difo.strtab(),
@@ -65,7 +82,12 @@ pub fn load_bytes(difo: &Difo, ctx: &mut ExecContext<'_>, addr: u64, buf: &mut [
 /// Copy the D string at `addr` into `buf` (at most `buf.len() - 1`
 /// characters), zero-filling the rest; returns the string length copied.
 /// Probe context.
-pub fn load_string(difo: &Difo, ctx: &mut ExecContext<'_>, addr: u64, buf: &mut [u8]) -> Result<usize, Fault> {
+pub fn load_string(
+    difo: &Difo,
+    ctx: &mut ExecContext<'_>,
+    addr: u64,
+    buf: &mut [u8],
+) -> Result<usize, Fault> {
     buf.fill(0);
     let max = buf.len().saturating_sub(1) as u64;
     let m = memory::Machine {

@@ -48,7 +48,13 @@ fn state() -> std::sync::MutexGuard<'static, Option<HashMap<u64, Entry>>> {
 }
 
 fn mirror(c: u64, e: &Entry) {
-    let flags = CALLOUT_MPSAFE | CALLOUT_DIRECT | if e.pending || e.running { CALLOUT_ACTIVE } else { 0 };
+    let flags = CALLOUT_MPSAFE
+        | CALLOUT_DIRECT
+        | if e.pending || e.running {
+            CALLOUT_ACTIVE
+        } else {
+            0
+        };
     // SAFETY: `c` is a 64-byte `struct callout` in module memory:
     // c_time @16, c_arg @32, c_func @40, c_flags @56, c_iflags @58, c_cpu @60.
     unsafe {
@@ -56,7 +62,10 @@ fn mirror(c: u64, e: &Entry) {
         std::ptr::write_volatile((c + 32) as *mut u64, e.arg);
         std::ptr::write_volatile((c + 40) as *mut u64, e.func);
         std::ptr::write_volatile((c + 56) as *mut u16, flags);
-        std::ptr::write_volatile((c + 58) as *mut u16, if e.pending { CALLOUT_IFLAG_PENDING } else { 0 });
+        std::ptr::write_volatile(
+            (c + 58) as *mut u16,
+            if e.pending { CALLOUT_IFLAG_PENDING } else { 0 },
+        );
         std::ptr::write_volatile((c + 60) as *mut i32, e.cpu as i32);
     }
 }
@@ -96,10 +105,16 @@ fn dispatcher(my_cpu: usize) {
                 }
                 Some((_, deadline)) => {
                     let wait = Duration::from_nanos(deadline - now);
-                    g = CHANGED.wait_timeout(g, wait).unwrap_or_else(|e| e.into_inner()).0;
+                    g = CHANGED
+                        .wait_timeout(g, wait)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
                 }
                 None => {
-                    g = CHANGED.wait_timeout(g, Duration::from_millis(200)).unwrap_or_else(|e| e.into_inner()).0;
+                    g = CHANGED
+                        .wait_timeout(g, Duration::from_millis(200))
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
                 }
             }
         };
@@ -125,24 +140,45 @@ extern "C" fn kpi_callout_init(c: u64, mpsafe: i32) {
     let mut g = state();
     let map = g.get_or_insert_with(HashMap::new);
     if map.get(&c).is_some_and(|e| e.pending || e.running) {
-        kpanic(&format!("callout_init: callout {c:#x} is pending or running"));
+        kpanic(&format!(
+            "callout_init: callout {c:#x} is pending or running"
+        ));
     }
     if mpsafe == 0 {
         super::console_write("harness: callout_init without mpsafe (Giant) treated as MPSAFE\n");
     }
     // SAFETY: the caller passes its 64-byte struct callout, which FreeBSD zeroes.
     unsafe { std::ptr::write_bytes(c as *mut u8, 0, 64) };
-    let e = Entry { deadline_ns: 0, func: 0, arg: 0, cpu: 0, pending: false, running: false, running_tid: 0, fired: 0 };
+    let e = Entry {
+        deadline_ns: 0,
+        func: 0,
+        arg: 0,
+        cpu: 0,
+        pending: false,
+        running: false,
+        running_tid: 0,
+        fired: 0,
+    };
     mirror(c, &e);
     map.insert(c, e);
 }
 
-extern "C" fn kpi_callout_reset_sbt_on(c: u64, sbt: i64, _prec: i64, func: u64, arg: u64, cpu: i32, flags: i32) -> i32 {
+extern "C" fn kpi_callout_reset_sbt_on(
+    c: u64,
+    sbt: i64,
+    _prec: i64,
+    func: u64,
+    arg: u64,
+    cpu: i32,
+    flags: i32,
+) -> i32 {
     start_dispatchers();
     let mut g = state();
     let map = g.get_or_insert_with(HashMap::new);
     let Some(e) = map.get_mut(&c) else {
-        kpanic(&format!("callout_reset_sbt_on: callout {c:#x} was never initialized"));
+        kpanic(&format!(
+            "callout_reset_sbt_on: callout {c:#x} was never initialized"
+        ));
     };
     if func == 0 {
         kpanic("callout_reset_sbt_on: NULL function");
@@ -172,7 +208,9 @@ extern "C" fn kpi_callout_stop_safe(c: u64, flags: i32) -> i32 {
     let mut g = state();
     let map = g.get_or_insert_with(HashMap::new);
     let Some(e) = map.get_mut(&c) else {
-        kpanic(&format!("callout_stop: callout {c:#x} was never initialized"));
+        kpanic(&format!(
+            "callout_stop: callout {c:#x} was never initialized"
+        ));
     };
     let was_pending = e.pending;
     e.pending = false;
@@ -182,7 +220,11 @@ extern "C" fn kpi_callout_stop_safe(c: u64, flags: i32) -> i32 {
     if flags & CS_DRAIN != 0 && running_elsewhere {
         cpu::blocking("callout_drain", false, || {
             let mut g = state();
-            while g.get_or_insert_with(HashMap::new).get(&c).is_some_and(|e| e.running) {
+            while g
+                .get_or_insert_with(HashMap::new)
+                .get(&c)
+                .is_some_and(|e| e.running)
+            {
                 g = CHANGED.wait(g).unwrap_or_else(|e| e.into_inner());
             }
         });
@@ -201,33 +243,53 @@ pub fn active_in(lo: u64, hi: u64) -> Vec<String> {
     let mut g = state();
     g.get_or_insert_with(HashMap::new)
         .iter()
-        .filter(|(c, e)| (e.pending || e.running) && ((**c >= lo && **c < hi) || (e.func >= lo && e.func < hi)))
-        .map(|(c, e)| format!("callout {c:#x} func {:#x} pending {} running {}", e.func, e.pending, e.running))
+        .filter(|(c, e)| {
+            (e.pending || e.running) && ((**c >= lo && **c < hi) || (e.func >= lo && e.func < hi))
+        })
+        .map(|(c, e)| {
+            format!(
+                "callout {c:#x} func {:#x} pending {} running {}",
+                e.func, e.pending, e.running
+            )
+        })
         .collect()
 }
 
 /// How many times the callout at `c` has fired.
 pub fn fired(c: u64) -> u64 {
     let mut g = state();
-    g.get_or_insert_with(HashMap::new).get(&c).map(|e| e.fired).unwrap_or(0)
+    g.get_or_insert_with(HashMap::new)
+        .get(&c)
+        .map(|e| e.fired)
+        .unwrap_or(0)
 }
 
 /// Total handler invocations so far.
 pub fn total_fired() -> u64 {
     let mut g = state();
-    g.get_or_insert_with(HashMap::new).values().map(|e| e.fired).sum()
+    g.get_or_insert_with(HashMap::new)
+        .values()
+        .map(|e| e.fired)
+        .sum()
 }
 
 /// Forget callouts whose structure lies in `[lo, hi)` (the memory is gone).
 pub fn forget_range(lo: u64, hi: u64) {
     let mut g = state();
-    g.get_or_insert_with(HashMap::new).retain(|c, e| !(*c >= lo && *c < hi) || e.pending || e.running);
+    g.get_or_insert_with(HashMap::new)
+        .retain(|c, e| !(*c >= lo && *c < hi) || e.pending || e.running);
 }
 
 pub(super) fn functions() -> Vec<(&'static str, usize)> {
     vec![
-        ("callout_init", kpi_callout_init as usize),
-        ("callout_reset_sbt_on", kpi_callout_reset_sbt_on as usize),
-        ("_callout_stop_safe", kpi_callout_stop_safe as usize),
+        ("callout_init", kpi_callout_init as *const () as usize),
+        (
+            "callout_reset_sbt_on",
+            kpi_callout_reset_sbt_on as *const () as usize,
+        ),
+        (
+            "_callout_stop_safe",
+            kpi_callout_stop_safe as *const () as usize,
+        ),
     ]
 }

@@ -56,7 +56,12 @@ pub fn cpus() -> &'static Cpus {
             // SAFETY: inside the freshly mapped, writable pcpu region.
             unsafe { std::ptr::write(at as *mut u32, cpu as u32) };
         }
-        let slots = (0..NCPU).map(|_| CpuSlot { owner: Mutex::new(None), freed: Condvar::new() }).collect();
+        let slots = (0..NCPU)
+            .map(|_| CpuSlot {
+                owner: Mutex::new(None),
+                freed: Condvar::new(),
+            })
+            .collect();
         Cpus { pcpu, slots }
     })
 }
@@ -197,7 +202,8 @@ pub fn leave_kernel() {
     if !last {
         return;
     }
-    let (crit, spin, mtx, sl) = with_thread(|t| (t.critnest, t.spinlocks, t.sleep_mutexes, t.sleepable_locks));
+    let (crit, spin, mtx, sl) =
+        with_thread(|t| (t.critnest, t.spinlocks, t.sleep_mutexes, t.sleepable_locks));
     if crit != 0 || spin != 0 || mtx != 0 || sl != 0 {
         crate::kernel::kpanic(&format!(
             "returning to user space with critnest {crit}, {spin} spin mutexes, {mtx} mutexes, {sl} sx/rm locks held"
@@ -212,13 +218,25 @@ pub fn leave_kernel() {
 /// take the same CPU back. Blocking in a critical section or with a spin
 /// mutex or (for sleeps) a sleep mutex held is a kernel bug: panic.
 pub fn blocking<R>(what: &str, may_hold_mutex: bool, wait: impl FnOnce() -> R) -> R {
-    let (tid, td, cpu, crit, spin, mtx) =
-        with_thread(|t| (t.tid, t.td.addr(), t.cpu, t.critnest, t.spinlocks, t.sleep_mutexes));
+    let (tid, td, cpu, crit, spin, mtx) = with_thread(|t| {
+        (
+            t.tid,
+            t.td.addr(),
+            t.cpu,
+            t.critnest,
+            t.spinlocks,
+            t.sleep_mutexes,
+        )
+    });
     if crit != 0 || spin != 0 {
-        crate::kernel::kpanic(&format!("{what}: blocking in a critical section or with a spin mutex held"));
+        crate::kernel::kpanic(&format!(
+            "{what}: blocking in a critical section or with a spin mutex held"
+        ));
     }
     if !may_hold_mutex && mtx != 0 {
-        crate::kernel::kpanic(&format!("{what}: sleeping with a non-sleepable lock (mutex) held"));
+        crate::kernel::kpanic(&format!(
+            "{what}: sleeping with a non-sleepable lock (mutex) held"
+        ));
     }
     if let Some(cpu) = cpu {
         give_slot(cpu, tid);

@@ -144,7 +144,9 @@ pub fn make_dev_s(args: u64, cdevp: u64, raw_name: &str) -> i32 {
     if dead {
         // SAFETY: d_name at +8 is a C string.
         let dname = unsafe { super::c_str(rd(devsw + 8), 64) };
-        super::console_write(&format!("WARNING: Device driver \"{dname}\" has wrong version.\n"));
+        super::console_write(&format!(
+            "WARNING: Device driver \"{dname}\" has wrong version.\n"
+        ));
     }
     let d_flags: u32 = rd(devsw + 4);
     // SAFETY: the kernel marks the module's cdevsw initialised in place; if
@@ -221,7 +223,12 @@ extern "C" fn kpi_destroy_dev(cdev: u64) {
     }
     cpu::blocking("destroy_dev", false, || {
         let mut g = devfs();
-        while g.get_or_insert_with(Devfs::default).cdevs.get(&cdev).is_some_and(|c| c.threads_inside > 0) {
+        while g
+            .get_or_insert_with(Devfs::default)
+            .cdevs
+            .get(&cdev)
+            .is_some_and(|c| c.threads_inside > 0)
+        {
             g = CHANGED.wait(g).unwrap_or_else(|e| e.into_inner());
         }
     });
@@ -244,7 +251,9 @@ fn call_dtor(dtor: u64, data: u64) {
 }
 
 extern "C" fn kpi_devfs_set_cdevpriv(data: u64, dtor: u64) -> i32 {
-    let Some(fp) = cpu::with_thread(|t| t.fpop) else { return ENOENT };
+    let Some(fp) = cpu::with_thread(|t| t.fpop) else {
+        return ENOENT;
+    };
     with_devfs(|d| match d.files.get_mut(&fp) {
         None => ENOENT,
         Some(f) if f.privdata.is_some() => EBUSY,
@@ -256,7 +265,9 @@ extern "C" fn kpi_devfs_set_cdevpriv(data: u64, dtor: u64) -> i32 {
 }
 
 extern "C" fn kpi_devfs_get_cdevpriv(datap: *mut u64) -> i32 {
-    let Some(fp) = cpu::with_thread(|t| t.fpop) else { return EBADF };
+    let Some(fp) = cpu::with_thread(|t| t.fpop) else {
+        return EBADF;
+    };
     let found = with_devfs(|d| d.files.get(&fp).and_then(|f| f.privdata));
     match found {
         Some((data, _)) => {
@@ -269,7 +280,9 @@ extern "C" fn kpi_devfs_get_cdevpriv(datap: *mut u64) -> i32 {
 }
 
 extern "C" fn kpi_devfs_clear_cdevpriv() {
-    let Some(fp) = cpu::with_thread(|t| t.fpop) else { return };
+    let Some(fp) = cpu::with_thread(|t| t.fpop) else {
+        return;
+    };
     let p = with_devfs(|d| d.files.get_mut(&fp).and_then(|f| f.privdata.take()));
     if let Some((data, dtor)) = p {
         call_dtor(dtor, data);
@@ -282,7 +295,12 @@ pub fn nodes() -> Vec<NodeInfo> {
         d.cdevs
             .values()
             .filter(|c| !c.destroyed)
-            .map(|c| NodeInfo { path: format!("/dev/{}", c.name), uid: c.uid, gid: c.gid, mode: c.mode })
+            .map(|c| NodeInfo {
+                path: format!("/dev/{}", c.name),
+                uid: c.uid,
+                gid: c.gid,
+                mode: c.mode,
+            })
             .collect()
     })
 }
@@ -335,15 +353,27 @@ pub fn open(path: &str, oflags: i32) -> Result<DevFile, i32> {
         _ => FREAD | FWRITE,
     };
     let found = with_devfs(|d| {
-        let (addr, c) = d.cdevs.iter_mut().find(|(_, c)| c.name == name && !c.destroyed)?;
+        let (addr, c) = d
+            .cdevs
+            .iter_mut()
+            .find(|(_, c)| c.name == name && !c.destroyed)?;
         c.open_files += 1;
         let (addr, devsw, dead) = (*addr, c.devsw, c.dead);
         let id = d.next_file + 1;
         d.next_file = id;
-        d.files.insert(id, OpenFile { cdev: addr, fflag, privdata: None });
+        d.files.insert(
+            id,
+            OpenFile {
+                cdev: addr,
+                fflag,
+                privdata: None,
+            },
+        );
         Some((id, addr, devsw, dead))
     });
-    let Some((id, cdev, devsw, dead)) = found else { return Err(ENOENT) };
+    let Some((id, cdev, devsw, dead)) = found else {
+        return Err(ENOENT);
+    };
     let err = if dead {
         ENXIO
     } else {
@@ -353,7 +383,8 @@ pub fn open(path: &str, oflags: i32) -> Result<DevFile, i32> {
                 return 0;
             }
             // SAFETY: d_open has the d_open_t signature.
-            let f: extern "C" fn(u64, i32, i32, u64) -> i32 = unsafe { std::mem::transmute(d_open) };
+            let f: extern "C" fn(u64, i32, i32, u64) -> i32 =
+                unsafe { std::mem::transmute(d_open) };
             let err = f(cdev, oflags & 0xffff | fflag, S_IFCHR, cpu::curthread());
             if err != 0 {
                 kpi_devfs_clear_cdevpriv();
@@ -377,7 +408,12 @@ fn file_info(id: u64) -> Option<(u64, i32, Option<u64>, bool)> {
     with_devfs(|d| {
         let f = d.files.get(&id)?;
         let c = d.cdevs.get(&f.cdev);
-        Some((f.cdev, f.fflag, c.map(|c| c.devsw), c.is_none_or(|c| c.destroyed || c.dead)))
+        Some((
+            f.cdev,
+            f.fflag,
+            c.map(|c| c.devsw),
+            c.is_none_or(|c| c.destroyed || c.dead),
+        ))
     })
 }
 
@@ -386,7 +422,9 @@ impl DevFile {
     /// parameter block (or the value itself for IOC_VOID commands).
     /// Returns 0 or an errno.
     pub fn ioctl(&self, cmd: u64, arg: u64) -> i32 {
-        let Some((cdev, fflag, devsw, gone)) = file_info(self.id) else { return EBADF };
+        let Some((cdev, fflag, devsw, gone)) = file_info(self.id) else {
+            return EBADF;
+        };
         let com = cmd as u32;
         let size = ((com >> 16) & 0x1fff) as usize;
         if com & (IOC_VOID | IOC_IN | IOC_OUT) == 0 {
@@ -417,7 +455,8 @@ impl DevFile {
                 return ENODEV;
             }
             // SAFETY: d_ioctl has the d_ioctl_t signature.
-            let f: extern "C" fn(u64, u64, u64, i32, u64) -> i32 = unsafe { std::mem::transmute(d_ioctl) };
+            let f: extern "C" fn(u64, u64, u64, i32, u64) -> i32 =
+                unsafe { std::mem::transmute(d_ioctl) };
             f(cdev, u64::from(com), data, fflag, cpu::curthread())
         });
         if err == 0 && com & IOC_OUT != 0 && size > 0 {
@@ -437,7 +476,9 @@ impl DevFile {
             return 0;
         }
         self.closed = true;
-        let Some((cdev, fflag, devsw, gone)) = file_info(self.id) else { return EBADF };
+        let Some((cdev, fflag, devsw, gone)) = file_info(self.id) else {
+            return EBADF;
+        };
         let last = with_devfs(|d| d.cdevs.get(&cdev).is_none_or(|c| c.open_files == 1));
         let mut err = 0;
         if let (false, Some(devsw)) = (gone, devsw) {
@@ -446,7 +487,8 @@ impl DevFile {
             if d_close != 0 && (last || d_flags & D_TRACKCLOSE != 0) {
                 err = in_driver(self.id, cdev, || {
                     // SAFETY: d_close has the d_close_t signature.
-                    let f: extern "C" fn(u64, i32, i32, u64) -> i32 = unsafe { std::mem::transmute(d_close) };
+                    let f: extern "C" fn(u64, i32, i32, u64) -> i32 =
+                        unsafe { std::mem::transmute(d_close) };
                     f(cdev, fflag, S_IFCHR, cpu::curthread())
                 });
             }
@@ -481,10 +523,22 @@ impl Drop for DevFile {
 
 pub(super) fn functions() -> Vec<(&'static str, usize)> {
     vec![
-        ("make_dev_args_init_impl", kpi_make_dev_args_init_impl as usize),
-        ("destroy_dev", kpi_destroy_dev as usize),
-        ("devfs_set_cdevpriv", kpi_devfs_set_cdevpriv as usize),
-        ("devfs_get_cdevpriv", kpi_devfs_get_cdevpriv as usize),
-        ("devfs_clear_cdevpriv", kpi_devfs_clear_cdevpriv as usize),
+        (
+            "make_dev_args_init_impl",
+            kpi_make_dev_args_init_impl as *const () as usize,
+        ),
+        ("destroy_dev", kpi_destroy_dev as *const () as usize),
+        (
+            "devfs_set_cdevpriv",
+            kpi_devfs_set_cdevpriv as *const () as usize,
+        ),
+        (
+            "devfs_get_cdevpriv",
+            kpi_devfs_get_cdevpriv as *const () as usize,
+        ),
+        (
+            "devfs_clear_cdevpriv",
+            kpi_devfs_clear_cdevpriv as *const () as usize,
+        ),
     ]
 }

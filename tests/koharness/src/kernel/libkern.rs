@@ -7,20 +7,20 @@
 
 pub(super) fn functions() -> Vec<(&'static str, usize)> {
     vec![
-        ("memcpy", libc::memcpy as usize),
-        ("memmove", libc::memmove as usize),
-        ("memset", libc::memset as usize),
-        ("memcmp", libc::memcmp as usize),
-        ("bcmp", libc::memcmp as usize),
-        ("strlen", libc::strlen as usize),
-        ("strnlen", libc::strnlen as usize),
-        ("strcmp", libc::strcmp as usize),
-        ("strncmp", libc::strncmp as usize),
-        ("strchr", libc::strchr as usize),
-        ("strrchr", libc::strrchr as usize),
-        ("memchr", libc::memchr as usize),
-        ("bzero", kpi_bzero as usize),
-        ("bcopy", kpi_bcopy as usize),
+        ("memcpy", libc::memcpy as *const () as usize),
+        ("memmove", libc::memmove as *const () as usize),
+        ("memset", libc::memset as *const () as usize),
+        ("memcmp", libc::memcmp as *const () as usize),
+        ("bcmp", libc::memcmp as *const () as usize),
+        ("strlen", libc::strlen as *const () as usize),
+        ("strnlen", libc::strnlen as *const () as usize),
+        ("strcmp", libc::strcmp as *const () as usize),
+        ("strncmp", libc::strncmp as *const () as usize),
+        ("strchr", libc::strchr as *const () as usize),
+        ("strrchr", libc::strrchr as *const () as usize),
+        ("memchr", libc::memchr as *const () as usize),
+        ("bzero", kpi_bzero as *const () as usize),
+        ("bcopy", kpi_bcopy as *const () as usize),
     ]
 }
 

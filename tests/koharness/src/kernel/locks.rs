@@ -68,7 +68,10 @@ fn lock_table() -> std::sync::MutexGuard<'static, Option<Table>> {
 }
 
 fn table_mut(g: &mut Option<Table>) -> &mut Table {
-    g.get_or_insert_with(|| Table { locks: HashMap::new(), history: Vec::new() })
+    g.get_or_insert_with(|| Table {
+        locks: HashMap::new(),
+        history: Vec::new(),
+    })
 }
 
 fn me() -> u64 {
@@ -88,7 +91,10 @@ fn init_lock(base: u64, name_ptr: u64, kind: LockKind, recursable: bool) {
     let t = table_mut(&mut g);
     if let Some(old) = t.locks.get(&base) {
         if !old.destroyed {
-            kpanic(&format!("lock \"{name}\" {base:#x} already initialized (as \"{}\")", old.name));
+            kpanic(&format!(
+                "lock \"{name}\" {base:#x} already initialized (as \"{}\")",
+                old.name
+            ));
         }
     }
     // SAFETY: lock_object header (lo_name @0, lo_flags @8) of a live lock.
@@ -115,10 +121,13 @@ fn init_lock(base: u64, name_ptr: u64, kind: LockKind, recursable: bool) {
 fn get<'a>(t: &'a mut Table, base: u64, kind: LockKind, op: &str) -> &'a mut LockState {
     match t.locks.get_mut(&base) {
         None => kpanic(&format!("{op}: lock {base:#x} was never initialized")),
-        Some(l) if l.destroyed => kpanic(&format!("{op}: lock \"{}\" {base:#x} is destroyed", l.name)),
-        Some(l) if l.kind != kind => {
-            kpanic(&format!("{op}: lock \"{}\" is a {:?}, not a {kind:?}", l.name, l.kind))
+        Some(l) if l.destroyed => {
+            kpanic(&format!("{op}: lock \"{}\" {base:#x} is destroyed", l.name))
         }
+        Some(l) if l.kind != kind => kpanic(&format!(
+            "{op}: lock \"{}\" is a {:?}, not a {kind:?}",
+            l.name, l.kind
+        )),
         Some(l) => l,
     }
 }
@@ -131,13 +140,19 @@ fn acquire_exclusive(base: u64, kind: LockKind, op: &str, spin: bool) {
         let l = get(table_mut(&mut g), base, kind, op);
         if l.owner == tid {
             if !l.recursable {
-                kpanic(&format!("{op}: recursed on non-recursive lock \"{}\"", l.name));
+                kpanic(&format!(
+                    "{op}: recursed on non-recursive lock \"{}\"",
+                    l.name
+                ));
             }
             l.recursion += 1;
             return;
         }
         if l.readers.contains(&tid) {
-            kpanic(&format!("{op}: \"{}\" exclusively locked by a thread holding it shared", l.name));
+            kpanic(&format!(
+                "{op}: \"{}\" exclusively locked by a thread holding it shared",
+                l.name
+            ));
         }
         if l.owner == 0 && l.readers.is_empty() {
             l.owner = tid;
@@ -167,7 +182,10 @@ fn release_exclusive(base: u64, kind: LockKind, op: &str) {
     let mut g = lock_table();
     let l = get(table_mut(&mut g), base, kind, op);
     if l.owner != tid {
-        kpanic(&format!("{op}: lock \"{}\" not owned by this thread", l.name));
+        kpanic(&format!(
+            "{op}: lock \"{}\" not owned by this thread",
+            l.name
+        ));
     }
     if l.recursion > 0 {
         l.recursion -= 1;
@@ -200,7 +218,11 @@ fn destroy(base: u64, kind: LockKind, op: &str, allow_self_owned: bool) {
 
 extern "C" fn kpi_mtx_init(c: u64, name: u64, _type: u64, opts: i32) {
     let base = c - LOCK_WORD_OFFSET;
-    let kind = if opts & MTX_SPIN != 0 { LockKind::SpinMutex } else { LockKind::SleepMutex };
+    let kind = if opts & MTX_SPIN != 0 {
+        LockKind::SpinMutex
+    } else {
+        LockKind::SleepMutex
+    };
     init_lock(base, name, kind, opts & MTX_RECURSE != 0);
     write_word(c, MTX_UNOWNED);
 }
@@ -231,7 +253,10 @@ extern "C" fn kpi_mtx_unlock_flags(c: u64, _opts: i32, _file: u64, _line: i32) {
     with_thread(|t| t.sleep_mutexes = t.sleep_mutexes.saturating_sub(1));
     let still_owned = {
         let mut g = lock_table();
-        table_mut(&mut g).locks.get(&base).is_some_and(|l| l.owner != 0)
+        table_mut(&mut g)
+            .locks
+            .get(&base)
+            .is_some_and(|l| l.owner != 0)
     };
     if !still_owned {
         write_word(c, MTX_UNOWNED);
@@ -251,7 +276,10 @@ extern "C" fn kpi_mtx_unlock_spin_flags(c: u64, _opts: i32, _file: u64, _line: i
     release_exclusive(base, LockKind::SpinMutex, "mtx_unlock_spin");
     let still_owned = {
         let mut g = lock_table();
-        table_mut(&mut g).locks.get(&base).is_some_and(|l| l.owner != 0)
+        table_mut(&mut g)
+            .locks
+            .get(&base)
+            .is_some_and(|l| l.owner != 0)
     };
     if !still_owned {
         write_word(c, MTX_UNOWNED);
@@ -286,7 +314,10 @@ extern "C" fn kpi_sx_xunlock(sx: u64, _file: u64, _line: i32) {
     with_thread(|t| t.sleepable_locks = t.sleepable_locks.saturating_sub(1));
     let still = {
         let mut g = lock_table();
-        table_mut(&mut g).locks.get(&sx).is_some_and(|l| l.owner != 0)
+        table_mut(&mut g)
+            .locks
+            .get(&sx)
+            .is_some_and(|l| l.owner != 0)
     };
     if !still {
         write_word(sx + LOCK_WORD_OFFSET, SX_LOCK_UNLOCKED);
@@ -300,7 +331,10 @@ fn acquire_shared(base: u64, kind: LockKind, op: &str, tracker: u64) {
         loop {
             let l = get(table_mut(&mut g), base, kind, op);
             if l.owner == tid {
-                kpanic(&format!("{op}: \"{}\" locked shared by its exclusive owner", l.name));
+                kpanic(&format!(
+                    "{op}: \"{}\" locked shared by its exclusive owner",
+                    l.name
+                ));
             }
             if l.owner == 0 {
                 l.readers.push(tid);
@@ -320,13 +354,19 @@ fn release_shared(base: u64, kind: LockKind, op: &str, tracker: u64) {
     let mut g = lock_table();
     let l = get(table_mut(&mut g), base, kind, op);
     if tracker != 0 && l.trackers.remove(&tracker) != Some(tid) {
-        kpanic(&format!("{op}: tracker {tracker:#x} does not hold \"{}\"", l.name));
+        kpanic(&format!(
+            "{op}: tracker {tracker:#x} does not hold \"{}\"",
+            l.name
+        ));
     }
     match l.readers.iter().position(|r| *r == tid) {
         Some(i) => {
             l.readers.swap_remove(i);
         }
-        None => kpanic(&format!("{op}: lock \"{}\" not share-locked by this thread", l.name)),
+        None => kpanic(&format!(
+            "{op}: lock \"{}\" not share-locked by this thread",
+            l.name
+        )),
     }
     CHANGED.notify_all();
 }
@@ -334,7 +374,11 @@ fn release_shared(base: u64, kind: LockKind, op: &str, tracker: u64) {
 fn sx_update_shared_word(sx: u64) {
     let n = {
         let mut g = lock_table();
-        table_mut(&mut g).locks.get(&sx).map(|l| l.readers.len() as u64).unwrap_or(0)
+        table_mut(&mut g)
+            .locks
+            .get(&sx)
+            .map(|l| l.readers.len() as u64)
+            .unwrap_or(0)
     };
     write_word(sx + LOCK_WORD_OFFSET, (n << 5) | SX_LOCK_UNLOCKED);
 }
@@ -409,8 +453,12 @@ extern "C" fn kpi_critical_exit() {
 pub fn live_locks() -> Vec<(u64, LockKind, String)> {
     let mut g = lock_table();
     let t = table_mut(&mut g);
-    let mut v: Vec<(u64, LockKind, String)> =
-        t.locks.iter().filter(|(_, l)| !l.destroyed).map(|(a, l)| (*a, l.kind, l.name.clone())).collect();
+    let mut v: Vec<(u64, LockKind, String)> = t
+        .locks
+        .iter()
+        .filter(|(_, l)| !l.destroyed)
+        .map(|(a, l)| (*a, l.kind, l.name.clone()))
+        .collect();
     v.sort_by_key(|x| x.0);
     v
 }
@@ -423,25 +471,37 @@ pub fn history() -> Vec<(u64, LockKind, String)> {
 
 pub(super) fn functions() -> Vec<(&'static str, usize)> {
     vec![
-        ("_mtx_init", kpi_mtx_init as usize),
-        ("_mtx_destroy", kpi_mtx_destroy as usize),
-        ("__mtx_lock_flags", kpi_mtx_lock_flags as usize),
-        ("__mtx_unlock_flags", kpi_mtx_unlock_flags as usize),
-        ("__mtx_lock_spin_flags", kpi_mtx_lock_spin_flags as usize),
-        ("__mtx_unlock_spin_flags", kpi_mtx_unlock_spin_flags as usize),
-        ("sx_init_flags", kpi_sx_init_flags as usize),
-        ("sx_destroy", kpi_sx_destroy as usize),
-        ("_sx_xlock", kpi_sx_xlock as usize),
-        ("_sx_xunlock", kpi_sx_xunlock as usize),
-        ("_sx_slock", kpi_sx_slock as usize),
-        ("_sx_sunlock", kpi_sx_sunlock as usize),
-        ("rm_init_flags", kpi_rm_init_flags as usize),
-        ("rm_destroy", kpi_rm_destroy as usize),
-        ("_rm_rlock", kpi_rm_rlock as usize),
-        ("_rm_runlock", kpi_rm_runlock as usize),
-        ("_rm_wlock", kpi_rm_wlock as usize),
-        ("_rm_wunlock", kpi_rm_wunlock as usize),
-        ("critical_enter_KBI", kpi_critical_enter as usize),
-        ("critical_exit_KBI", kpi_critical_exit as usize),
+        ("_mtx_init", kpi_mtx_init as *const () as usize),
+        ("_mtx_destroy", kpi_mtx_destroy as *const () as usize),
+        ("__mtx_lock_flags", kpi_mtx_lock_flags as *const () as usize),
+        (
+            "__mtx_unlock_flags",
+            kpi_mtx_unlock_flags as *const () as usize,
+        ),
+        (
+            "__mtx_lock_spin_flags",
+            kpi_mtx_lock_spin_flags as *const () as usize,
+        ),
+        (
+            "__mtx_unlock_spin_flags",
+            kpi_mtx_unlock_spin_flags as *const () as usize,
+        ),
+        ("sx_init_flags", kpi_sx_init_flags as *const () as usize),
+        ("sx_destroy", kpi_sx_destroy as *const () as usize),
+        ("_sx_xlock", kpi_sx_xlock as *const () as usize),
+        ("_sx_xunlock", kpi_sx_xunlock as *const () as usize),
+        ("_sx_slock", kpi_sx_slock as *const () as usize),
+        ("_sx_sunlock", kpi_sx_sunlock as *const () as usize),
+        ("rm_init_flags", kpi_rm_init_flags as *const () as usize),
+        ("rm_destroy", kpi_rm_destroy as *const () as usize),
+        ("_rm_rlock", kpi_rm_rlock as *const () as usize),
+        ("_rm_runlock", kpi_rm_runlock as *const () as usize),
+        ("_rm_wlock", kpi_rm_wlock as *const () as usize),
+        ("_rm_wunlock", kpi_rm_wunlock as *const () as usize),
+        (
+            "critical_enter_KBI",
+            kpi_critical_enter as *const () as usize,
+        ),
+        ("critical_exit_KBI", kpi_critical_exit as *const () as usize),
     ]
 }

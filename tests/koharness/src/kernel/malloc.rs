@@ -68,7 +68,9 @@ fn check_flags(flags: i32, what: &str) {
     let wait = flags & M_WAITOK != 0;
     let nowait = flags & M_NOWAIT != 0;
     if wait == nowait {
-        kpanic(&format!("{what}: flags {flags:#x} must have exactly one of M_WAITOK and M_NOWAIT"));
+        kpanic(&format!(
+            "{what}: flags {flags:#x} must have exactly one of M_WAITOK and M_NOWAIT"
+        ));
     }
     if wait && !super::cpu::may_sleep() {
         kpanic(&format!(
@@ -90,9 +92,15 @@ fn allocate(size: usize, align: usize, mtype: u64, flags: i32, what: &str) -> u6
         if flags & M_NOWAIT != 0 {
             return 0;
         }
-        kpanic(&format!("{what}(M_WAITOK) of {size} bytes could not be satisfied"));
+        kpanic(&format!(
+            "{what}(M_WAITOK) of {size} bytes could not be satisfied"
+        ));
     }
-    let fill = if flags & M_ZERO != 0 { None } else { Some(0xdeadc0deu32.to_le_bytes()) };
+    let fill = if flags & M_ZERO != 0 {
+        None
+    } else {
+        Some(0xdeadc0deu32.to_le_bytes())
+    };
     // SAFETY: `ptr` is a fresh allocation of `layout.size()` bytes.
     unsafe {
         match fill {
@@ -105,7 +113,14 @@ fn allocate(size: usize, align: usize, mtype: u64, flags: i32, what: &str) -> u6
         }
     }
     with_heap(|h| {
-        h.live.insert(ptr as u64, Allocation { mtype, size, layout });
+        h.live.insert(
+            ptr as u64,
+            Allocation {
+                mtype,
+                size,
+                layout,
+            },
+        );
         let st = h.types.entry(mtype).or_default();
         st.name = name;
         st.allocations += 1;
@@ -125,9 +140,17 @@ extern "C" fn kpi_malloc(size: usize, mtype: u64, flags: i32) -> u64 {
 
 extern "C" fn kpi_malloc_aligned(size: usize, align: usize, mtype: u64, flags: i32) -> u64 {
     if !align.is_power_of_two() {
-        kpanic(&format!("malloc_aligned: alignment {align} is not a power of two"));
+        kpanic(&format!(
+            "malloc_aligned: alignment {align} is not a power of two"
+        ));
     }
-    allocate(size, align.max(natural_align(size)), mtype, flags, "malloc_aligned")
+    allocate(
+        size,
+        align.max(natural_align(size)),
+        mtype,
+        flags,
+        "malloc_aligned",
+    )
 }
 
 extern "C" fn kpi_free(addr: u64, mtype: u64) {
@@ -136,7 +159,9 @@ extern "C" fn kpi_free(addr: u64, mtype: u64) {
     }
     let found = with_heap(|h| h.live.remove(&addr));
     let Some(a) = found else {
-        kpanic(&format!("free: {addr:#x} was not allocated by malloc (double free?)"));
+        kpanic(&format!(
+            "free: {addr:#x} was not allocated by malloc (double free?)"
+        ));
     };
     if a.mtype != mtype {
         kpanic(&format!(
@@ -161,7 +186,9 @@ extern "C" fn kpi_malloc_init(mtype: u64) {
     // SAFETY: ks_version at +8 of the module's malloc type.
     let version = unsafe { std::ptr::read_volatile((mtype + 8) as *const u64) };
     if version != M_VERSION {
-        kpanic(&format!("malloc_init: type {name} has version {version}, kernel expects {M_VERSION}"));
+        kpanic(&format!(
+            "malloc_init: type {name} has version {version}, kernel expects {M_VERSION}"
+        ));
     }
     with_heap(|h| {
         h.registered.insert(mtype, name.clone());
@@ -188,7 +215,12 @@ extern "C" fn kpi_malloc_uninit(mtype: u64) {
 
 /// Per-type counters, by type name.
 pub fn stats() -> BTreeMap<String, TypeStats> {
-    with_heap(|h| h.types.values().map(|s| (s.name.clone(), s.clone())).collect())
+    with_heap(|h| {
+        h.types
+            .values()
+            .map(|s| (s.name.clone(), s.clone()))
+            .collect()
+    })
 }
 
 /// Total live allocations over all types.
@@ -205,6 +237,12 @@ pub fn is_live_range(addr: u64, len: u64) -> bool {
     })
 }
 
+/// Whether `[addr, addr + len)` overlaps any live allocation.
+pub fn overlaps_live(addr: u64, len: u64) -> bool {
+    let end = addr.saturating_add(len.max(1));
+    with_heap(|h| h.live.iter().any(|(base, a)| addr < base + a.size.max(1) as u64 && *base < end))
+}
+
 /// Leak warnings printed by `malloc_uninit`.
 pub fn warnings() -> Vec<String> {
     with_heap(|h| h.warnings.clone())
@@ -212,11 +250,11 @@ pub fn warnings() -> Vec<String> {
 
 pub(super) fn functions() -> Vec<(&'static str, usize)> {
     vec![
-        ("malloc", kpi_malloc as usize),
-        ("malloc_aligned", kpi_malloc_aligned as usize),
-        ("free", kpi_free as usize),
-        ("malloc_init", kpi_malloc_init as usize),
-        ("malloc_uninit", kpi_malloc_uninit as usize),
+        ("malloc", kpi_malloc as *const () as usize),
+        ("malloc_aligned", kpi_malloc_aligned as *const () as usize),
+        ("free", kpi_free as *const () as usize),
+        ("malloc_init", kpi_malloc_init as *const () as usize),
+        ("malloc_uninit", kpi_malloc_uninit as *const () as usize),
     ]
 }
 
@@ -224,5 +262,10 @@ pub(super) fn data() -> Vec<DataObject> {
     let mut init = vec![0u8; MALLOC_TYPE_SIZE];
     init[8..16].copy_from_slice(&M_VERSION.to_le_bytes());
     init[16..24].copy_from_slice(&super::leak_c_string("devbuf").to_le_bytes());
-    vec![DataObject { name: "M_DEVBUF", size: MALLOC_TYPE_SIZE, align: 16, init }]
+    vec![DataObject {
+        name: "M_DEVBUF",
+        size: MALLOC_TYPE_SIZE,
+        align: 16,
+        init,
+    }]
 }

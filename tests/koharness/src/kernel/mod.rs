@@ -20,6 +20,7 @@ pub mod linker;
 pub mod locks;
 pub mod malloc;
 pub mod printf;
+pub mod sdt;
 pub mod smp;
 pub mod sysctl;
 pub mod time;
@@ -60,10 +61,20 @@ pub struct DataObject {
 
 impl DataObject {
     pub fn zeroed(name: &'static str, size: usize) -> DataObject {
-        DataObject { name, size, align: 16, init: Vec::new() }
+        DataObject {
+            name,
+            size,
+            align: 16,
+            init: Vec::new(),
+        }
     }
     pub fn int(name: &'static str, value: i32) -> DataObject {
-        DataObject { name, size: 4, align: 4, init: value.to_le_bytes().to_vec() }
+        DataObject {
+            name,
+            size: 4,
+            align: 4,
+            init: value.to_le_bytes().to_vec(),
+        }
     }
 }
 
@@ -96,13 +107,16 @@ impl KernelImage {
         data.extend(time::data());
         data.extend(sysctl::data());
         data.extend(hooks::data());
+        data.extend(sdt::data());
+        let fixups = sdt::fixups();
 
         let text_len = align_up(functions.len() * TRAMPOLINE_SIZE, 4096);
         let mut data_len = 0usize;
         for d in &data {
             data_len = align_up(data_len, d.align) + d.size;
         }
-        let region = LowRegion::new(text_len + align_up(data_len.max(1), 4096)).expect("mmap fake kernel image");
+        let region = LowRegion::new(text_len + align_up(data_len.max(1), 4096))
+            .expect("mmap fake kernel image");
         let mut symbols = HashMap::new();
         for (i, (name, target)) in functions.iter().enumerate() {
             let addr = region.addr() + (i * TRAMPOLINE_SIZE) as u64;
@@ -111,7 +125,12 @@ impl KernelImage {
             unsafe { std::ptr::copy_nonoverlapping(code.as_ptr(), addr as *mut u8, code.len()) };
             let previous = symbols.insert(
                 *name,
-                KernelSymbol { name, addr, size: TRAMPOLINE_SIZE as u64, kind: SymbolKind::Function },
+                KernelSymbol {
+                    name,
+                    addr,
+                    size: TRAMPOLINE_SIZE as u64,
+                    kind: SymbolKind::Function,
+                },
             );
             assert!(previous.is_none(), "kernel symbol {name} defined twice");
         }
@@ -120,17 +139,40 @@ impl KernelImage {
             off = align_up(off, d.align);
             let addr = region.addr() + off as u64;
             // SAFETY: within the writable region; `init` is at most `size` bytes.
-            unsafe { std::ptr::copy_nonoverlapping(d.init.as_ptr(), addr as *mut u8, d.init.len().min(d.size)) };
-            let previous =
-                symbols.insert(d.name, KernelSymbol { name: d.name, addr, size: d.size as u64, kind: SymbolKind::Data });
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    d.init.as_ptr(),
+                    addr as *mut u8,
+                    d.init.len().min(d.size),
+                )
+            };
+            let previous = symbols.insert(
+                d.name,
+                KernelSymbol {
+                    name: d.name,
+                    addr,
+                    size: d.size as u64,
+                    kind: SymbolKind::Data,
+                },
+            );
             assert!(previous.is_none(), "kernel symbol {} defined twice", d.name);
             off += d.size;
+        }
+        for (obj, offset, target) in fixups {
+            let at = symbols[obj].addr + offset;
+            let value = symbols[target].addr;
+            // SAFETY: `at` lies inside a data object of the writable region.
+            unsafe { std::ptr::write_unaligned(at as *mut u64, value) };
         }
         region
             .protect(0, text_len, libc::PROT_READ | libc::PROT_EXEC)
             .expect("mprotect kernel trampolines");
         let text_end = region.addr() + text_len as u64;
-        KernelImage { region, symbols, text_end }
+        KernelImage {
+            region,
+            symbols,
+            text_end,
+        }
     }
 
     /// Look a kernel symbol up by name.
@@ -165,7 +207,7 @@ impl crate::loader::KernelSymbols for KernelImage {
     }
 }
 
-static IMAGE: OnceLock<KernelImage> = OnceLock::new();
+pub(crate) static IMAGE: OnceLock<KernelImage> = OnceLock::new();
 
 /// The fake kernel image (built on first use).
 pub fn image() -> &'static KernelImage {
@@ -201,7 +243,10 @@ pub fn console_write(text: &str) {
     if std::env::var_os("RDTRACE_KOHARNESS_VERBOSE").is_some() {
         eprint!("{text}");
     }
-    CONSOLE.lock().unwrap_or_else(|e| e.into_inner()).push_str(text);
+    CONSOLE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push_str(text);
 }
 
 /// Everything printed on the kernel console so far.
@@ -213,7 +258,14 @@ pub fn console() -> String {
 /// process (tests run in child processes, so the parent reports it).
 pub fn kpanic(message: &str) -> ! {
     let console = console();
-    let tail: String = console.chars().rev().take(2000).collect::<Vec<_>>().into_iter().rev().collect();
+    let tail: String = console
+        .chars()
+        .rev()
+        .take(2000)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
     eprintln!("---- kernel console (tail) ----\n{tail}\n-------------------------------");
     eprintln!("panic: {message}");
     eprintln!("{}", std::backtrace::Backtrace::force_capture());

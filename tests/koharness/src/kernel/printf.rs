@@ -29,7 +29,11 @@ impl VaArgs {
     /// `regs` must point to the six spilled argument registers and `stack`
     /// to the caller's stack arguments, as the shims arrange.
     pub unsafe fn new(regs: *const u64, stack: *const u64, fixed: usize) -> VaArgs {
-        VaArgs { regs, stack, next: fixed }
+        VaArgs {
+            regs,
+            stack,
+            next: fixed,
+        }
     }
 
     /// Argument number `i` (0-based, counting the fixed ones).
@@ -132,7 +136,8 @@ pub fn format_c(fmt: u64, args: &mut VaArgs) -> String {
             out.push(c as char);
             continue;
         }
-        let (mut left, mut zero, mut alt, mut plus, mut space) = (false, false, false, false, false);
+        let (mut left, mut zero, mut alt, mut plus, mut space) =
+            (false, false, false, false, false);
         loop {
             match read_byte(p) {
                 b'-' => left = true,
@@ -294,7 +299,13 @@ fn pad_number(prefix: &str, digits: &str, width: usize, left: bool, zero: bool) 
 /// (bit number 1-based, name) pairs; prints `value<name,name>`.
 fn format_bits(value: u32, desc: u64) -> String {
     let base = read_byte(desc);
-    let mut out = if base == 8 { format!("{value:o}") } else if base == 16 { format!("{value:x}") } else { value.to_string() };
+    let mut out = if base == 8 {
+        format!("{value:o}")
+    } else if base == 16 {
+        format!("{value:x}")
+    } else {
+        value.to_string()
+    };
     let mut p = desc + 1;
     let mut any = false;
     loop {
@@ -322,8 +333,11 @@ fn format_bits(value: u32, desc: u64) -> String {
 
 pub(super) fn functions() -> Vec<(&'static str, usize)> {
     vec![
-        ("printf", koharness_printf_shim as usize),
-        ("panic", koharness_panic_shim as usize),
-        ("make_dev_s", koharness_make_dev_s_shim as usize),
+        ("printf", koharness_printf_shim as *const () as usize),
+        ("panic", koharness_panic_shim as *const () as usize),
+        (
+            "make_dev_s",
+            koharness_make_dev_s_shim as *const () as usize,
+        ),
     ]
 }

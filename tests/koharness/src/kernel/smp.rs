@@ -20,13 +20,16 @@ extern "C" fn kpi_smp_no_rendezvous_barrier(_arg: u64) {}
 
 extern "C" fn kpi_pcpu_find(cpuid: u32) -> u64 {
     if cpuid as usize >= NCPU {
-        kpanic(&format!("pcpu_find: CPU {cpuid} is not present (mp_maxid {})", NCPU - 1));
+        kpanic(&format!(
+            "pcpu_find: CPU {cpuid} is not present (mp_maxid {})",
+            NCPU - 1
+        ));
     }
     cpus().pcpu_addr(cpuid as usize)
 }
 
 fn call(f: u64, arg: u64) {
-    if f != 0 && f != kpi_smp_no_rendezvous_barrier as usize as u64 && f != no_barrier_trampoline() {
+    if f != 0 && f != no_barrier_trampoline() {
         // SAFETY: `f` is a module function of type `void (*)(void *)`.
         let func: extern "C" fn(u64) = unsafe { std::mem::transmute(f) };
         func(arg);
@@ -34,7 +37,10 @@ fn call(f: u64, arg: u64) {
 }
 
 fn no_barrier_trampoline() -> u64 {
-    super::image().symbol("smp_no_rendezvous_barrier").map(|s| s.addr).unwrap_or(0)
+    super::image()
+        .symbol("smp_no_rendezvous_barrier")
+        .map(|s| s.addr)
+        .unwrap_or(0)
 }
 
 fn is_no_barrier(f: u64) -> bool {
@@ -47,7 +53,9 @@ pub fn rendezvous(setup: u64, action: u64, teardown: u64, arg: u64) {
         .unwrap_or_else(|| kpanic("smp_rendezvous called outside of the kernel"));
     let _guard = match RENDEZVOUS.try_lock() {
         Ok(g) => g,
-        Err(_) => cpu::blocking("smp_rendezvous", true, || RENDEZVOUS.lock().unwrap_or_else(|e| e.into_inner())),
+        Err(_) => cpu::blocking("smp_rendezvous", true, || {
+            RENDEZVOUS.lock().unwrap_or_else(|e| e.into_inner())
+        }),
     };
     let barrier = Barrier::new(NCPU);
     let part = |_cpu: usize| {
@@ -76,9 +84,12 @@ extern "C" fn kpi_smp_rendezvous(setup: u64, action: u64, teardown: u64, arg: u6
 
 pub(super) fn functions() -> Vec<(&'static str, usize)> {
     vec![
-        ("smp_rendezvous", kpi_smp_rendezvous as usize),
-        ("smp_no_rendezvous_barrier", kpi_smp_no_rendezvous_barrier as usize),
-        ("pcpu_find", kpi_pcpu_find as usize),
+        ("smp_rendezvous", kpi_smp_rendezvous as *const () as usize),
+        (
+            "smp_no_rendezvous_barrier",
+            kpi_smp_no_rendezvous_barrier as *const () as usize,
+        ),
+        ("pcpu_find", kpi_pcpu_find as *const () as usize),
     ]
 }
 
@@ -94,7 +105,17 @@ pub(super) fn data() -> Vec<DataObject> {
     vec![
         DataObject::int("mp_maxid", (NCPU - 1) as i32),
         DataObject::int("mp_ncpus", NCPU as i32),
-        DataObject { name: "cpuid_to_pcpu", size: MAXCPU * 8, align: 8, init: table },
-        DataObject { name: "all_cpus", size: MAXCPU / 8, align: 8, init: all },
+        DataObject {
+            name: "cpuid_to_pcpu",
+            size: MAXCPU * 8,
+            align: 8,
+            init: table,
+        },
+        DataObject {
+            name: "all_cpus",
+            size: MAXCPU / 8,
+            align: 8,
+            init: all,
+        },
     ]
 }

@@ -59,7 +59,12 @@ extern "C" fn kpi_binuptime(bt: *mut [u64; 2]) {
 
 fn write_timespec(ts: *mut [i64; 2], ns: u64) {
     // SAFETY: the caller passes a `struct timespec` (two 8-byte words).
-    unsafe { std::ptr::write_unaligned(ts, [(ns / 1_000_000_000) as i64, (ns % 1_000_000_000) as i64]) };
+    unsafe {
+        std::ptr::write_unaligned(
+            ts,
+            [(ns / 1_000_000_000) as i64, (ns % 1_000_000_000) as i64],
+        )
+    };
 }
 
 extern "C" fn kpi_nanouptime(ts: *mut [i64; 2]) {
@@ -76,17 +81,21 @@ extern "C" fn kpi_nanotime(ts: *mut [i64; 2]) {
 
 pub(super) fn functions() -> Vec<(&'static str, usize)> {
     vec![
-        ("binuptime", kpi_binuptime as usize),
-        ("nanouptime", kpi_nanouptime as usize),
-        ("nanotime", kpi_nanotime as usize),
+        ("binuptime", kpi_binuptime as *const () as usize),
+        ("nanouptime", kpi_nanouptime as *const () as usize),
+        ("nanotime", kpi_nanotime as *const () as usize),
     ]
 }
 
 pub(super) fn data() -> Vec<DataObject> {
-    vec![DataObject::int("hz", HZ), DataObject::int("ticks", 0), DataObject {
-        name: "tick_sbt",
-        size: 8,
-        align: 8,
-        init: ((1i64 << 32) / HZ as i64).to_le_bytes().to_vec(),
-    }]
+    vec![
+        DataObject::int("hz", HZ),
+        DataObject::int("ticks", 0),
+        DataObject {
+            name: "tick_sbt",
+            size: 8,
+            align: 8,
+            init: ((1i64 << 32) / HZ as i64).to_le_bytes().to_vec(),
+        },
+    ]
 }

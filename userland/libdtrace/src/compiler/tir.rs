@@ -83,6 +83,9 @@ pub enum TKind {
     Load { addr: Box<TExpr>, size: u8, signed: bool },
     /// Truncate/extend to an integer of `bits` bits.
     Convert { e: Box<TExpr>, bits: u8, signed: bool },
+    /// A value produced by a recording action (`stack()`, `ustack()`, `sym()`...), usable as an
+    /// aggregation key or traced: the action kind, its argument and optional value.
+    Rec { kind: u16, arg: u64, value: Option<Box<TExpr>> },
     /// Extract a bit-field from a loaded storage unit (little-endian bit numbering).
     Bitfield { unit: Box<TExpr>, shift: u8, width: u8, signed: bool },
 }

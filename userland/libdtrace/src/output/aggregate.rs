@@ -9,7 +9,8 @@ use std::cmp::Ordering;
 
 use super::cfmt::{self, Spec};
 use super::histogram::{self, HistOptions};
-use super::model::{AggEntry, AggKind, Aggregation, Record, QUANTIZE_NBUCKETS, QUANTIZE_ZEROBUCKET};
+use super::model::{AggEntry, AggKind, Aggregation, Record, QUANTIZE_ZEROBUCKET};
+use super::pack;
 use super::printf::{self, AggValueRef, Format, RenderCtx};
 use super::stack::{self, Symbolizer};
 use super::trace;
@@ -23,6 +24,10 @@ pub struct AggOptions {
     pub sortkeypos: usize,
     pub rawbytes: bool,
     pub hist: HistOptions,
+    /// `agghist`: count()/sum() aggregations drawn as one histogram.
+    pub agghist: bool,
+    /// `aggpack`: quantize()/lquantize() values packed on one line.
+    pub aggpack: bool,
 }
 
 /// 128-bit-exact stddev as libdtrace computes it: integer square root of
@@ -73,7 +78,12 @@ fn record_size(r: &Record) -> usize {
         Record::Float { size, .. } => usize::from(*size),
         Record::Bytes { data, .. } => data.len(),
         Record::Stack { pcs, kind, .. } => {
-            pcs.len() * 8 + if matches!(kind, super::model::StackKind::User { .. }) { 8 } else { 0 }
+            pcs.len() * 8
+                + if matches!(kind, super::model::StackKind::User { .. }) {
+                    8
+                } else {
+                    0
+                }
         }
         Record::Sym(_) | Record::Mod(_) => 8,
         Record::USym { .. } | Record::UMod { .. } | Record::UAddr { .. } => 16,
@@ -106,8 +116,12 @@ fn key_record_cmp(l: &Record, r: &Record) -> Ordering {
     }
     match (l, r) {
         (
-            Record::USym { pid: lp, pc: lc } | Record::UMod { pid: lp, pc: lc } | Record::UAddr { pid: lp, pc: lc },
-            Record::USym { pid: rp, pc: rc } | Record::UMod { pid: rp, pc: rc } | Record::UAddr { pid: rp, pc: rc },
+            Record::USym { pid: lp, pc: lc }
+            | Record::UMod { pid: lp, pc: lc }
+            | Record::UAddr { pid: lp, pc: lc },
+            Record::USym { pid: rp, pc: rc }
+            | Record::UMod { pid: rp, pc: rc }
+            | Record::UAddr { pid: rp, pc: rc },
         ) => lp.cmp(rp).then(lc.cmp(rc)),
         (Record::Int { bits: lb, .. }, Record::Int { bits: rb, .. }) => lb.cmp(rb),
         (Record::Sym(a) | Record::Mod(a), Record::Sym(b) | Record::Mod(b)) => a.cmp(b),
@@ -115,14 +129,16 @@ fn key_record_cmp(l: &Record, r: &Record) -> Ordering {
     }
 }
 
-/// Compares keys starting at column `keypos` and wrapping around.
+/// Compares keys starting at column `keypos` and wrapping around (a
+/// position past the last key means column 0, as in libdtrace).
 pub fn key_cmp(l: &[Record], r: &[Record], keypos: usize) -> Ordering {
     if l.len() != r.len() {
         return l.len().cmp(&r.len());
     }
     let n = l.len();
+    let keypos = if keypos >= n { 0 } else { keypos };
     for i in 0..n {
-        let k = (i + keypos) % n.max(1);
+        let k = (i + keypos) % n;
         let o = key_record_cmp(&l[k], &r[k]);
         if o != Ordering::Equal {
             return o;
@@ -131,11 +147,25 @@ pub fn key_cmp(l: &[Record], r: &[Record], keypos: usize) -> Ordering {
     Ordering::Equal
 }
 
-/// Σ bucket value × count, exactly (libdtrace uses long double, whose
+/// The weight libdtrace gives each bin when ordering histogram values:
+/// quantize bucket bounds; lquantize `base - 1` for the underflow bin and
+/// `top + 1` for the overflow bin; llquantize `factor^low - 1` and the
+/// overflow bound.
+fn sort_weights(kind: AggKind) -> Vec<i64> {
+    let mut w = histogram::bucket_values(kind);
+    if let AggKind::Lquantize { .. } = kind {
+        if let Some(last) = w.last_mut() {
+            *last += 1;
+        }
+    }
+    w
+}
+
+/// Σ bucket weight × count, exactly (libdtrace uses long double, whose
 /// 64-bit mantissa already separates the suite's near-equal sums; 128-bit
 /// integers are exact).
 fn quantized_sum(kind: AggKind, words: &[i64]) -> i128 {
-    histogram::bucket_values(kind)
+    sort_weights(kind)
         .iter()
         .zip(words)
         .map(|(&b, &c)| i128::from(b) * i128::from(c))
@@ -143,12 +173,15 @@ fn quantized_sum(kind: AggKind, words: &[i64]) -> i128 {
 }
 
 fn zero_bucket(kind: AggKind, words: &[i64]) -> i64 {
+    let at = |i: usize| words.get(i).copied().unwrap_or(0);
     match kind {
-        AggKind::Quantize => words.get(QUANTIZE_ZEROBUCKET).copied().unwrap_or(0),
-        _ => histogram::bucket_values(kind)
+        AggKind::Quantize => at(QUANTIZE_ZEROBUCKET),
+        // libdtrace compares the first in-range bin of llquantize values.
+        AggKind::Llquantize { .. } => at(1),
+        _ => sort_weights(kind)
             .iter()
             .position(|&b| b == 0)
-            .and_then(|i| words.get(i).copied())
+            .map(at)
             .unwrap_or(0),
     }
 }
@@ -165,7 +198,8 @@ pub fn value_cmp(lk: AggKind, l: &[i64], rk: AggKind, r: &[i64]) -> Ordering {
         AggKind::Stddev => stddev(l, 1).cmp(&stddev(r, 1)),
         _ => {
             let (ls, rs) = (quantized_sum(lk, l), quantized_sum(rk, r));
-            ls.cmp(&rs).then_with(|| zero_bucket(lk, l).cmp(&zero_bucket(rk, r)))
+            ls.cmp(&rs)
+                .then_with(|| zero_bucket(lk, l).cmp(&zero_bucket(rk, r)))
         }
     }
 }
@@ -191,7 +225,11 @@ pub fn sorted_rows<'a>(aggs: &[&'a Aggregation], opts: &AggOptions) -> Vec<Row<'
         for e in &agg.entries {
             rows.push(Row {
                 key: &e.key,
-                values: vec![(agg.kind, std::borrow::Cow::Borrowed(&e.value[..]), agg.normal)],
+                values: vec![(
+                    agg.kind,
+                    std::borrow::Cow::Borrowed(&e.value[..]),
+                    agg.normal,
+                )],
                 varid: agg.id,
             });
         }
@@ -258,7 +296,13 @@ fn sort_rows(rows: &mut [Row<'_>], pos: usize, opts: &AggOptions) {
 }
 
 /// Prints one key record as the default printa does.
-pub fn print_key(out: &mut Vec<u8>, r: &Record, sym: &dyn Symbolizer, stackindent: usize, opts: &AggOptions) {
+pub fn print_key(
+    out: &mut Vec<u8>,
+    r: &Record,
+    sym: &dyn Symbolizer,
+    stackindent: usize,
+    opts: &AggOptions,
+) {
     let w50 = Spec::left(50);
     match r {
         Record::Int { size, bits, .. } => {
@@ -271,10 +315,18 @@ pub fn print_key(out: &mut Vec<u8>, r: &Record, sym: &dyn Symbolizer, stackinden
             out.push(b' ');
             cfmt::fmt_signed(out, value, &Spec::right(width));
         }
-        Record::Bytes { data, force_raw } => trace::print_bytes(out, data, -50, false, *force_raw || opts.rawbytes),
-        Record::Stack { kind, pcs, strtab } => {
-            stack::print_stack(out, sym, *kind, pcs, strtab.as_deref(), stackindent, &Spec::default())
+        Record::Bytes { data, force_raw } => {
+            trace::print_bytes(out, data, -50, false, *force_raw || opts.rawbytes)
         }
+        Record::Stack { kind, pcs, strtab } => stack::print_stack(
+            out,
+            sym,
+            *kind,
+            pcs,
+            strtab.as_deref(),
+            stackindent,
+            &Spec::default(),
+        ),
         Record::Sym(pc) => {
             out.extend_from_slice(b"  ");
             cfmt::pad(out, stack::kernel_sym_text(sym, *pc).as_bytes(), &w50);
@@ -304,7 +356,13 @@ pub fn print_key(out: &mut Vec<u8>, r: &Record, sym: &dyn Symbolizer, stackinden
 }
 
 /// Prints one aggregation value as the default printa does.
-pub fn print_value(out: &mut Vec<u8>, kind: AggKind, words: &[i64], normal: u64, opts: &AggOptions) {
+pub fn print_value(
+    out: &mut Vec<u8>,
+    kind: AggKind,
+    words: &[i64],
+    normal: u64,
+    opts: &AggOptions,
+) {
     let normal = normal.max(1);
     let first = words.first().copied().unwrap_or(0);
     match kind {
@@ -319,14 +377,25 @@ pub fn print_value(out: &mut Vec<u8>, kind: AggKind, words: &[i64], normal: u64,
         }
         AggKind::Stddev => {
             out.push(b' ');
-            cfmt::fmt_unsigned(out, stddev(words, normal), cfmt::Radix::Dec, &Spec::right(16));
+            cfmt::fmt_unsigned(
+                out,
+                stddev(words, normal),
+                cfmt::Radix::Dec,
+                &Spec::right(16),
+            );
         }
         _ => histogram::print_histogram(out, kind, words, normal, opts.hist),
     }
 }
 
 /// Default layout of one row: keys, values, newline.
-pub fn print_row(out: &mut Vec<u8>, row: &Row<'_>, sym: &dyn Symbolizer, stackindent: usize, opts: &AggOptions) {
+pub fn print_row(
+    out: &mut Vec<u8>,
+    row: &Row<'_>,
+    sym: &dyn Symbolizer,
+    stackindent: usize,
+    opts: &AggOptions,
+) {
     for k in row.key {
         print_key(out, k, sym, stackindent, opts);
     }
@@ -336,14 +405,97 @@ pub fn print_row(out: &mut Vec<u8>, row: &Row<'_>, sym: &dyn Symbolizer, stackin
     out.push(b'\n');
 }
 
+/// Which packed view (if any) applies to a row.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum View {
+    Default,
+    Hist,
+    Pack,
+}
+
+fn view_of(row: &Row<'_>, opts: &AggOptions) -> View {
+    let [(kind, _, _)] = row.values.as_slice() else {
+        return View::Default;
+    };
+    match kind {
+        AggKind::Count | AggKind::Sum if opts.agghist => View::Hist,
+        AggKind::Quantize | AggKind::Lquantize { .. } if opts.aggpack => View::Pack,
+        _ => View::Default,
+    }
+}
+
+/// Prints rows in the default layout, switching to the agghist / aggpack
+/// views (one header per aggregation variable) when those options apply.
+pub fn print_rows(
+    out: &mut Vec<u8>,
+    rows: &[Row<'_>],
+    sym: &dyn Symbolizer,
+    stackindent: usize,
+    opts: &AggOptions,
+) {
+    let mut header_for: Option<u32> = None;
+    for row in rows {
+        let view = view_of(row, opts);
+        if view == View::Default {
+            print_row(out, row, sym, stackindent, opts);
+            continue;
+        }
+        let group: Vec<&Row<'_>> = rows.iter().filter(|r| r.varid == row.varid).collect();
+        let (kind, words, normal) = &row.values[0];
+        if header_for != Some(row.varid) {
+            let width = pack::key_width(row.key);
+            match view {
+                View::Hist => pack::print_hist_header(out, width),
+                _ => {
+                    let all: Vec<&[i64]> = group.iter().map(|r| &*r.values[0].1).collect();
+                    pack::print_pack_header(out, *kind, width, pack::pack_range(*kind, &all));
+                }
+            }
+            header_for = Some(row.varid);
+        }
+        for k in row.key {
+            pack::print_packed_key(out, k, sym, stackindent);
+        }
+        match view {
+            View::Hist => {
+                let vals: Vec<i64> = group
+                    .iter()
+                    .map(|r| r.values[0].1.first().copied().unwrap_or(0))
+                    .collect();
+                let scale = pack::hist_scale(&vals, opts.hist);
+                pack::print_hist_value(
+                    out,
+                    words.first().copied().unwrap_or(0),
+                    *normal,
+                    scale,
+                    opts.hist,
+                );
+            }
+            _ => {
+                let all: Vec<&[i64]> = group.iter().map(|r| &*r.values[0].1).collect();
+                pack::print_pack_value(out, *kind, words, pack::pack_range(*kind, &all), opts.hist);
+            }
+        }
+    }
+}
+
 /// Formatted printa: the format is applied to every row; keys are the
 /// arguments and `%@` conversions take the aggregation values in order.
-pub fn print_formatted(out: &mut Vec<u8>, format: &Format, rows: &[Row<'_>], ctx: &RenderCtx<'_>) -> Result<(), String> {
+pub fn print_formatted(
+    out: &mut Vec<u8>,
+    format: &Format,
+    rows: &[Row<'_>],
+    ctx: &RenderCtx<'_>,
+) -> Result<(), String> {
     for row in rows {
         let aggs: Vec<AggValueRef<'_>> = row
             .values
             .iter()
-            .map(|(kind, words, normal)| AggValueRef { kind: *kind, words, normal: *normal })
+            .map(|(kind, words, normal)| AggValueRef {
+                kind: *kind,
+                words,
+                normal: *normal,
+            })
             .collect();
         // libdtrace passes a representative first element when joining.
         let mut list = Vec::with_capacity(aggs.len() + 1);
@@ -361,11 +513,6 @@ pub fn histogram_total(words: &[i64]) -> i64 {
     words.iter().sum()
 }
 
-/// Whether the value words look like a quantize() value.
-pub fn is_quantize_len(words: &[i64]) -> bool {
-    words.len() == QUANTIZE_NBUCKETS
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,7 +523,10 @@ mod tests {
             name: "a".into(),
             kind,
             normal: 1,
-            entries: entries.into_iter().map(|(key, value)| AggEntry { key, value }).collect(),
+            entries: entries
+                .into_iter()
+                .map(|(key, value)| AggEntry { key, value })
+                .collect(),
         }
     }
 
@@ -391,14 +541,29 @@ mod tests {
     #[test]
     fn default_sort_by_value_then_key() {
         let k = |v| vec![Record::int(4, v, true)];
-        let a = agg(AggKind::Count, vec![(k(3), vec![5]), (k(1), vec![5]), (k(2), vec![1])]);
+        let a = agg(
+            AggKind::Count,
+            vec![(k(3), vec![5]), (k(1), vec![5]), (k(2), vec![1])],
+        );
         let rows = sorted_rows(&[&a], &AggOptions::default());
         let keys: Vec<i64> = rows.iter().map(|r| r.key[0].as_i64().unwrap()).collect();
         assert_eq!(keys, vec![2, 1, 3]);
-        let rev = sorted_rows(&[&a], &AggOptions { sortrev: true, ..AggOptions::default() });
+        let rev = sorted_rows(
+            &[&a],
+            &AggOptions {
+                sortrev: true,
+                ..AggOptions::default()
+            },
+        );
         let keys: Vec<i64> = rev.iter().map(|r| r.key[0].as_i64().unwrap()).collect();
         assert_eq!(keys, vec![3, 1, 2]);
-        let bykey = sorted_rows(&[&a], &AggOptions { sortkey: true, ..AggOptions::default() });
+        let bykey = sorted_rows(
+            &[&a],
+            &AggOptions {
+                sortkey: true,
+                ..AggOptions::default()
+            },
+        );
         let keys: Vec<i64> = bykey.iter().map(|r| r.key[0].as_i64().unwrap()).collect();
         assert_eq!(keys, vec![1, 2, 3]);
     }
@@ -407,17 +572,30 @@ mod tests {
     fn sortkeypos_rotates_columns() {
         let k = |a, b| vec![Record::int(4, a, true), Record::int(4, b, true)];
         let a = agg(AggKind::Count, vec![(k(1, 9), vec![1]), (k(2, 8), vec![1])]);
-        let opts = AggOptions { sortkey: true, sortkeypos: 1, ..AggOptions::default() };
+        let opts = AggOptions {
+            sortkey: true,
+            sortkeypos: 1,
+            ..AggOptions::default()
+        };
         let rows = sorted_rows(&[&a], &opts);
         assert_eq!(rows[0].key[1].as_i64(), Some(8));
     }
 
     #[test]
     fn default_row_layout() {
-        let a = agg(AggKind::Count, vec![(vec![Record::string("foo", 8)], vec![3])]);
+        let a = agg(
+            AggKind::Count,
+            vec![(vec![Record::string("foo", 8)], vec![3])],
+        );
         let rows = sorted_rows(&[&a], &AggOptions::default());
         let mut out = Vec::new();
-        print_row(&mut out, &rows[0], &stack::NoSymbols, 14, &AggOptions::default());
+        print_row(
+            &mut out,
+            &rows[0],
+            &stack::NoSymbols,
+            14,
+            &AggOptions::default(),
+        );
         let expect = format!("  {:<50} {:>16}\n", "foo", 3);
         assert_eq!(String::from_utf8(out).unwrap(), expect);
     }

@@ -19,12 +19,19 @@ pub struct Spec {
 impl Spec {
     /// A plain width, right-aligned (`%Ns`).
     pub fn right(width: usize) -> Spec {
-        Spec { width, ..Spec::default() }
+        Spec {
+            width,
+            ..Spec::default()
+        }
     }
 
     /// A plain width, left-aligned (`%-Ns`).
     pub fn left(width: usize) -> Spec {
-        Spec { width, left: true, ..Spec::default() }
+        Spec {
+            width,
+            left: true,
+            ..Spec::default()
+        }
     }
 
     /// A C `*` width: negative means left-aligned.
@@ -253,16 +260,37 @@ mod tests {
 
     #[test]
     fn integers_match_c() {
-        let s = |w, z, l, p| Spec { width: w, zero: z, left: l, prec: p, ..Spec::default() };
-        assert_eq!(run(|o| fmt_signed(o, -42, &s(6, true, false, None))), "-00042");
-        assert_eq!(run(|o| fmt_signed(o, 42, &s(6, false, true, None))), "42    ");
-        assert_eq!(run(|o| fmt_signed(o, 7, &s(5, false, false, Some(3)))), "  007");
+        let s = |w, z, l, p| Spec {
+            width: w,
+            zero: z,
+            left: l,
+            prec: p,
+            ..Spec::default()
+        };
+        assert_eq!(
+            run(|o| fmt_signed(o, -42, &s(6, true, false, None))),
+            "-00042"
+        );
+        assert_eq!(
+            run(|o| fmt_signed(o, 42, &s(6, false, true, None))),
+            "42    "
+        );
+        assert_eq!(
+            run(|o| fmt_signed(o, 7, &s(5, false, false, Some(3)))),
+            "  007"
+        );
         assert_eq!(run(|o| fmt_signed(o, 0, &s(0, false, false, Some(0)))), "");
-        let alt = Spec { alt: true, ..Spec::default() };
+        let alt = Spec {
+            alt: true,
+            ..Spec::default()
+        };
         assert_eq!(run(|o| fmt_unsigned(o, 255, Radix::Hex, &alt)), "0xff");
         assert_eq!(run(|o| fmt_unsigned(o, 0, Radix::Hex, &alt)), "0");
         assert_eq!(run(|o| fmt_unsigned(o, 8, Radix::Oct, &alt)), "010");
-        let plus = Spec { plus: true, ..Spec::default() };
+        let plus = Spec {
+            plus: true,
+            ..Spec::default()
+        };
         assert_eq!(run(|o| fmt_signed(o, 3, &plus)), "+3");
     }
 
@@ -275,7 +303,12 @@ mod tests {
         assert_eq!(run(|o| fmt_float(o, 0.00001, b'g', &d)), "1e-05");
         assert_eq!(run(|o| fmt_float(o, 123456789.0, b'G', &d)), "1.23457E+08");
         assert_eq!(run(|o| fmt_float(o, 100.0, b'g', &d)), "100");
-        let w = Spec { width: 8, prec: Some(2), zero: true, ..Spec::default() };
-        assert_eq!(run(|o| fmt_float(o, -3.14159, b'f', &w)), "-0003.14");
+        let w = Spec {
+            width: 8,
+            prec: Some(2),
+            zero: true,
+            ..Spec::default()
+        };
+        assert_eq!(run(|o| fmt_float(o, -2.71523, b'f', &w)), "-0002.72");
     }
 }

@@ -108,8 +108,14 @@ mod tests {
     fn indents_and_unindents() {
         let mut st = FlowState::default();
         assert_eq!(st.column(&probe(1, 10, "open", "entry"), None), " -> open");
-        assert_eq!(st.column(&probe(2, 11, "namei", "entry"), None), "   -> namei");
-        assert_eq!(st.column(&probe(3, 12, "namei", "return"), None), "   <- namei");
+        assert_eq!(
+            st.column(&probe(2, 11, "namei", "entry"), None),
+            "   -> namei"
+        );
+        assert_eq!(
+            st.column(&probe(3, 12, "namei", "return"), None),
+            "   <- namei"
+        );
         assert_eq!(st.column(&probe(4, 13, "open", "return"), None), " <- open");
         assert_eq!(st.column(&probe(5, 14, "", "tick-1s"), None), "| :tick-1s");
     }

@@ -24,7 +24,13 @@ pub struct FoldedOutput<'s, O: Write, E: Write> {
 
 impl<'s, O: Write, E: Write> FoldedOutput<'s, O, E> {
     pub fn new(out: O, err: E, opts: OutputOptions, symbols: &'s dyn Symbolizer) -> Self {
-        FoldedOutput { out, err, opts, symbols, printed: HashSet::new() }
+        FoldedOutput {
+            out,
+            err,
+            opts,
+            symbols,
+            printed: HashSet::new(),
+        }
     }
 
     pub fn into_inner(self) -> (O, E) {
@@ -59,11 +65,15 @@ impl<'s, O: Write, E: Write> FoldedOutput<'s, O, E> {
                 .flat_map(|k| self.key_frames(k))
                 .map(|f| f.replace([';', ' '], "_"))
                 .collect();
-            let Some((kind, words, normal)) = row.values.first() else { continue };
+            let Some((kind, words, normal)) = row.values.first() else {
+                continue;
+            };
             let normal = (*normal).max(1);
             let first = words.first().copied().unwrap_or(0);
             let value = match kind {
-                AggKind::Count | AggKind::Sum | AggKind::Min | AggKind::Max => first / normal as i64,
+                AggKind::Count | AggKind::Sum | AggKind::Min | AggKind::Max => {
+                    first / normal as i64
+                }
                 AggKind::Avg => aggregate::average(words, normal),
                 AggKind::Stddev => aggregate::stddev(words, normal) as i64,
                 _ => aggregate::histogram_total(words),
@@ -103,11 +113,13 @@ impl<O: Write, E: Write> OutputSink for FoldedOutput<'_, O, E> {
 
     fn drop_event(&mut self, ev: &DropEvent) -> io::Result<()> {
         let msg = messages::drop_message(ev, self.opts.droptags);
-        self.err.write_all(messages::dtrace_stderr_line(&msg, "No such process").as_bytes())
+        self.err
+            .write_all(messages::dtrace_stderr_line(&msg, "No such process").as_bytes())
     }
 
     fn error_event(&mut self, ev: &ErrorEvent) -> io::Result<()> {
-        self.err.write_all(format!("dtrace: {}", messages::error_message(ev)).as_bytes())
+        self.err
+            .write_all(format!("dtrace: {}", messages::error_message(ev)).as_bytes())
     }
 
     fn interrupted(&mut self) -> io::Result<()> {
@@ -115,9 +127,17 @@ impl<O: Write, E: Write> OutputSink for FoldedOutput<'_, O, E> {
     }
 
     fn end_of_run(&mut self, aggs: &[&Aggregation]) -> io::Result<()> {
-        let pending: Vec<&Aggregation> = aggs.iter().copied().filter(|a| !self.printed.contains(&a.id)).collect();
+        let pending: Vec<&Aggregation> = aggs
+            .iter()
+            .copied()
+            .filter(|a| !self.printed.contains(&a.id))
+            .collect();
         let rows = aggregate::sorted_rows(&pending, &self.opts.agg_options());
         self.write_rows(&rows)
+    }
+
+    fn set_options(&mut self, opts: OutputOptions) {
+        self.opts = opts;
     }
 
     fn finish(&mut self) -> io::Result<()> {

@@ -38,7 +38,13 @@ pub fn llquantize_bins(kind: AggKind) -> usize {
 /// The lower bound of each in-range llquantize() bin (bins 1..=n), plus the
 /// overflow bound as the last element of the tuple.
 fn llquantize_layout(kind: AggKind) -> (i64, Vec<i64>, i64) {
-    let AggKind::Llquantize { factor, low, high, nsteps } = kind else {
+    let AggKind::Llquantize {
+        factor,
+        low,
+        high,
+        nsteps,
+    } = kind
+    else {
         return (0, Vec::new(), 0);
     };
     let factor = i64::from(factor.max(2));
@@ -98,7 +104,9 @@ pub fn bucket_values(kind: AggKind) -> Vec<i64> {
 
 fn labels(kind: AggKind, n: usize) -> Vec<Label> {
     match kind {
-        AggKind::Quantize => (0..n).map(|i| Label::Num(quantize_bucket_value(i))).collect(),
+        AggKind::Quantize => (0..n)
+            .map(|i| Label::Num(quantize_bucket_value(i)))
+            .collect(),
         AggKind::Lquantize { base, step, levels } => (0..n)
             .map(|i| {
                 if i == 0 {
@@ -138,10 +146,18 @@ fn row_range(data: &[i64], empty: (usize, usize)) -> (usize, usize) {
 /// `key` column.
 pub fn print_header(out: &mut Vec<u8>, key_width: usize) {
     out.push(b'\n');
-    let (w, label): (usize, &[u8]) = if key_width > 0 { (key_width, b"key") } else { (16, b"value") };
+    let (w, label): (usize, &[u8]) = if key_width > 0 {
+        (key_width, b"key")
+    } else {
+        (16, b"value")
+    };
     cfmt::pad(out, label, &Spec::right(w));
     out.push(b' ');
-    cfmt::pad(out, b"------------- Distribution -------------", &Spec::right(41));
+    cfmt::pad(
+        out,
+        b"------------- Distribution -------------",
+        &Spec::right(41),
+    );
     out.push(b' ');
     cfmt::pad(out, b"count", &Spec::left(9));
     out.push(b'\n');
@@ -167,7 +183,15 @@ fn depth(val: i64, len: usize, total: f64) -> usize {
 }
 
 /// One bar plus the count column (`dt_print_quantline`).
-pub fn print_bar(out: &mut Vec<u8>, val: i64, normal: u64, total: f64, positives: bool, negatives: bool, opts: HistOptions) {
+pub fn print_bar(
+    out: &mut Vec<u8>,
+    val: i64,
+    normal: u64,
+    total: f64,
+    positives: bool,
+    negatives: bool,
+    opts: HistOptions,
+) {
     if !negatives {
         if positives && opts.utf8 {
             print_bar_utf8(out, val, normal, total);
@@ -244,7 +268,13 @@ fn total_of(rows: &[i64], opts: HistOptions) -> f64 {
 
 /// Prints a histogram value (leading newline and header included).
 /// `data` holds one word per bin, without the packed-argument word.
-pub fn print_histogram(out: &mut Vec<u8>, kind: AggKind, data: &[i64], normal: u64, opts: HistOptions) {
+pub fn print_histogram(
+    out: &mut Vec<u8>,
+    kind: AggKind,
+    data: &[i64],
+    normal: u64,
+    opts: HistOptions,
+) {
     let empty = match kind {
         AggKind::Quantize => (QUANTIZE_ZEROBUCKET - 1, QUANTIZE_ZEROBUCKET + 1),
         AggKind::Lquantize { .. } => (0, 2),
@@ -281,12 +311,18 @@ mod tests {
         for &(value, count) in pairs {
             let idx = (0..QUANTIZE_NBUCKETS).rev().find(|&i| {
                 let b = quantize_bucket_value(i);
-                if value >= 0 { b <= value } else { b >= value && b <= 0 }
+                if value >= 0 {
+                    b <= value
+                } else {
+                    b >= value && b <= 0
+                }
             });
             if value < 0 {
                 // Negative values: the bucket whose bound is the largest
                 // power of two not above |value|, negated.
-                let i = (0..QUANTIZE_ZEROBUCKET).find(|&i| quantize_bucket_value(i) >= value).unwrap();
+                let i = (0..QUANTIZE_ZEROBUCKET)
+                    .find(|&i| quantize_bucket_value(i) >= value)
+                    .unwrap();
                 d[i] += count;
             } else {
                 d[idx.unwrap()] += count;
@@ -300,8 +336,20 @@ mod tests {
         // 2 zeros, 6 ones, 19 twos (the worked check in output-formats.md).
         let data = quant(&[(0, 2), (1, 6), (2, 19)]);
         let mut out = Vec::new();
-        print_histogram(&mut out, AggKind::Quantize, &data, 1, HistOptions::default());
-        let row = |v: &str, at: usize, n: &str| format!("{v:>16} |{}{} {n:<9}\n", "@".repeat(at), " ".repeat(40 - at));
+        print_histogram(
+            &mut out,
+            AggKind::Quantize,
+            &data,
+            1,
+            HistOptions::default(),
+        );
+        let row = |v: &str, at: usize, n: &str| {
+            format!(
+                "{v:>16} |{}{} {n:<9}\n",
+                "@".repeat(at),
+                " ".repeat(40 - at)
+            )
+        };
         let expect = format!(
             "\n           value  ------------- Distribution ------------- count    \n{}{}{}{}{}",
             row("-1", 0, "0"),
@@ -317,7 +365,13 @@ mod tests {
     fn all_zero_prints_three_rows() {
         let data = vec![0i64; QUANTIZE_NBUCKETS];
         let mut out = Vec::new();
-        print_histogram(&mut out, AggKind::Quantize, &data, 1, HistOptions::default());
+        print_histogram(
+            &mut out,
+            AggKind::Quantize,
+            &data,
+            1,
+            HistOptions::default(),
+        );
         let text = String::from_utf8(out).unwrap();
         assert_eq!(text.lines().count(), 5);
         assert!(text.contains("\n              -1 |"));
@@ -326,15 +380,25 @@ mod tests {
 
     #[test]
     fn lquantize_labels_and_negative_bars() {
-        let kind = AggKind::Lquantize { base: -10, step: 10, levels: 2 };
+        let kind = AggKind::Lquantize {
+            base: -10,
+            step: 10,
+            levels: 2,
+        };
         // bins: <-10, -10, 0, >=10
         let data = vec![-2, 0, 0, 0];
         let mut out = Vec::new();
         print_histogram(&mut out, kind, &data, 1, HistOptions::default());
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[2], format!("           < -10 {}| -2       ", "@".repeat(40)));
-        assert_eq!(lines[3], format!("             -10 {}| 0        ", " ".repeat(40)));
+        assert_eq!(
+            lines[2],
+            format!("           < -10 {}| -2       ", "@".repeat(40))
+        );
+        assert_eq!(
+            lines[3],
+            format!("             -10 {}| 0        ", " ".repeat(40))
+        );
         assert_eq!(lines.len(), 4);
     }
 
@@ -342,15 +406,36 @@ mod tests {
     fn mixed_signs_use_half_bars() {
         let data = quant(&[(1, 1), (-1, -1)]);
         let mut out = Vec::new();
-        print_histogram(&mut out, AggKind::Quantize, &data, 1, HistOptions::default());
+        print_histogram(
+            &mut out,
+            AggKind::Quantize,
+            &data,
+            1,
+            HistOptions::default(),
+        );
         let text = String::from_utf8(out).unwrap();
-        assert!(text.contains(&format!("              -1 {}{}|{} -1       \n", " ".repeat(10), "@".repeat(10), " ".repeat(20))));
-        assert!(text.contains(&format!("               1 {}|{}{} 1        \n", " ".repeat(20), "@".repeat(10), " ".repeat(10))));
+        assert!(text.contains(&format!(
+            "              -1 {}{}|{} -1       \n",
+            " ".repeat(10),
+            "@".repeat(10),
+            " ".repeat(20)
+        )));
+        assert!(text.contains(&format!(
+            "               1 {}|{}{} 1        \n",
+            " ".repeat(20),
+            "@".repeat(10),
+            " ".repeat(10)
+        )));
     }
 
     #[test]
     fn llquantize_freebsd_scheme() {
-        let kind = AggKind::Llquantize { factor: 10, low: 0, high: 1, nsteps: 10 };
+        let kind = AggKind::Llquantize {
+            factor: 10,
+            low: 0,
+            high: 1,
+            nsteps: 10,
+        };
         // Orders 10^0..10^1: values 1..9 step 1, then 10..90 step 10; overflow >= 100.
         let values = llquantize_values(kind);
         assert_eq!(values.len(), 18);

@@ -17,7 +17,9 @@ use serde_json::{json, Map, Value};
 use super::aggregate::{self, Row};
 use super::histogram;
 use super::messages;
-use super::model::{sign_extend, AggKind, Aggregation, DropEvent, ErrorEvent, ProbeFiring, Record, StackKind};
+use super::model::{
+    sign_extend, AggKind, Aggregation, DropEvent, ErrorEvent, ProbeFiring, Record, StackKind,
+};
 use super::printf::{self, Format, RenderCtx};
 use super::stack::{SymbolInfo, Symbolizer};
 use super::{OutputOptions, OutputSink};
@@ -37,7 +39,13 @@ pub struct JsonOutput<'s, O: Write, E: Write> {
 }
 
 impl<'s, O: Write, E: Write> JsonOutput<'s, O, E> {
-    pub fn new(out: O, err: E, opts: OutputOptions, symbols: &'s dyn Symbolizer, pretty: bool) -> Self {
+    pub fn new(
+        out: O,
+        err: E,
+        opts: OutputOptions,
+        symbols: &'s dyn Symbolizer,
+        pretty: bool,
+    ) -> Self {
         JsonOutput {
             out,
             err,
@@ -84,7 +92,11 @@ impl<'s, O: Write, E: Write> JsonOutput<'s, O, E> {
                 frame_object(info, pc, user)
             })
             .collect();
-        let key = if matches!(kind, StackKind::User { .. }) { "ustack-frames" } else { "stack-frames" };
+        let key = if matches!(kind, StackKind::User { .. }) {
+            "ustack-frames"
+        } else {
+            "stack-frames"
+        };
         json!({ key: frames })
     }
 
@@ -109,13 +121,22 @@ impl<'s, O: Write, E: Write> JsonOutput<'s, O, E> {
             Record::Stack { kind, pcs, .. } => self.frames(*kind, pcs),
             Record::Sym(pc) => {
                 let mut m = Map::new();
-                m.insert("sym".into(), json!(super::stack::kernel_sym_text(self.symbols, *pc)));
+                m.insert(
+                    "sym".into(),
+                    json!(super::stack::kernel_sym_text(self.symbols, *pc)),
+                );
                 match self.symbols.lookup_kernel(*pc) {
-                    Some(SymbolInfo { object, symbol: Some((name, _)) }) => {
+                    Some(SymbolInfo {
+                        object,
+                        symbol: Some((name, _)),
+                    }) => {
                         m.insert("object".into(), json!(object));
                         m.insert("name".into(), json!(name));
                     }
-                    Some(SymbolInfo { object, symbol: None }) => {
+                    Some(SymbolInfo {
+                        object,
+                        symbol: None,
+                    }) => {
                         m.insert("object".into(), json!(object));
                         m.insert("offset".into(), json!(format!("0x{pc:x}")));
                     }
@@ -126,9 +147,15 @@ impl<'s, O: Write, E: Write> JsonOutput<'s, O, E> {
                 Value::Object(m)
             }
             Record::Mod(pc) => json!({ "mod": super::stack::kernel_mod_text(self.symbols, *pc) }),
-            Record::USym { pid, pc } => json!({ "usym": super::stack::user_sym_text(self.symbols, *pid, *pc) }),
-            Record::UMod { pid, pc } => json!({ "umod": super::stack::user_mod_text(self.symbols, *pid, *pc) }),
-            Record::UAddr { pid, pc } => json!({ "uaddr": super::stack::user_addr_text(self.symbols, *pid, *pc) }),
+            Record::USym { pid, pc } => {
+                json!({ "usym": super::stack::user_sym_text(self.symbols, *pid, *pc) })
+            }
+            Record::UMod { pid, pc } => {
+                json!({ "umod": super::stack::user_mod_text(self.symbols, *pid, *pc) })
+            }
+            Record::UAddr { pid, pc } => {
+                json!({ "uaddr": super::stack::user_addr_text(self.symbols, *pid, *pc) })
+            }
             Record::Printf { .. } | Record::Exit(_) => return None,
         })
     }
@@ -137,7 +164,11 @@ impl<'s, O: Write, E: Write> JsonOutput<'s, O, E> {
         let data: Vec<Value> = rows
             .iter()
             .map(|row| {
-                let keys: Vec<Value> = row.key.iter().filter_map(|k| self.record_value(k)).collect();
+                let keys: Vec<Value> = row
+                    .key
+                    .iter()
+                    .filter_map(|k| self.record_value(k))
+                    .collect();
                 let mut m = Map::new();
                 m.insert("keys".into(), Value::Array(keys));
                 if let Some((kind, words, normal)) = row.values.get(index) {
@@ -151,9 +182,18 @@ impl<'s, O: Write, E: Write> JsonOutput<'s, O, E> {
 }
 
 fn frame_object(info: Option<SymbolInfo>, pc: u64, user: bool) -> Value {
-    let base = |o: &str| if user { o.rsplit('/').next().unwrap_or(o).to_string() } else { o.to_string() };
+    let base = |o: &str| {
+        if user {
+            o.rsplit('/').next().unwrap_or(o).to_string()
+        } else {
+            o.to_string()
+        }
+    };
     match info {
-        Some(SymbolInfo { object, symbol: Some((name, start)) }) => {
+        Some(SymbolInfo {
+            object,
+            symbol: Some((name, start)),
+        }) => {
             let module = base(&object);
             let mut m = Map::new();
             let symbol = if pc > start {
@@ -169,7 +209,10 @@ fn frame_object(info: Option<SymbolInfo>, pc: u64, user: bool) -> Value {
             }
             Value::Object(m)
         }
-        Some(SymbolInfo { object, symbol: None }) => {
+        Some(SymbolInfo {
+            object,
+            symbol: None,
+        }) => {
             let module = base(&object);
             json!({ "symbol": format!("{module}`0x{pc:x}"), "module": module, "offset": format!("0x{pc:x}") })
         }
@@ -232,9 +275,11 @@ impl<O: Write, E: Write> OutputSink for JsonOutput<'_, O, E> {
                 target_pid: self.opts.target_pid,
                 hist: self.opts.agg_options().hist,
             };
-            let f = Format::parse(format).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            let f =
+                Format::parse(format).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
             let mut text = Vec::new();
-            printf::render(&mut text, &f, args, &[], &ctx).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            printf::render(&mut text, &f, args, &[], &ctx)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
             self.push_output(json!({ "message": String::from_utf8_lossy(&text) }));
             if args.is_empty() {
                 self.push_output(json!({ "value": 0 }));
@@ -293,7 +338,8 @@ impl<O: Write, E: Write> OutputSink for JsonOutput<'_, O, E> {
     }
 
     fn error_event(&mut self, ev: &ErrorEvent) -> io::Result<()> {
-        self.err.write_all(format!("dtrace: {}", messages::error_message(ev)).as_bytes())
+        self.err
+            .write_all(format!("dtrace: {}", messages::error_message(ev)).as_bytes())
     }
 
     fn interrupted(&mut self) -> io::Result<()> {
@@ -303,7 +349,11 @@ impl<O: Write, E: Write> OutputSink for JsonOutput<'_, O, E> {
     fn end_of_run(&mut self, aggs: &[&Aggregation]) -> io::Result<()> {
         self.current = None;
         let opts = self.opts.agg_options();
-        let mut pending: Vec<&Aggregation> = aggs.iter().copied().filter(|a| !self.printed.contains(&a.id)).collect();
+        let mut pending: Vec<&Aggregation> = aggs
+            .iter()
+            .copied()
+            .filter(|a| !self.printed.contains(&a.id))
+            .collect();
         pending.sort_by_key(|a| a.id);
         for agg in pending {
             let rows = aggregate::sorted_rows(&[agg], &opts);
@@ -311,6 +361,10 @@ impl<O: Write, E: Write> OutputSink for JsonOutput<'_, O, E> {
             self.aggregations.push(v);
         }
         Ok(())
+    }
+
+    fn set_options(&mut self, opts: OutputOptions) {
+        self.opts = opts;
     }
 
     fn finish(&mut self) -> io::Result<()> {

@@ -24,17 +24,29 @@ pub fn drop_message(ev: &DropEvent, droptags: bool) -> String {
     let s = plural(n);
     let body = match ev.kind {
         DropKind::Principal => format!("{n} drop{s} on CPU {}\n", ev.cpu.unwrap_or(0)),
-        DropKind::Aggregation => format!("{n} aggregation drop{s} on CPU {}\n", ev.cpu.unwrap_or(0)),
+        DropKind::Aggregation => {
+            format!("{n} aggregation drop{s} on CPU {}\n", ev.cpu.unwrap_or(0))
+        }
         DropKind::Dynamic => format!("{n} dynamic variable drop{s}\n"),
         DropKind::DynRinse => format!("{n} dynamic variable drop{s} with non-empty rinsing list\n"),
         DropKind::DynDirty => format!("{n} dynamic variable drop{s} with non-empty dirty list\n"),
         DropKind::Spec => format!("{n} speculative drop{s}\n"),
-        DropKind::SpecBusy => format!("{n} failed speculation{s} (available buffer(s) still busy)\n"),
-        DropKind::SpecUnavail => format!("{n} failed speculation{s} (no speculative buffer available)\n"),
-        DropKind::StackStringOverflow => format!("{n} jstack()/ustack() string table overflow{s}\n"),
+        DropKind::SpecBusy => {
+            format!("{n} failed speculation{s} (available buffer(s) still busy)\n")
+        }
+        DropKind::SpecUnavail => {
+            format!("{n} failed speculation{s} (no speculative buffer available)\n")
+        }
+        DropKind::StackStringOverflow => {
+            format!("{n} jstack()/ustack() string table overflow{s}\n")
+        }
         DropKind::DoubleError => format!("{n} error{s} in ERROR probe enabling\n"),
     };
-    let mut msg = if droptags { format!("[{}] {body}", ev.kind.tag()) } else { body };
+    let mut msg = if droptags {
+        format!("[{}] {body}", ev.kind.tag())
+    } else {
+        body
+    };
     if msg.len() > DROP_BUF - 1 {
         msg.truncate(DROP_BUF - 1);
     }
@@ -48,6 +60,32 @@ pub fn dtrace_stderr_line(msg: &str, strerror: &str) -> String {
         format!("dtrace: {msg}")
     } else {
         format!("dtrace: {msg}: {strerror}\n")
+    }
+}
+
+/// dtrace(1)'s "matched" notice body (suppressed by `-q`): `kind` is
+/// `script` for `-s` and `description` for `-n/-P/-m/-f/-i`.
+pub fn matched_notice(kind: &str, name: &str, matches: u32) -> String {
+    let s = if matches == 1 { "" } else { "s" };
+    format!("{kind} '{name}' matched {matches} probe{s}\n")
+}
+
+/// How a traced process ended, for dtrace(1)'s process notices.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProcessEnd {
+    /// Exit status unknown (grabbed process).
+    Exited,
+    Status(i32),
+    /// Killed by the named signal (`SIGKILL`).
+    Signal(String),
+}
+
+/// `pid N has exited` / `pid N exited with status N` / `pid N terminated by SIGxxx`.
+pub fn process_notice(pid: i32, end: &ProcessEnd) -> String {
+    match end {
+        ProcessEnd::Exited => format!("pid {pid} has exited\n"),
+        ProcessEnd::Status(st) => format!("pid {pid} exited with status {st}\n"),
+        ProcessEnd::Signal(sig) => format!("pid {pid} terminated by {sig}\n"),
     }
 }
 
@@ -76,7 +114,11 @@ pub fn error_message(ev: &ErrorEvent) -> String {
         1 | 2 | 9 => format!(" (0x{:x})", ev.address),
         _ => String::new(),
     };
-    let place = if ev.action == 0 { "predicate".to_string() } else { format!("action #{}", ev.action) };
+    let place = if ev.action == 0 {
+        "predicate".to_string()
+    } else {
+        format!("action #{}", ev.action)
+    };
     let offset = match ev.dif_offset {
         Some(off) if off >= 0 => format!(" at DIF offset {off}"),
         _ => String::new(),
@@ -102,20 +144,57 @@ mod tests {
 
     #[test]
     fn drop_texts() {
-        let ev = |kind, count, cpu| DropEvent { kind, cpu, count, total: count };
-        assert_eq!(drop_message(&ev(DropKind::Principal, 1, Some(3)), false), "1 drop on CPU 3\n");
-        assert_eq!(drop_message(&ev(DropKind::Principal, 7, Some(0)), false), "7 drops on CPU 0\n");
-        assert_eq!(drop_message(&ev(DropKind::Dynamic, 2, None), false), "2 dynamic variable drops\n");
+        let ev = |kind, count, cpu| DropEvent {
+            kind,
+            cpu,
+            count,
+            total: count,
+        };
+        assert_eq!(
+            drop_message(&ev(DropKind::Principal, 1, Some(3)), false),
+            "1 drop on CPU 3\n"
+        );
+        assert_eq!(
+            drop_message(&ev(DropKind::Principal, 7, Some(0)), false),
+            "7 drops on CPU 0\n"
+        );
+        assert_eq!(
+            drop_message(&ev(DropKind::Dynamic, 2, None), false),
+            "2 dynamic variable drops\n"
+        );
         assert_eq!(
             drop_message(&ev(DropKind::Aggregation, 2, Some(1)), true),
             "[DTRACEDROP_AGGREGATION] 2 aggregation drops on CPU 1\n"
         );
         // The 80-byte buffer cuts the closing parenthesis and newline.
         let cut = drop_message(&ev(DropKind::SpecUnavail, 3, None), true);
-        assert_eq!(cut, "[DTRACEDROP_SPECUNAVAIL] 3 failed speculations (no speculative buffer available");
+        assert_eq!(
+            cut,
+            "[DTRACEDROP_SPECUNAVAIL] 3 failed speculations (no speculative buffer available"
+        );
         assert_eq!(
             dtrace_stderr_line(&cut, "No such process"),
             "dtrace: [DTRACEDROP_SPECUNAVAIL] 3 failed speculations (no speculative buffer available: No such process\n"
+        );
+    }
+
+    #[test]
+    fn notices() {
+        assert_eq!(
+            matched_notice("script", "x.d", 1),
+            "script 'x.d' matched 1 probe\n"
+        );
+        assert_eq!(
+            matched_notice("description", "BEGIN ", 3),
+            "description 'BEGIN ' matched 3 probes\n"
+        );
+        assert_eq!(
+            process_notice(7, &ProcessEnd::Status(2)),
+            "pid 7 exited with status 2\n"
+        );
+        assert_eq!(
+            process_notice(7, &ProcessEnd::Signal("SIGKILL".into())),
+            "pid 7 terminated by SIGKILL\n"
         );
     }
 
@@ -137,7 +216,15 @@ mod tests {
             error_message(&ev),
             "error on enabled probe ID 1 (ID 1: dtrace:::BEGIN): invalid address (0x4) in action #1 at DIF offset 16\n"
         );
-        let ev2 = ErrorEvent { fault: 4, action: 0, dif_offset: None, ..ev };
-        assert_eq!(error_message(&ev2), "error on enabled probe ID 1 (ID 1: dtrace:::BEGIN): divide-by-zero in predicate\n");
+        let ev2 = ErrorEvent {
+            fault: 4,
+            action: 0,
+            dif_offset: None,
+            ..ev
+        };
+        assert_eq!(
+            error_message(&ev2),
+            "error on enabled probe ID 1 (ID 1: dtrace:::BEGIN): divide-by-zero in predicate\n"
+        );
     }
 }

@@ -25,8 +25,10 @@ pub mod flowindent;
 pub mod folded;
 pub mod histogram;
 pub mod json;
+pub mod merge;
 pub mod messages;
 pub mod model;
+pub mod pack;
 pub mod printf;
 pub mod stack;
 pub mod text;
@@ -52,7 +54,12 @@ pub struct OutputOptions {
     pub aggsortpos: usize,
     pub aggsortkeypos: usize,
     pub aggzoom: bool,
-    /// `encoding=utf8` histogram bars.
+    /// `agghist`: count()/sum() aggregations as one histogram per variable.
+    pub agghist: bool,
+    /// `aggpack`: quantize()/lquantize() values packed on one line each.
+    pub aggpack: bool,
+    /// `encoding=utf8` histogram bars and packed cells (ASCII otherwise;
+    /// FreeBSD picks UTF-8 for packed cells from $TERM when unset).
     pub utf8: bool,
     /// `-x droptags`.
     pub droptags: bool,
@@ -75,6 +82,8 @@ impl Default for OutputOptions {
             aggsortpos: 0,
             aggsortkeypos: 0,
             aggzoom: false,
+            agghist: false,
+            aggpack: false,
             utf8: false,
             droptags: false,
             oracle_testing_columns: false,
@@ -92,7 +101,12 @@ impl OutputOptions {
             sortpos: self.aggsortpos,
             sortkeypos: self.aggsortkeypos,
             rawbytes: self.rawbytes,
-            hist: histogram::HistOptions { aggzoom: self.aggzoom, utf8: self.utf8 },
+            hist: histogram::HistOptions {
+                aggzoom: self.aggzoom,
+                utf8: self.utf8,
+            },
+            agghist: self.agghist,
+            aggpack: self.aggpack,
         }
     }
 }
@@ -119,4 +133,6 @@ pub trait OutputSink {
     fn end_of_run(&mut self, aggs: &[&Aggregation]) -> io::Result<()>;
     /// Flush and close any open structure.
     fn finish(&mut self) -> io::Result<()>;
+    /// Replaces the options (the `setopt()` action changes them mid-run).
+    fn set_options(&mut self, opts: OutputOptions);
 }

@@ -21,7 +21,11 @@ pub enum Record {
     /// `stack()` / `ustack()` / `jstack()` frames, innermost first. Zero PCs
     /// end the stack (as in the record). `strtab` is a ustack helper string
     /// table (one NUL-terminated string per frame) when present.
-    Stack { kind: StackKind, pcs: Vec<u64>, strtab: Option<Vec<u8>> },
+    Stack {
+        kind: StackKind,
+        pcs: Vec<u64>,
+        strtab: Option<Vec<u8>>,
+    },
     /// `sym(addr)`: kernel symbol without offset.
     Sym(u64),
     /// `mod(addr)`: kernel module.
@@ -57,7 +61,10 @@ impl Record {
         if data.len() < strsize {
             data.resize(strsize, 0);
         }
-        Record::Bytes { data, force_raw: false }
+        Record::Bytes {
+            data,
+            force_raw: false,
+        }
     }
 
     /// The value sign-extended from its record size (used for `*` widths,
@@ -113,8 +120,17 @@ pub enum AggKind {
     Max,
     Stddev,
     Quantize,
-    Lquantize { base: i32, step: u16, levels: u16 },
-    Llquantize { factor: u16, low: u16, high: u16, nsteps: u16 },
+    Lquantize {
+        base: i32,
+        step: u16,
+        levels: u16,
+    },
+    Llquantize {
+        factor: u16,
+        low: u16,
+        high: u16,
+        nsteps: u16,
+    },
 }
 
 impl AggKind {

@@ -8,7 +8,7 @@
 
 use super::cfmt::{self, Radix, Spec};
 use super::histogram::{self, HistOptions};
-use super::model::{sign_extend, AggKind, Record, StackKind};
+use super::model::{sign_extend, AggKind, Record};
 use super::stack::{self, Symbolizer};
 
 /// What a conversion does with its argument (libdtrace's `pfc_print`).
@@ -153,7 +153,9 @@ impl Format {
             i += 1;
             loop {
                 let Some(&ch) = s.get(i) else {
-                    return Err(format!("format conversion #{nconv} name expected before end of format string"));
+                    return Err(format!(
+                        "format conversion #{nconv} name expected before end of format string"
+                    ));
                 };
                 match ch {
                     b'0'..=b'9' => {
@@ -178,7 +180,11 @@ impl Format {
                     }
                     b'#' => c.alt = true,
                     b'*' => {
-                        let flag = if dot { &mut c.dyn_prec } else { &mut c.dyn_width };
+                        let flag = if dot {
+                            &mut c.dyn_prec
+                        } else {
+                            &mut c.dyn_width
+                        };
                         if *flag {
                             return Err(format!(
                                 "format conversion #{nconv} has more than one '*' specified for the output {}",
@@ -194,7 +200,9 @@ impl Format {
                     }
                     b'.' => {
                         if dot {
-                            return Err(format!("format conversion #{nconv} has more than one '.' specified"));
+                            return Err(format!(
+                                "format conversion #{nconv} has more than one '.' specified"
+                            ));
                         }
                         dot = true;
                         digits = 0;
@@ -204,7 +212,9 @@ impl Format {
                     b'\'' => {}
                     b' ' => c.space = true,
                     b'$' => {
-                        return Err(format!("format conversion #{nconv} uses unsupported positional format (%n$)"));
+                        return Err(format!(
+                            "format conversion #{nconv} uses unsupported positional format (%n$)"
+                        ));
                     }
                     b'%' if i == start + 1 => {
                         c.name.push('%');
@@ -227,7 +237,8 @@ impl Format {
                 }
                 i += 1;
             }
-            c.kind = lookup(&c.name).ok_or_else(|| format!("format conversion #{nconv} is undefined: %{}", c.name))?;
+            c.kind = lookup(&c.name)
+                .ok_or_else(|| format!("format conversion #{nconv} is undefined: %{}", c.name))?;
             pieces.push(Piece::Conv(c));
         }
         if !text.is_empty() {
@@ -281,7 +292,9 @@ pub fn render(
     let mut next = 0usize;
     let mut curagg = if aggs.len() > 1 { 1 } else { 0 };
     let take = |next: &mut usize| -> Result<&Record, String> {
-        let r = args.get(*next).ok_or_else(|| "printf argument mismatch: too few arguments".to_string())?;
+        let r = args
+            .get(*next)
+            .ok_or_else(|| "printf argument mismatch: too few arguments".to_string())?;
         *next += 1;
         Ok(r)
     };
@@ -331,7 +344,12 @@ pub fn render(
             let indent = if dyn_width < 0 {
                 usize::try_from(dyn_width.unsigned_abs()).unwrap_or(0)
             } else if c.left {
-                usize::try_from(if dyn_width != 0 { dyn_width } else { c.width as i64 }).unwrap_or(0)
+                usize::try_from(if dyn_width != 0 {
+                    dyn_width
+                } else {
+                    c.width as i64
+                })
+                .unwrap_or(0)
             } else {
                 0
             };
@@ -340,9 +358,15 @@ pub fn render(
                 spec.width = 0;
             }
             match arg {
-                Record::Stack { kind, pcs, strtab } => {
-                    stack::print_stack(out, ctx.symbols, *kind, pcs, strtab.as_deref(), indent, &spec)
-                }
+                Record::Stack { kind, pcs, strtab } => stack::print_stack(
+                    out,
+                    ctx.symbols,
+                    *kind,
+                    pcs,
+                    strtab.as_deref(),
+                    indent,
+                    &spec,
+                ),
                 other => return Err(format!("%k argument is not a stack: {other:?}")),
             }
             continue;
@@ -353,7 +377,8 @@ pub fn render(
 }
 
 fn int_arg(r: &Record) -> Result<i64, String> {
-    r.as_i64().ok_or_else(|| format!("expected an integer argument, found {r:?}"))
+    r.as_i64()
+        .ok_or_else(|| format!("expected an integer argument, found {r:?}"))
 }
 
 /// Formats an integer value loaded as libdtrace loads it: `value32` for
@@ -361,7 +386,11 @@ fn int_arg(r: &Record) -> Result<i64, String> {
 fn fmt_c_int(out: &mut Vec<u8>, conv: u8, bits: u64, wide: bool, spec: &Spec) {
     match conv {
         b'd' | b'i' => {
-            let v = if wide { bits as i64 } else { i64::from(bits as u32 as i32) };
+            let v = if wide {
+                bits as i64
+            } else {
+                i64::from(bits as u32 as i32)
+            };
             cfmt::fmt_signed(out, v, spec);
         }
         b'c' => cfmt::fmt_char(out, bits as u8, spec),
@@ -378,7 +407,14 @@ fn fmt_c_int(out: &mut Vec<u8>, conv: u8, bits: u64, wide: bool, spec: &Spec) {
     }
 }
 
-fn render_one(out: &mut Vec<u8>, c: &Conversion, arg: &Record, spec: &Spec, normal: u64, ctx: &RenderCtx<'_>) -> Result<(), String> {
+fn render_one(
+    out: &mut Vec<u8>,
+    c: &Conversion,
+    arg: &Record,
+    spec: &Spec,
+    normal: u64,
+    ctx: &RenderCtx<'_>,
+) -> Result<(), String> {
     let normal = normal.max(1);
     match (c.kind, arg) {
         (ConvKind::SInt(conv), Record::Int { size, bits, .. }) => {
@@ -386,7 +422,13 @@ fn render_one(out: &mut Vec<u8>, c: &Conversion, arg: &Record, spec: &Spec, norm
             if *size == 8 {
                 fmt_c_int(out, conv, (v / normal as i64) as u64, true, spec);
             } else {
-                fmt_c_int(out, conv, (v / i64::from(normal as i32).max(1)) as u64, false, spec);
+                fmt_c_int(
+                    out,
+                    conv,
+                    (v / i64::from(normal as i32).max(1)) as u64,
+                    false,
+                    spec,
+                );
             }
         }
         (ConvKind::UInt(conv), Record::Int { size, bits, .. }) => {
@@ -411,7 +453,9 @@ fn render_one(out: &mut Vec<u8>, c: &Conversion, arg: &Record, spec: &Spec, norm
         (ConvKind::Float(conv), Record::Int { size, bits, .. }) => {
             cfmt::fmt_float(out, sign_extend(*size, *bits) as f64, conv, spec);
         }
-        (ConvKind::Str | ConvKind::Inet, Record::Bytes { data, .. }) => cfmt::fmt_str(out, data, spec),
+        (ConvKind::Str | ConvKind::Inet, Record::Bytes { data, .. }) => {
+            cfmt::fmt_str(out, data, spec)
+        }
         (ConvKind::Str, other) => {
             let text = record_text(other, ctx);
             cfmt::fmt_str(out, text.as_bytes(), spec);
@@ -427,26 +471,56 @@ fn render_one(out: &mut Vec<u8>, c: &Conversion, arg: &Record, spec: &Spec, norm
             cfmt::fmt_str(out, text.as_bytes(), spec);
         }
         (ConvKind::Addr, Record::Int { bits, .. }) | (ConvKind::Addr, Record::Sym(bits)) => {
-            cfmt::fmt_str(out, stack::kernel_addr_text(ctx.symbols, *bits).as_bytes(), spec);
+            cfmt::fmt_str(
+                out,
+                stack::kernel_addr_text(ctx.symbols, *bits).as_bytes(),
+                spec,
+            );
         }
         (ConvKind::Addr, Record::Mod(pc)) => {
-            cfmt::fmt_str(out, stack::kernel_mod_text(ctx.symbols, *pc).as_bytes(), spec);
+            cfmt::fmt_str(
+                out,
+                stack::kernel_mod_text(ctx.symbols, *pc).as_bytes(),
+                spec,
+            );
         }
         (ConvKind::UAddr, Record::Int { bits, .. }) => {
-            cfmt::fmt_str(out, stack::user_addr_text(ctx.symbols, ctx.target_pid, *bits).as_bytes(), spec);
+            cfmt::fmt_str(
+                out,
+                stack::user_addr_text(ctx.symbols, ctx.target_pid, *bits).as_bytes(),
+                spec,
+            );
         }
-        (ConvKind::UAddr, Record::UAddr { pid, pc }) | (ConvKind::UAddr, Record::USym { pid, pc }) => {
-            cfmt::fmt_str(out, stack::user_addr_text(ctx.symbols, *pid, *pc).as_bytes(), spec);
+        (ConvKind::UAddr, Record::UAddr { pid, pc })
+        | (ConvKind::UAddr, Record::USym { pid, pc }) => {
+            cfmt::fmt_str(
+                out,
+                stack::user_addr_text(ctx.symbols, *pid, *pc).as_bytes(),
+                spec,
+            );
         }
         (ConvKind::UAddr, Record::UMod { pid, pc }) => {
-            cfmt::fmt_str(out, stack::user_mod_text(ctx.symbols, *pid, *pc).as_bytes(), spec);
+            cfmt::fmt_str(
+                out,
+                stack::user_mod_text(ctx.symbols, *pid, *pc).as_bytes(),
+                spec,
+            );
         }
         (ConvKind::Port, Record::Int { bits, .. }) => {
             cfmt::fmt_str(out, (*bits as u16).to_string().as_bytes(), spec);
         }
-        (ConvKind::Time, Record::Int { bits, .. }) => cfmt::fmt_str(out, ymd_time(*bits).as_bytes(), spec),
-        (ConvKind::Time822, Record::Int { bits, .. }) => cfmt::fmt_str(out, rfc822_time(*bits).as_bytes(), spec),
-        (kind, other) => return Err(format!("printf conversion %{} ({kind:?}) does not accept {other:?}", c.name)),
+        (ConvKind::Time, Record::Int { bits, .. }) => {
+            cfmt::fmt_str(out, ymd_time(*bits).as_bytes(), spec)
+        }
+        (ConvKind::Time822, Record::Int { bits, .. }) => {
+            cfmt::fmt_str(out, rfc822_time(*bits).as_bytes(), spec)
+        }
+        (kind, other) => {
+            return Err(format!(
+                "printf conversion %{} ({kind:?}) does not accept {other:?}",
+                c.name
+            ))
+        }
     }
     Ok(())
 }
@@ -466,14 +540,20 @@ fn record_text(r: &Record, ctx: &RenderCtx<'_>) -> String {
 
 /// `%@`: avg/stddev/histograms have their own printers; others format the
 /// 64-bit value (count unsigned, the rest signed).
-fn render_agg_value(out: &mut Vec<u8>, c: &Conversion, agg: &AggValueRef<'_>, spec: &Spec, ctx: &RenderCtx<'_>) {
+fn render_agg_value(
+    out: &mut Vec<u8>,
+    c: &Conversion,
+    agg: &AggValueRef<'_>,
+    spec: &Spec,
+    ctx: &RenderCtx<'_>,
+) {
     let normal = agg.normal.max(1);
     let w = |i: usize| agg.words.get(i).copied().unwrap_or(0);
     match agg.kind {
         AggKind::Avg => {
             // libdtrace divides the unsigned words here (pfprint_average).
             let count = w(0) as u64;
-            let v = if count != 0 { (w(1) as u64) / normal / count } else { 0 };
+            let v = ((w(1) as u64) / normal).checked_div(count).unwrap_or(0);
             agg_int(out, c, v, true, spec);
         }
         AggKind::Stddev => {
@@ -490,13 +570,8 @@ fn render_agg_value(out: &mut Vec<u8>, c: &Conversion, agg: &AggValueRef<'_>, sp
 
 fn agg_int(out: &mut Vec<u8>, c: &Conversion, v: u64, signed: bool, spec: &Spec) {
     let conv = match c.kind {
-        ConvKind::DInt => {
-            if signed {
-                b'i'
-            } else {
-                b'u'
-            }
-        }
+        ConvKind::DInt if signed => b'i',
+        ConvKind::DInt => b'u',
         ConvKind::SInt(x) | ConvKind::UInt(x) => x,
         _ => b'u',
     };
@@ -547,7 +622,9 @@ fn local_tm(ns: u64) -> Option<libc::tm> {
     }
 }
 
-const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
 
 /// `%Y`: ctime's fields re-ordered year first (`2022 Sep  5 03:36:32`), in
 /// local time like ctime(3).
@@ -556,7 +633,10 @@ pub fn ymd_time(ns: u64) -> String {
         Some(tm) => format!(
             "{} {} {:2} {:02}:{:02}:{:02}",
             i64::from(tm.tm_year) + 1900,
-            MONTHS.get(usize::try_from(tm.tm_mon).unwrap_or(0)).copied().unwrap_or("???"),
+            MONTHS
+                .get(usize::try_from(tm.tm_mon).unwrap_or(0))
+                .copied()
+                .unwrap_or("???"),
             tm.tm_mday,
             tm.tm_hour,
             tm.tm_min,
@@ -586,10 +666,4 @@ pub fn sprintf(format: &str, args: &[Record], ctx: &RenderCtx<'_>) -> Result<Vec
     let mut out = Vec::new();
     render(&mut out, &f, args, &[], ctx)?;
     Ok(out)
-}
-
-/// Marker used by tests and the JSON backend: whether a stack record is a
-/// user stack.
-pub fn is_user_stack(r: &Record) -> bool {
-    matches!(r, Record::Stack { kind: StackKind::User { .. }, .. })
 }

@@ -46,16 +46,30 @@ fn basename(path: &str) -> &str {
 /// ``module`func+0x<off>`` / ``module`func`` / ``module`0x<pc>`` / `0x<pc>`.
 fn frame_text(info: Option<SymbolInfo>, pc: u64, user: bool, with_offset: bool) -> String {
     match info {
-        Some(SymbolInfo { object, symbol: Some((name, start)) }) => {
-            let object = if user { basename(&object) } else { object.as_str() };
+        Some(SymbolInfo {
+            object,
+            symbol: Some((name, start)),
+        }) => {
+            let object = if user {
+                basename(&object)
+            } else {
+                object.as_str()
+            };
             if with_offset && pc > start {
                 format!("{object}`{name}+0x{:x}", pc - start)
             } else {
                 format!("{object}`{name}")
             }
         }
-        Some(SymbolInfo { object, symbol: None }) => {
-            let object = if user { basename(&object) } else { object.as_str() };
+        Some(SymbolInfo {
+            object,
+            symbol: None,
+        }) => {
+            let object = if user {
+                basename(&object)
+            } else {
+                object.as_str()
+            };
             format!("{object}`0x{pc:x}")
         }
         None => format!("0x{pc:x}"),
@@ -120,12 +134,19 @@ pub fn print_stack(
         if pc == 0 {
             break;
         }
-        let helper = strings.as_mut().and_then(|it| it.next()).filter(|s| !s.is_empty());
+        let helper = strings
+            .as_mut()
+            .and_then(|it| it.next())
+            .filter(|s| !s.is_empty());
         out.resize(out.len() + indent, b' ');
         let text = match kind {
             StackKind::Kernel => frame_text(sym.lookup_kernel(pc), pc, false, true),
             StackKind::User { pid } => match sym.lookup_user(pid, pc) {
-                Some(info @ SymbolInfo { symbol: Some(_), .. }) => frame_text(Some(info), pc, true, true),
+                Some(
+                    info @ SymbolInfo {
+                        symbol: Some(_), ..
+                    },
+                ) => frame_text(Some(info), pc, true, true),
                 other => match helper {
                     Some(h) if h.first() != Some(&b'@') => String::from_utf8_lossy(h).into_owned(),
                     _ => frame_text(other, pc, true, true),
@@ -172,7 +193,10 @@ pub(crate) mod tests {
                     object: "kernel".into(),
                     symbol: Some(("vm_fault".into(), 0x1000)),
                 }),
-                0x2000..=0x2fff => Some(SymbolInfo { object: "zfs.ko".into(), symbol: None }),
+                0x2000..=0x2fff => Some(SymbolInfo {
+                    object: "zfs.ko".into(),
+                    symbol: None,
+                }),
                 _ => None,
             }
         }
@@ -215,7 +239,10 @@ pub(crate) mod tests {
             2,
             &Spec::default(),
         );
-        assert_eq!(String::from_utf8(out).unwrap(), "\n  libc.so.7`read+0x4\n  0x7777\n    [ annot ]\n");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\n  libc.so.7`read+0x4\n  0x7777\n    [ annot ]\n"
+        );
         assert_eq!(user_mod_text(&TableSymbols, 1, 0x400001), "libc.so.7");
         assert_eq!(kernel_sym_text(&TableSymbols, 0x1010), "kernel`vm_fault");
         assert_eq!(kernel_mod_text(&TableSymbols, 0x5), "0x5");

@@ -49,11 +49,6 @@ impl<'s, O: Write, E: Write> TextOutput<'s, O, E> {
         }
     }
 
-    /// Replaces the options (the `setopt()` action changes them mid-run).
-    pub fn set_options(&mut self, opts: OutputOptions) {
-        self.opts = opts;
-    }
-
     /// The current options.
     pub fn options(&self) -> &OutputOptions {
         &self.opts
@@ -106,23 +101,43 @@ impl<'s, O: Write, E: Write> TextOutput<'s, O, E> {
             ),
             Record::Sym(pc) => {
                 out.extend_from_slice(b"  ");
-                cfmt::pad(out, stack::kernel_sym_text(self.symbols, *pc).as_bytes(), &w50);
+                cfmt::pad(
+                    out,
+                    stack::kernel_sym_text(self.symbols, *pc).as_bytes(),
+                    &w50,
+                );
             }
             Record::Mod(pc) => {
                 out.extend_from_slice(b"  ");
-                cfmt::pad(out, stack::kernel_mod_text(self.symbols, *pc).as_bytes(), &w50);
+                cfmt::pad(
+                    out,
+                    stack::kernel_mod_text(self.symbols, *pc).as_bytes(),
+                    &w50,
+                );
             }
             Record::USym { pid, pc } => {
                 out.extend_from_slice(b"  ");
-                cfmt::pad(out, stack::user_sym_text(self.symbols, *pid, *pc).as_bytes(), &w50);
+                cfmt::pad(
+                    out,
+                    stack::user_sym_text(self.symbols, *pid, *pc).as_bytes(),
+                    &w50,
+                );
             }
             Record::UAddr { pid, pc } => {
                 out.extend_from_slice(b"  ");
-                cfmt::pad(out, stack::user_addr_text(self.symbols, *pid, *pc).as_bytes(), &w50);
+                cfmt::pad(
+                    out,
+                    stack::user_addr_text(self.symbols, *pid, *pc).as_bytes(),
+                    &w50,
+                );
             }
             Record::UMod { pid, pc } => {
                 out.extend_from_slice(b"  ");
-                cfmt::pad(out, stack::user_mod_text(self.symbols, *pid, *pc).as_bytes(), &w50);
+                cfmt::pad(
+                    out,
+                    stack::user_mod_text(self.symbols, *pid, *pc).as_bytes(),
+                    &w50,
+                );
             }
             Record::Printf { format, args } => {
                 let f = Format::parse(format).map_err(invalid)?;
@@ -137,7 +152,13 @@ impl<'s, O: Write, E: Write> TextOutput<'s, O, E> {
         let agg_opts = self.opts.agg_options();
         let mut out = std::mem::take(&mut self.buf);
         for row in rows {
-            aggregate::print_row(&mut out, row, self.symbols, self.opts.stackindent, &agg_opts);
+            aggregate::print_row(
+                &mut out,
+                row,
+                self.symbols,
+                self.opts.stackindent,
+                &agg_opts,
+            );
         }
         self.buf = out;
     }
@@ -150,12 +171,14 @@ impl<O: Write, E: Write> OutputSink for TextOutput<'_, O, E> {
         if self.opts.flowindent {
             let column = self.flow.column(p, next);
             if !self.heading_done {
-                out.extend_from_slice(if testing {
-                    format!("{:<41}\n", "FUNCTION")
-                } else {
-                    format!("{:>3} {:<41}\n", "CPU", "FUNCTION")
-                }
-                .as_bytes());
+                out.extend_from_slice(
+                    if testing {
+                        format!("{:<41}\n", "FUNCTION")
+                    } else {
+                        format!("{:>3} {:<41}\n", "CPU", "FUNCTION")
+                    }
+                    .as_bytes(),
+                );
                 self.heading_done = true;
             }
             if testing {
@@ -165,19 +188,23 @@ impl<O: Write, E: Write> OutputSink for TextOutput<'_, O, E> {
             }
         } else if !self.opts.quiet {
             if !self.heading_done {
-                out.extend_from_slice(if testing {
-                    format!("{:>32}\n", "FUNCTION:NAME")
-                } else {
-                    format!("{:>3} {:>6} {:>32}\n", "CPU", "ID", "FUNCTION:NAME")
-                }
-                .as_bytes());
+                out.extend_from_slice(
+                    if testing {
+                        format!("{:>32}\n", "FUNCTION:NAME")
+                    } else {
+                        format!("{:>3} {:>6} {:>32}\n", "CPU", "ID", "FUNCTION:NAME")
+                    }
+                    .as_bytes(),
+                );
                 self.heading_done = true;
             }
             let name = format!("{}:{}", p.function, p.name);
             if testing {
                 out.extend_from_slice(format!("{name:>32} ").as_bytes());
             } else {
-                out.extend_from_slice(format!("{:>3} {:>6} {name:>32} ", p.cpu, p.probe_id).as_bytes());
+                out.extend_from_slice(
+                    format!("{:>3} {:>6} {name:>32} ", p.cpu, p.probe_id).as_bytes(),
+                );
             }
         }
         self.buf = out;
@@ -245,10 +272,18 @@ impl<O: Write, E: Write> OutputSink for TextOutput<'_, O, E> {
 
     fn end_of_run(&mut self, aggs: &[&Aggregation]) -> io::Result<()> {
         self.buf.push(b'\n');
-        let pending: Vec<&Aggregation> = aggs.iter().copied().filter(|a| !self.printed.contains(&a.id)).collect();
+        let pending: Vec<&Aggregation> = aggs
+            .iter()
+            .copied()
+            .filter(|a| !self.printed.contains(&a.id))
+            .collect();
         let rows = aggregate::sorted_rows(&pending, &self.opts.agg_options());
         self.print_rows(&rows);
         self.flush_buf()
+    }
+
+    fn set_options(&mut self, opts: OutputOptions) {
+        self.opts = opts;
     }
 
     fn finish(&mut self) -> io::Result<()> {

@@ -41,9 +41,14 @@ pub fn print_bytes(out: &mut Vec<u8>, data: &[u8], width: i64, quiet: bool, raw:
         let first_bad = data.iter().position(|&c| !printable(c));
         match first_bad {
             None => {
-                // All printable, no terminating NUL: a string (never quiet).
+                // All printable, no terminating NUL: a string (never quiet),
+                // always left-justified (`%-*s`).
                 out.extend_from_slice(b"  ");
-                cfmt::pad(out, data, &Spec::star(width));
+                cfmt::pad(
+                    out,
+                    data,
+                    &Spec::left(usize::try_from(width.unsigned_abs()).unwrap_or(0)),
+                );
                 return;
             }
             Some(i) if data[i] == 0 && i > 0 && data[i..].iter().all(|&c| c == 0) => {
@@ -104,7 +109,10 @@ mod tests {
 
     #[test]
     fn ints_by_size() {
-        assert_eq!(s(|o| trace_int(o, 8, (-5i64) as u64, false)), "               -5");
+        assert_eq!(
+            s(|o| trace_int(o, 8, (-5i64) as u64, false)),
+            "               -5"
+        );
         assert_eq!(s(|o| trace_int(o, 4, 0xffff_ffff, false)), "       -1");
         assert_eq!(s(|o| trace_int(o, 2, 0xffff, false)), " 65535");
         assert_eq!(s(|o| trace_int(o, 1, 0xff, false)), " 255");
@@ -114,7 +122,10 @@ mod tests {
 
     #[test]
     fn string_heuristics() {
-        assert_eq!(s(|o| print_bytes(o, b"hi\0\0", -33, false, false)), format!("  hi{}", " ".repeat(31)));
+        assert_eq!(
+            s(|o| print_bytes(o, b"hi\0\0", -33, false, false)),
+            format!("  hi{}", " ".repeat(31))
+        );
         assert_eq!(s(|o| print_bytes(o, b"hi\0\0", -33, true, false)), "hi");
         // All printable without NUL: padded even when quiet.
         assert_eq!(s(|o| print_bytes(o, b"abc", -5, true, false)), "  abc  ");

@@ -15,10 +15,7 @@ pub const MEMSTR_MAX: u64 = 4096;
 fn in_scratch(m: &Machine<'_, '_>, addr: u64, len: u64) -> bool {
     let base = m.ctx.scratch.base();
     let used = m.ctx.scratch.used() as u64;
-    addr >= base
-        && addr
-            .checked_add(len)
-            .is_some_and(|end| end <= base + used)
+    addr >= base && addr.checked_add(len).is_some_and(|end| end <= base + used)
 }
 
 /// Copy `len` bytes of user memory at `uaddr` to scratch address `dst`.
@@ -74,7 +71,7 @@ pub(crate) fn call(m: &mut Machine<'_, '_>, id: u16, regs: &Regs) -> Result<u64,
         }
         s::COPYOUT | s::COPYOUTSTR => {
             let len = if id == s::COPYOUTSTR {
-                (m.strlen(false, a0, a2)? + 1).min(a2)
+                m.strlen(false, a0, a2)?.saturating_add(1).min(a2)
             } else {
                 a2
             };

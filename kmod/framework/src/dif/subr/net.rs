@@ -40,7 +40,10 @@ pub(crate) struct Text {
 
 impl Text {
     pub(crate) fn new() -> Self {
-        Text { buf: [0; 48], len: 0 }
+        Text {
+            buf: [0; 48],
+            len: 0,
+        }
     }
     fn push(&mut self, b: u8) {
         if let Some(slot) = self.buf.get_mut(self.len) {

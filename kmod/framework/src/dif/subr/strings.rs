@@ -17,8 +17,16 @@ pub(crate) fn compare(m: &Machine<'_, '_>, a: u64, b: u64, limit: u64) -> Result
     }
     let mut i = 0u64;
     while i < limit {
-        let c1 = if a == 0 { 0 } else { m.byte(a.wrapping_add(i))? };
-        let c2 = if b == 0 { 0 } else { m.byte(b.wrapping_add(i))? };
+        let c1 = if a == 0 {
+            0
+        } else {
+            m.byte(a.wrapping_add(i))?
+        };
+        let c2 = if b == 0 {
+            0
+        } else {
+            m.byte(b.wrapping_add(i))?
+        };
         if c1 != c2 {
             return Ok(i32::from(c1) - i32::from(c2));
         }
@@ -30,7 +38,12 @@ pub(crate) fn compare(m: &Machine<'_, '_>, a: u64, b: u64, limit: u64) -> Result
     Ok(0)
 }
 
-pub(crate) fn call(m: &mut Machine<'_, '_>, id: u16, regs: &Regs, nargs: usize) -> Result<u64, Fault> {
+pub(crate) fn call(
+    m: &mut Machine<'_, '_>,
+    id: u16,
+    regs: &Regs,
+    nargs: usize,
+) -> Result<u64, Fault> {
     let size = m.ctx.strsize.max(1);
     let a0 = arg(regs, 0);
     let a1 = arg(regs, 1);
@@ -153,7 +166,11 @@ pub(crate) fn lltostr(value: i64, base: u64) -> Digits {
     };
     while v != 0 {
         let digit = (v % base) as u8;
-        d.prepend(if digit < 10 { b'0' + digit } else { b'a' + digit - 10 });
+        d.prepend(if digit < 10 {
+            b'0' + digit
+        } else {
+            b'a' + digit - 10
+        });
         v /= base;
     }
     if value == 0 && base == 16 {
@@ -288,7 +305,10 @@ fn strtok(m: &mut Machine<'_, '_>, input: u64, tokens: u64, size: u64) -> Result
             *slot |= 1 << (c & 7);
         }
     }
-    let is_tok = |c: u8| map.get(usize::from(c >> 3)).is_some_and(|b| b & (1 << (c & 7)) != 0);
+    let is_tok = |c: u8| {
+        map.get(usize::from(c >> 3))
+            .is_some_and(|b| b & (1 << (c & 7)) != 0)
+    };
     let (mut addr, limit) = if input == 0 {
         m.ctx.locals.strtok_state()
     } else {
@@ -332,7 +352,7 @@ fn substr(
     size: u64,
 ) -> Result<u64, Fault> {
     let len = m.strlen(false, src, size)? as i64;
-    let size_i = size as i64;
+    let size_i = i64::try_from(size).unwrap_or(i64::MAX);
     let mut index = index;
     let mut remaining = if has_len { remaining } else { size_i };
     if index < 0 {
@@ -345,14 +365,14 @@ fn substr(
     if index >= len || index < 0 {
         remaining = 0;
     } else if remaining < 0 {
-        remaining = remaining.saturating_add(len - index);
+        remaining = remaining.saturating_add(len.saturating_sub(index));
     } else if index.saturating_add(remaining) > size_i {
-        remaining = size_i - index;
+        remaining = size_i.saturating_sub(index);
     }
     let mut b = m.builder()?;
     let mut i = 0i64;
     while i < remaining {
-        let c = m.byte(src.wrapping_add((index + i) as u64))?;
+        let c = m.byte(src.wrapping_add(index.saturating_add(i) as u64))?;
         if c == 0 || !b.push(m, c)? {
             break;
         }

@@ -67,7 +67,10 @@ fn stores_outside_owned_memory_are_bad_addresses() {
     assert_eq!((f.code, f.addr), (FaultCode::BadAddr, KMEM));
     // Nor is the string table.
     let mut asm = Asm::new();
-    asm.sets(1, "constant").set(2, 5).r3(op::STB, 2, 0, 1).ret(0);
+    asm.sets(1, "constant")
+        .set(2, 5)
+        .r3(op::STB, 2, 0, 1)
+        .ret(0);
     assert_eq!(eval(&asm).unwrap_err().code, FaultCode::BadAddr);
     // Nor scratch beyond what was allocated.
     let mut asm = Asm::new();
@@ -79,7 +82,11 @@ fn stores_outside_owned_memory_are_bad_addresses() {
     assert_eq!(eval(&asm).unwrap_err().code, FaultCode::BadAddr);
     // COPYS into kernel memory.
     let mut asm = Asm::new();
-    asm.sets(1, "abc").set(2, 3).set(3, KMEM).r3(op::COPYS, 1, 2, 3).ret(0);
+    asm.sets(1, "abc")
+        .set(2, 3)
+        .set(3, KMEM)
+        .r3(op::COPYS, 1, 2, 3)
+        .ret(0);
     assert_eq!(eval(&asm).unwrap_err().code, FaultCode::BadAddr);
 }
 
@@ -131,21 +138,43 @@ fn tuple_stack_overflow() {
 fn illegal_operations() {
     // By-reference tuple entry larger than LONG_MAX.
     let mut asm = Asm::new();
-    asm.set(2, u64::MAX).i(instr(op::PUSHTR, type_kind::CTF, 2, 1)).ret(0);
+    asm.set(2, u64::MAX)
+        .i(instr(op::PUSHTR, type_kind::CTF, 2, 1))
+        .ret(0);
     assert_eq!(eval(&asm).unwrap_err().code, FaultCode::IllOp);
     // lltostr with a base out of range.
     for base in [0u64, 1, 37] {
         let mut asm = Asm::new();
-        asm.set(1, 5).set(2, base).pushv(1).pushv(2).call(subr::LLTOSTR, 3).ret(3);
-        assert_eq!(eval(&asm).unwrap_err().code, FaultCode::IllOp, "base {base}");
+        asm.set(1, 5)
+            .set(2, base)
+            .pushv(1)
+            .pushv(2)
+            .call(subr::LLTOSTR, 3)
+            .ret(3);
+        assert_eq!(
+            eval(&asm).unwrap_err().code,
+            FaultCode::IllOp,
+            "base {base}"
+        );
     }
     // inet_ntop with an unknown address family.
     let mut asm = Asm::new();
-    asm.set(1, 99).set(2, KMEM).pushv(1).pushv(2).call(subr::INET_NTOP, 3).ret(3);
+    asm.set(1, 99)
+        .set(2, KMEM)
+        .pushv(1)
+        .pushv(2)
+        .call(subr::INET_NTOP, 3)
+        .ret(3);
     assert_eq!(eval(&asm).unwrap_err().code, FaultCode::IllOp);
     // memstr beyond memstr_max.
     let mut asm = Asm::new();
-    asm.set(1, KMEM).set(2, 5000).pushv(1).pushv(0).pushv(2).call(subr::MEMSTR, 3).ret(3);
+    asm.set(1, KMEM)
+        .set(2, 5000)
+        .pushv(1)
+        .pushv(0)
+        .pushv(2)
+        .call(subr::MEMSTR, 3)
+        .ret(3);
     assert_eq!(eval(&asm).unwrap_err().code, FaultCode::IllOp);
     // illumos-only subroutines.
     let mut asm = Asm::new();
@@ -157,16 +186,56 @@ fn illegal_operations() {
 fn copy_destinations_must_be_scratch() {
     // copyinto into kernel memory.
     let mut asm = Asm::new();
-    asm.set(1, UMEM).set(2, 4).set(3, KMEM).pushv(1).pushv(2).pushv(3).call(subr::COPYINTO, 4).ret(0);
+    asm.set(1, UMEM)
+        .set(2, 4)
+        .set(3, KMEM)
+        .pushv(1)
+        .pushv(2)
+        .pushv(3)
+        .call(subr::COPYINTO, 4)
+        .ret(0);
     let f = eval(&asm).unwrap_err();
     assert_eq!((f.code, f.addr), (FaultCode::BadAddr, KMEM));
     // bcopy into the string table.
     let mut asm = Asm::new();
-    asm.set(1, KMEM).sets(2, "dst").set(3, 2).pushv(1).pushv(2).pushv(3).call(subr::BCOPY, 4).ret(0);
+    asm.set(1, KMEM)
+        .sets(2, "dst")
+        .set(3, 2)
+        .pushv(1)
+        .pushv(2)
+        .pushv(3)
+        .call(subr::BCOPY, 4)
+        .ret(0);
     assert_eq!(eval(&asm).unwrap_err().code, FaultCode::BadAddr);
     // copyin from an unmapped user address.
     let mut asm = Asm::new();
-    asm.set(1, 0x1000).set(2, 4).pushv(1).pushv(2).call(subr::COPYIN, 4).ret(4);
+    asm.set(1, 0x1000)
+        .set(2, 4)
+        .pushv(1)
+        .pushv(2)
+        .call(subr::COPYIN, 4)
+        .ret(4);
     let f = eval(&asm).unwrap_err();
     assert_eq!((f.code, f.addr), (FaultCode::BadAddr, 0x1000));
+}
+
+#[test]
+fn kernel_privilege() {
+    let mut asm = Asm::new();
+    asm.set(1, KMEM).r3(op::RLDX, 1, 0, 2).ret(2);
+    let d = asm.difo();
+    let mut h = Harness::new(&[&d]);
+    assert!(h.run(&d).is_ok());
+    let mut ctx = ExecContext::new(h.platform, &h.globals, &h.locals, &h.arena, &mut h.scratch, &mut h.hooks);
+    ctx.kernel_visible = false;
+    let f = execute(&d, &mut ctx).unwrap_err();
+    assert_eq!((f.code, f.addr), (FaultCode::KPriv, KMEM));
+    // Owned memory (the string table) stays readable.
+    let mut asm = Asm::new();
+    asm.sets(1, "own").r3(op::RLDUB, 1, 0, 2).ret(2);
+    let d = asm.difo();
+    let mut h = Harness::new(&[&d]);
+    let mut ctx = ExecContext::new(h.platform, &h.globals, &h.locals, &h.arena, &mut h.scratch, &mut h.hooks);
+    ctx.kernel_visible = false;
+    assert_eq!(execute(&d, &mut ctx).unwrap(), u64::from(b'o'));
 }

@@ -18,7 +18,7 @@ mod variables;
 extern crate std;
 
 use alloc::boxed::Box;
-use alloc::string::String;
+use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,7 +29,9 @@ use super::{
     execute, load_string, Difo, DifoError, DynVarArena, ExecContext, ExecHooks, Fault, GlobalVars,
     LocalVars, TypeDesc, VarDesc, VarScope,
 };
-use crate::platform::{AccessFault, AllocFlags, Errno, Platform, ThreadIdentity};
+use crate::platform::{
+    AccessFault, AllocFlags, Errno, Platform, PlatformTimers, ThreadIdentity, TimerId,
+};
 
 /// A platform whose "kernel" and "user" memories are a few byte ranges at
 /// made-up addresses; everything else faults.
@@ -42,13 +44,29 @@ pub(crate) struct TestPlatform {
 
 fn read_from(regions: &[(u64, Vec<u8>)], addr: u64, buf: &mut [u8]) -> Result<(), AccessFault> {
     for (base, bytes) in regions {
-        if addr >= *base && addr + buf.len() as u64 <= base + bytes.len() as u64 {
+        let end = addr
+            .checked_add(buf.len() as u64)
+            .ok_or(AccessFault::BadAddress)?;
+        if addr >= *base && end <= base + bytes.len() as u64 {
             let off = (addr - base) as usize;
             buf.copy_from_slice(&bytes[off..off + buf.len()]);
             return Ok(());
         }
     }
     Err(AccessFault::BadAddress)
+}
+
+impl PlatformTimers for TestPlatform {
+    fn timer_create(
+        &self,
+        _cpu: Option<usize>,
+        _ns: u64,
+        _f: fn(usize),
+        _arg: usize,
+    ) -> Option<TimerId> {
+        None
+    }
+    fn timer_destroy(&self, _id: TimerId) {}
 }
 
 // SAFETY: the test platform never faults its caller (loads are checked
@@ -81,7 +99,7 @@ unsafe impl Platform for TestPlatform {
     }
     fn interrupts_restore(&self, _cookie: usize) {}
     fn fault_checked_load(&self, addr: u64, buf: &mut [u8]) -> Result<(), AccessFault> {
-        if addr % 2 == 1 && buf.len() > 1 && addr >= 0xa000_0000 && addr < 0xb000_0000 {
+        if addr % 2 == 1 && buf.len() > 1 && (0xa000_0000..0xb000_0000).contains(&addr) {
             // A window that behaves like a strict-alignment machine.
             return Err(AccessFault::BadAlignment);
         }
@@ -104,7 +122,10 @@ unsafe impl Platform for TestPlatform {
         ThreadIdentity::default()
     }
     fn current_execname(&self, buf: &mut [u8]) {
-        for (d, s) in buf.iter_mut().zip(b"sshd\0".iter().chain(core::iter::repeat(&0))) {
+        for (d, s) in buf
+            .iter_mut()
+            .zip(b"sshd\0".iter().chain(core::iter::repeat(&0)))
+        {
             *d = *s;
         }
     }
@@ -115,7 +136,10 @@ pub(crate) const KMEM: u64 = 0xffff_0000_0000_1000;
 /// User address of the simulated user memory.
 pub(crate) const UMEM: u64 = 0x0000_0000_4000_0000;
 
-pub(crate) fn platform_with(kernel: Vec<(u64, Vec<u8>)>, user: Vec<(u64, Vec<u8>)>) -> &'static TestPlatform {
+pub(crate) fn platform_with(
+    kernel: Vec<(u64, Vec<u8>)>,
+    user: Vec<(u64, Vec<u8>)>,
+) -> &'static TestPlatform {
     Box::leak(Box::new(TestPlatform {
         kernel,
         user,
@@ -132,6 +156,10 @@ pub(crate) fn default_platform() -> &'static TestPlatform {
     // A NUL-terminated kernel string at KMEM + 0x80.
     k[0x80..0x80 + 6].copy_from_slice(b"kernel");
     k[0x86] = 0;
+    // Embedded NULs for memstr().
+    k[0x90..0x95].copy_from_slice(b"a\0b\0c");
+    // An IPv4 address (192.168.1.10) and IPv6 addresses.
+    k[0xa0..0xa4].copy_from_slice(&[192, 168, 1, 10]);
     let mut u = vec![0u8; 128];
     u[..11].copy_from_slice(b"hello user\0");
     for (i, b) in u[64..].iter_mut().enumerate() {
@@ -287,7 +315,12 @@ impl Harness {
         Harness::with_platform(default_platform(), difos, 64 * 1024, 1024)
     }
 
-    pub fn with_platform(platform: &'static TestPlatform, difos: &[&Difo], dynsize: usize, chunk: usize) -> Self {
+    pub fn with_platform(
+        platform: &'static TestPlatform,
+        difos: &[&Difo],
+        dynsize: usize,
+        chunk: usize,
+    ) -> Self {
         Harness {
             platform,
             globals: GlobalVars::new(VarScope::Global, difos.iter().copied()),

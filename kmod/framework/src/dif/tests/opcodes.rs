@@ -27,7 +27,10 @@ fn arithmetic_and_logic() {
     assert_eq!(binop(op::UDIV, (-7i64) as u64, 2), ((-7i64) as u64) / 2);
     assert_eq!(binop(op::SREM, (-7i64) as u64, 2), (-1i64) as u64);
     assert_eq!(binop(op::UREM, 7, 4), 3);
-    assert_eq!(binop(op::SDIV, i64::MIN as u64, (-1i64) as u64), i64::MIN as u64);
+    assert_eq!(
+        binop(op::SDIV, i64::MIN as u64, (-1i64) as u64),
+        i64::MIN as u64
+    );
 }
 
 #[test]
@@ -148,13 +151,19 @@ use crate::dif::FaultCode;
 fn setx_sets_and_scmp() {
     // SCMP: "abc" vs "abd" is less; equal strings set z.
     let mut asm = Asm::new();
-    asm.sets(1, "abc").sets(2, "abd").set(3, 1).r3(op::SCMP, 1, 2, 0);
+    asm.sets(1, "abc")
+        .sets(2, "abd")
+        .set(3, 1)
+        .r3(op::SCMP, 1, 2, 0);
     let t = asm.text.len() as u32 + 2;
     asm.i(branch(op::BL, t)).ret(0).ret(3);
     assert_eq!(eval(&asm).unwrap(), 1);
 
     let mut asm = Asm::new();
-    asm.sets(1, "same").sets(2, "same").set(3, 1).r3(op::SCMP, 1, 2, 0);
+    asm.sets(1, "same")
+        .sets(2, "same")
+        .set(3, 1)
+        .r3(op::SCMP, 1, 2, 0);
     let t = asm.text.len() as u32 + 2;
     asm.i(branch(op::BE, t)).ret(0).ret(3);
     assert_eq!(eval(&asm).unwrap(), 1);
@@ -243,7 +252,11 @@ fn builtin_variables() {
     };
     assert_eq!(get(v::ARG0).unwrap(), 10);
     assert_eq!(get(v::ARG0 + 4).unwrap(), 14);
-    assert_eq!(get(v::ARG0 + 7).unwrap(), 1007, "arg7 comes from the provider hook");
+    assert_eq!(
+        get(v::ARG0 + 7).unwrap(),
+        1007,
+        "arg7 comes from the provider hook"
+    );
     assert_eq!(get(v::EPID).unwrap(), 42);
     assert_eq!(get(v::ID).unwrap(), 4242);
     assert_eq!(get(v::PID).unwrap(), 77);

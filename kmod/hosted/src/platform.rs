@@ -1,0 +1,382 @@
+//! The hosted platform: the framework's `Platform` over `std` and Linux.
+//!
+//! CPUs: there are `cpu_count()` = host CPUs virtual CPUs, each guarded by a
+//! spin lock. Entering probe context (`interrupts_disable`) acquires one: a
+//! thread bound with [`bind_cpu`] (profile timers, benchmarks) spins for its
+//! own CPU; any other thread takes the first free CPU, starting from a
+//! per-thread preferred one. While a thread is in probe context it *is* that
+//! CPU, so two threads never act as the same CPU at once; if the OS preempts
+//! a thread in probe context, another thread wanting that CPU spins (or an
+//! unbound one picks another CPU) — exactly the guarantee disabled
+//! interrupts give a kernel CPU. Nesting (ERROR fired from probe context,
+//! BEGIN fired inside GO) just counts depth. Cross-calls run the function on
+//! the caller's thread *as* the target CPU, holding that CPU's lock.
+//!
+//! Fault-checked loads, copyin and copyout use `process_vm_readv` /
+//! `process_vm_writev` on our own pid, which report EFAULT for unmapped or
+//! protected addresses instead of faulting: they really cannot crash.
+//! Timers are threads. Time is `CLOCK_MONOTONIC` / `CLOCK_REALTIME`.
+
+use std::alloc::Layout;
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rdtrace_framework::platform::{AccessFault, AllocFlags, Errno, Platform, PlatformTimers, ThreadIdentity, TimerId};
+
+/// One virtual CPU's probe-context lock (0 = free, else owner token).
+#[repr(align(64))]
+struct CpuSlot {
+    owner: AtomicU64,
+}
+
+struct Timer {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// The hosted implementation of the platform interface.
+pub struct HostedPlatform {
+    cpus: Box<[CpuSlot]>,
+    timers: Mutex<Vec<Option<Timer>>>,
+    execname: [u8; 32],
+    pid: i32,
+}
+
+thread_local! {
+    /// (cpu, nesting depth) while this thread is in probe context.
+    static CURRENT: Cell<Option<(usize, u32)>> = const { Cell::new(None) };
+    /// The CPU this thread is bound to, if any.
+    static BOUND: Cell<Option<usize>> = const { Cell::new(None) };
+    /// A token unique to this thread (never 0).
+    static TOKEN: Cell<u64> = const { Cell::new(0) };
+    static IDENT: Cell<Option<ThreadIdentity>> = const { Cell::new(None) };
+}
+
+static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
+
+fn token() -> u64 {
+    TOKEN.with(|t| {
+        let v = t.get();
+        if v != 0 {
+            return v;
+        }
+        let n = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
+        t.set(n);
+        n
+    })
+}
+
+/// Binds the calling thread to virtual CPU `cpu` (it will fire probes and
+/// run cross-calls as that CPU); `None` unbinds.
+pub fn bind_cpu(cpu: Option<usize>) {
+    BOUND.with(|b| b.set(cpu));
+}
+
+fn now(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec; clock_gettime only writes it.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64)
+}
+
+impl HostedPlatform {
+    /// A platform with one virtual CPU per host CPU.
+    pub fn new() -> HostedPlatform {
+        let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        Self::with_cpus(n)
+    }
+
+    /// A platform with `n` virtual CPUs.
+    pub fn with_cpus(n: usize) -> HostedPlatform {
+        let cpus = (0..n.max(1)).map(|_| CpuSlot { owner: AtomicU64::new(0) }).collect();
+        let mut execname = [0u8; 32];
+        if let Ok(s) = std::fs::read_to_string("/proc/self/comm") {
+            let s = s.trim_end();
+            let n = s.len().min(execname.len() - 1);
+            execname[..n].copy_from_slice(&s.as_bytes()[..n]);
+        }
+        HostedPlatform {
+            cpus,
+            timers: Mutex::new(Vec::new()),
+            execname,
+            // SAFETY: getpid has no preconditions.
+            pid: unsafe { libc::getpid() },
+        }
+    }
+
+    fn try_take(&self, cpu: usize, me: u64) -> bool {
+        self.cpus
+            .get(cpu)
+            .is_some_and(|s| s.owner.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed).is_ok())
+    }
+
+    fn take(&self, cpu: usize, me: u64) {
+        while !self.try_take(cpu, me) {
+            std::hint::spin_loop();
+        }
+    }
+
+    fn release(&self, cpu: usize) {
+        if let Some(s) = self.cpus.get(cpu) {
+            s.owner.store(0, Ordering::Release);
+        }
+    }
+
+    fn preferred(&self) -> usize {
+        BOUND.with(|b| b.get()).unwrap_or_else(|| (token() as usize) % self.cpus.len())
+    }
+
+    fn rw_self(&self, addr: u64, len: usize, local: *mut u8, write: bool) -> bool {
+        if len == 0 {
+            return true;
+        }
+        if addr == 0 {
+            return false;
+        }
+        let liov = libc::iovec { iov_base: local.cast(), iov_len: len };
+        let riov = libc::iovec { iov_base: addr as *mut libc::c_void, iov_len: len };
+        // SAFETY: `local` points to `len` bytes we own (readable for writes,
+        // writable for reads); the remote side is checked by the kernel, which
+        // returns an error instead of faulting for bad addresses.
+        let n = unsafe {
+            if write {
+                libc::process_vm_writev(self.pid, &liov, 1, &riov, 1, 0)
+            } else {
+                libc::process_vm_readv(self.pid, &liov, 1, &riov, 1, 0)
+            }
+        };
+        n == len as isize
+    }
+}
+
+impl Default for HostedPlatform {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+// SAFETY: probe-context methods below never allocate, sleep or panic
+// (thread-locals are const-initialised Cells; the CPU locks spin), and the
+// fault-checked loads go through process_vm_readv, which cannot fault us.
+unsafe impl Platform for HostedPlatform {
+    fn alloc_zeroed(&self, size: usize, align: usize, _flags: AllocFlags) -> *mut u8 {
+        match Layout::from_size_align(size.max(1), align.max(1)) {
+            // SAFETY: the layout has non-zero size.
+            Ok(l) => unsafe { std::alloc::alloc_zeroed(l) },
+            Err(_) => std::ptr::null_mut(),
+        }
+    }
+
+    unsafe fn free(&self, ptr: *mut u8, size: usize, align: usize) {
+        if let Ok(l) = Layout::from_size_align(size.max(1), align.max(1)) {
+            // SAFETY: the caller passes a pointer from `alloc_zeroed` with the same layout.
+            unsafe { std::alloc::dealloc(ptr, l) };
+        }
+    }
+
+    fn cpu_id(&self) -> usize {
+        CURRENT.with(|c| c.get()).map_or_else(|| self.preferred(), |(cpu, _)| cpu)
+    }
+
+    fn cpu_count(&self) -> usize {
+        self.cpus.len()
+    }
+
+    fn monotonic_ns(&self) -> u64 {
+        now(libc::CLOCK_MONOTONIC)
+    }
+
+    fn wall_ns(&self) -> u64 {
+        now(libc::CLOCK_REALTIME)
+    }
+
+    fn interrupts_disable(&self) -> usize {
+        if let Some((cpu, depth)) = CURRENT.with(|c| c.get()) {
+            CURRENT.with(|c| c.set(Some((cpu, depth + 1))));
+            return 1;
+        }
+        let me = token();
+        let n = self.cpus.len();
+        let cpu = if let Some(b) = BOUND.with(|b| b.get()) {
+            let b = b % n;
+            self.take(b, me);
+            b
+        } else {
+            let start = self.preferred();
+            let mut i = 0usize;
+            loop {
+                let c = (start + i) % n;
+                if self.try_take(c, me) {
+                    break c;
+                }
+                i = i.wrapping_add(1);
+                if i % n == 0 {
+                    std::hint::spin_loop();
+                }
+            }
+        };
+        CURRENT.with(|c| c.set(Some((cpu, 1))));
+        0
+    }
+
+    fn interrupts_restore(&self, _cookie: usize) {
+        if let Some((cpu, depth)) = CURRENT.with(|c| c.get()) {
+            if depth <= 1 {
+                CURRENT.with(|c| c.set(None));
+                self.release(cpu);
+            } else {
+                CURRENT.with(|c| c.set(Some((cpu, depth - 1))));
+            }
+        }
+    }
+
+    fn fault_checked_load(&self, addr: u64, buf: &mut [u8]) -> Result<(), AccessFault> {
+        if self.rw_self(addr, buf.len(), buf.as_mut_ptr(), false) {
+            Ok(())
+        } else {
+            Err(AccessFault::BadAddress)
+        }
+    }
+
+    fn fault_checked_user_load(&self, addr: u64, buf: &mut [u8]) -> Result<(), AccessFault> {
+        self.fault_checked_load(addr, buf)
+    }
+
+    fn copyin(&self, uaddr: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        if self.rw_self(uaddr, buf.len(), buf.as_mut_ptr(), false) {
+            Ok(())
+        } else {
+            Err(Errno::EFAULT)
+        }
+    }
+
+    fn copyout(&self, buf: &[u8], uaddr: u64) -> Result<(), Errno> {
+        if self.rw_self(uaddr, buf.len(), buf.as_ptr() as *mut u8, true) {
+            Ok(())
+        } else {
+            Err(Errno::EFAULT)
+        }
+    }
+
+    fn xcall(&self, cpu: Option<usize>, func: fn(usize), arg: usize) {
+        let me = token();
+        let saved = CURRENT.with(|c| c.get());
+        let targets: Vec<usize> = match cpu {
+            Some(c) => vec![c],
+            None => (0..self.cpus.len()).collect(),
+        };
+        for c in targets {
+            if c >= self.cpus.len() {
+                continue;
+            }
+            let already = saved.is_some_and(|(held, _)| held == c);
+            if !already {
+                self.take(c, me);
+            }
+            CURRENT.with(|x| x.set(Some((c, 1))));
+            func(arg);
+            CURRENT.with(|x| x.set(saved));
+            if !already {
+                self.release(c);
+            }
+        }
+    }
+
+    fn current_thread(&self) -> ThreadIdentity {
+        if let Some(id) = IDENT.with(|i| i.get()) {
+            return id;
+        }
+        // SAFETY: these calls have no preconditions.
+        let id = unsafe {
+            ThreadIdentity {
+                pid: libc::getpid(),
+                ppid: libc::getppid(),
+                tid: libc::gettid() as i64,
+                uid: libc::getuid(),
+                gid: libc::getgid(),
+                jid: 0,
+                curthread: 0,
+            }
+        };
+        let id = ThreadIdentity { curthread: IDENT.with(|i| i as *const _ as u64), ..id };
+        IDENT.with(|i| i.set(Some(id)));
+        id
+    }
+
+    fn current_execname(&self, buf: &mut [u8]) {
+        for (d, s) in buf.iter_mut().zip(self.execname.iter().chain(std::iter::repeat(&0))) {
+            *d = *s;
+        }
+    }
+
+    fn log(&self, message: &str) {
+        if std::env::var_os("RDTRACE_VERBOSE").is_some() {
+            eprintln!("{message}");
+        }
+    }
+}
+
+impl PlatformTimers for HostedPlatform {
+    fn timer_create(&self, cpu: Option<usize>, interval_ns: u64, func: fn(usize), arg: usize) -> Option<TimerId> {
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let stop2 = stop.clone();
+        let interval = Duration::from_nanos(interval_ns.max(1000));
+        let thread = std::thread::Builder::new()
+            .name("rdtrace-timer".into())
+            .spawn(move || {
+                bind_cpu(cpu);
+                let (lock, cv) = &*stop2;
+                let mut stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
+                loop {
+                    let (g, _) = cv.wait_timeout(stopped, interval).unwrap_or_else(|e| e.into_inner());
+                    stopped = g;
+                    if *stopped {
+                        return;
+                    }
+                    drop(stopped);
+                    func(arg);
+                    stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
+                    if *stopped {
+                        return;
+                    }
+                }
+            })
+            .ok()?;
+        let mut timers = self.timers.lock().unwrap_or_else(|e| e.into_inner());
+        let t = Timer { stop, thread: Some(thread) };
+        if let Some(i) = timers.iter().position(Option::is_none) {
+            timers[i] = Some(t);
+            Some(TimerId(i))
+        } else {
+            timers.push(Some(t));
+            Some(TimerId(timers.len() - 1))
+        }
+    }
+
+    fn timer_destroy(&self, id: TimerId) {
+        let t = {
+            let mut timers = self.timers.lock().unwrap_or_else(|e| e.into_inner());
+            timers.get_mut(id.0).and_then(Option::take)
+        };
+        if let Some(mut t) = t {
+            {
+                let (lock, cv) = &*t.stop;
+                *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
+                cv.notify_all();
+            }
+            if let Some(h) = t.thread.take() {
+                let _ = h.join();
+            }
+        }
+    }
+}
+
+/// Whether a flag is set in the environment (diagnostics).
+pub fn verbose() -> bool {
+    static V: OnceLock<bool> = OnceLock::new();
+    *V.get_or_init(|| std::env::var_os("RDTRACE_VERBOSE").is_some())
+}
+

@@ -1,0 +1,60 @@
+//! The hosted halves of rdtrace's providers: what the in-process kernel uses
+//! instead of FreeBSD's KPI (ELF symbol tables instead of linker files,
+//! SIGTRAP instead of the breakpoint trap, threads instead of callouts, a
+//! system call table tests drive by hand).
+//!
+//! Included in the hosted crate with one line in its `lib.rs`:
+//! `pub mod providers;`
+
+pub mod elf_symbols;
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+pub mod fbt_live;
+pub mod sdt;
+pub mod syscall;
+
+use rdtrace_framework::platform::{Errno, Platform, PlatformTimers};
+use rdtrace_framework::provider::ProviderId;
+use rdtrace_providers::glue::{self, FrameworkHost};
+use rdtrace_providers::profile::ProfileProvider;
+use rdtrace_providers::sdt::SdtProvider;
+use rdtrace_providers::syscall::SyscallProvider;
+
+/// The providers registered on a hosted kernel.
+pub struct HostedProviders {
+    pub profile: (ProviderId, &'static ProfileProvider),
+    pub syscall: (ProviderId, &'static SyscallProvider),
+    pub syscall_table: &'static syscall::HostedSyscallTable,
+    /// One per provider name found in this process's SDT linker sets.
+    pub sdt: Vec<(ProviderId, &'static SdtProvider)>,
+}
+
+/// Code patching is never needed for hosted SDT (rdtrace's own probes are
+/// id-tested, with no tracepoints); this writer refuses.
+struct NoText;
+
+impl rdtrace_providers::text::TextWriter for NoText {
+    fn read_text(&self, _addr: u64, _buf: &mut [u8]) -> Result<(), Errno> {
+        Err(Errno::ENOTSUP)
+    }
+    unsafe fn write_text(&self, _addr: u64, _bytes: &[u8]) -> Result<(), Errno> {
+        Err(Errno::ENOTSUP)
+    }
+}
+
+/// Register profile, syscall and the SDT providers of this process on the
+/// attached framework, over `platform`. Call once, after `attach`.
+pub fn register<P: Platform + PlatformTimers>(platform: &'static P) -> Result<HostedProviders, Errno> {
+    let host = FrameworkHost::leaked(platform);
+    rdtrace_providers::sdt::set_own_host(host);
+    let profile = glue::register_profile(host)?;
+    let syscall_table: &'static syscall::HostedSyscallTable = Box::leak(Box::default());
+    let syscall = glue::register_syscall(host, syscall_table)?;
+    let mut sdt = Vec::new();
+    for name in sdt::own_provider_names() {
+        sdt.push(glue::register_sdt(&name, host, &NoText, &sdt::OwnLinkerSets)?);
+    }
+    Ok(HostedProviders { profile, syscall, syscall_table, sdt })
+}
+
+#[cfg(test)]
+mod tests;

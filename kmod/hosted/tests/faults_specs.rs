@@ -1,0 +1,210 @@
+//! Faults and the ERROR probe, speculations, dynamic variables, and several
+//! threads firing at once.
+mod common;
+
+use common::dof_builder::*;
+use common::*;
+use rdtrace_framework::abi::*;
+
+fn error_clause() -> Clause {
+    Clause::new(
+        "dtrace:::ERROR",
+        (0x107..=0x10b).map(|v| Act::trace(Dif::var(v))).collect(),
+    )
+}
+
+fn error_args(c: &rdtrace_hosted::HostedConsumer) -> Vec<[u64; 5]> {
+    all_records(c)
+        .iter()
+        .filter(|r| eprobe(c, r.epid).unwrap().0 == 3)
+        .map(|r| {
+            let mut a = [0u64; 5];
+            for (i, x) in a.iter_mut().enumerate() {
+                *x = u64_at(&r.bytes, 16 + 8 * i as u32);
+            }
+            a
+        })
+        .collect()
+}
+
+#[test]
+fn divzero_and_badaddr_fire_error_with_details() {
+    let ids = test_provider("tfault", &["div", "bad"]);
+    let c = open();
+    let d = dof(
+        &[
+            Clause::new("tfault:::div", vec![Act::trace(Dif::constant(1)), Act::trace(Dif::divzero())]),
+            Clause::new("tfault:::bad", vec![Act::trace(Dif::load(0x10))]).when(Dif::constant(1)),
+            error_clause(),
+        ],
+        &[(0, 64 * 1024)],
+    );
+    enable(&c, &d).unwrap();
+    go(&c).unwrap();
+    fire(ids[0], [0; 5]);
+    fire(ids[1], [0; 5]);
+    let st = status(&c).unwrap();
+    assert_eq!(st.errors(), 2);
+    stop(&c).unwrap();
+    let errs = error_args(&c);
+    assert_eq!(errs.len(), 2);
+    // epid, action index (1-based), DIF offset, fault, address
+    assert_eq!(errs[0], [1, 2, 4, DTRACEFLT_DIVZERO, 0]);
+    assert_eq!(errs[1], [2, 1, 4, DTRACEFLT_BADADDR, 0x10]);
+    // The faulting records themselves were abandoned.
+    let kept = all_records(&c).iter().filter(|r| r.epid == 1).count();
+    assert_eq!(kept, 0);
+}
+
+#[test]
+fn fault_in_error_clause_counts_dblerrors() {
+    let ids = test_provider("tdbl", &["p"]);
+    let c = open();
+    let d = dof(
+        &[
+            Clause::new("tdbl:::p", vec![Act::trace(Dif::divzero())]),
+            Clause::new("dtrace:::ERROR", vec![Act::trace(Dif::divzero())]),
+        ],
+        &[(0, 64 * 1024)],
+    );
+    enable(&c, &d).unwrap();
+    go(&c).unwrap();
+    fire(ids[0], [0; 5]);
+    let st = status(&c).unwrap();
+    assert_eq!(st.dblerrors(), 1);
+    stop(&c).unwrap();
+}
+
+fn call(subr: u32) -> Dif {
+    Dif { text: vec![imm(dof_builder::op::CALL, subr, 1), ret(1)], rtype: ctf_type(8), ..Default::default() }
+}
+
+#[test]
+fn speculation_commit_discard_and_drops() {
+    rdtrace_hosted::platform::bind_cpu(Some(0));
+    let ids = test_provider("tspec", &["new", "spec", "commit", "discard"]);
+    let c = open();
+    let d = dof(
+        &[
+            Clause::new("tspec:::new", vec![Act::trace(call(10))]),
+            Clause::new("tspec:::spec", vec![Act::new(DTRACEACT_SPECULATE, Some(Dif::constant(1))), Act::trace(Dif::var(0x106))]),
+            Clause::new("tspec:::commit", vec![Act::new(DTRACEACT_COMMIT, Some(Dif::constant(1)))]),
+            Clause::new("tspec:::discard", vec![Act::new(DTRACEACT_DISCARD, Some(Dif::constant(1)))]),
+        ],
+        &[(0, 64 * 1024), (DTRACEOPT_NSPEC as u32, 1), (DTRACEOPT_SPECSIZE as u32, 48)],
+    );
+    enable(&c, &d).unwrap();
+    go(&c).unwrap();
+    fire(ids[0], [0; 5]); // speculation() -> 1
+    fire(ids[0], [0; 5]); // none left -> 0, unavail
+    fire(ids[1], [7, 0, 0, 0, 0]);
+    fire(ids[1], [8, 0, 0, 0, 0]);
+    fire(ids[1], [9, 0, 0, 0, 0]); // 48-byte buffer holds two 24-byte records
+    fire(ids[2], [0; 5]); // commit
+    fire(ids[0], [0; 5]); // speculation() -> 1 again
+    fire(ids[1], [10, 0, 0, 0, 0]);
+    fire(ids[3], [0; 5]); // discard
+    let st = status(&c).unwrap();
+    assert_eq!(st.specdrops_unavail(), 1);
+    assert_eq!(st.specdrops(), 1);
+    stop(&c).unwrap();
+    let recs = all_records(&c);
+    let ids_traced: Vec<u64> = recs.iter().filter(|r| r.epid == 1).map(|r| u64_at(&r.bytes, 16)).collect();
+    assert_eq!(ids_traced, vec![1, 0, 1]);
+    let committed: Vec<u64> = recs.iter().filter(|r| r.epid == 2).map(|r| u64_at(&r.bytes, 16)).collect();
+    assert_eq!(committed, vec![7, 8], "committed in order; 9 dropped; 10 discarded");
+    assert!(recs.iter().all(|r| r.timestamp != u64::MAX), "commit rewrites the timestamps");
+}
+
+/// `a[arg0] = arg1; return arg1` with `a` a global associative array.
+fn assoc_store() -> Dif {
+    let mut var = [0u8; 20];
+    var[4..8].copy_from_slice(&0x500u32.to_ne_bytes());
+    var[8] = 0; // array
+    var[9] = 0; // global
+    var[10..12].copy_from_slice(&2u16.to_ne_bytes());
+    var[12..20].copy_from_slice(&ctf_type(8));
+    Dif {
+        text: vec![
+            imm(dof_builder::op::LDGS, 0x106, 1),
+            r3(49, 0, 0, 1), // pushtv (CTF, by value) r1
+            imm(dof_builder::op::LDGS, 0x107, 2),
+            imm(54, 0x500, 2), // stgaa a[..] = r2
+            ret(2),
+        ],
+        strtab: b"a\0".to_vec(),
+        vars: vec![var],
+        rtype: ctf_type(8),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn dynamic_variables_exhaust_and_clean() {
+    let ids = test_provider("tdyn", &["p"]);
+    let c = open();
+    let d = dof(
+        &[Clause::new("tdyn:::p", vec![Act::trace(assoc_store())])],
+        &[(0, 1 << 20), (DTRACEOPT_DYNVARSIZE as u32, 1024), (DTRACEOPT_CLEANRATE as u32, 1_000_000)],
+    );
+    enable(&c, &d).unwrap();
+    go(&c).unwrap();
+    for k in 0..200 {
+        fire(ids[0], [k, 1, 0, 0, 0]);
+    }
+    let drops = status(&c).unwrap().dyndrops();
+    assert!(drops > 0, "a 1 KiB arena cannot hold 200 keys");
+    let stored = 200 - drops;
+    // Storing 0 frees; after cleaning the chunks are reusable.
+    for k in 0..200 {
+        fire(ids[0], [k, 0, 0, 0, 0]);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    for k in 1000..1000 + stored {
+        fire(ids[0], [k, 1, 0, 0, 0]);
+    }
+    assert_eq!(status(&c).unwrap().dyndrops(), drops, "cleaned chunks were reused without new drops");
+    stop(&c).unwrap();
+}
+
+#[test]
+fn several_threads_fire_at_once() {
+    let ids = test_provider("tthreads", &["p"]);
+    let c = open();
+    let d = dof(
+        &[
+            Clause::new("tthreads:::p", Act::aggregation(DTRACEAGG_COUNT, 1, vec![], None, 0)),
+            Clause::new("tthreads:::p", vec![Act::trace(Dif::var(0x106))]),
+        ],
+        &[(0, 4 << 20), (DTRACEOPT_AGGSIZE as u32, 4096)],
+    );
+    enable(&c, &d).unwrap();
+    go(&c).unwrap();
+    let per = 5000u64;
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let id = ids[0];
+            std::thread::spawn(move || {
+                for i in 0..per {
+                    fire(id, [t * per + i, 0, 0, 0, 0]);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    stop(&c).unwrap();
+    let mut total = 0u64;
+    for cpu in 0..ncpu() {
+        if let Ok(s) = aggsnap(&c, cpu, 1 << 16) {
+            if s.data.len() >= 24 {
+                total += u64_at(&s.data, 16);
+            }
+        }
+    }
+    assert_eq!(total, 4 * per);
+    let mut seen: Vec<u64> = all_records(&c).iter().filter(|r| r.epid == 2).map(|r| u64_at(&r.bytes, 16)).collect();
+    seen.sort();
+    assert_eq!(seen, (0..4 * per).collect::<Vec<_>>(), "every firing recorded exactly once");
+}

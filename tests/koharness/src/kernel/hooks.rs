@@ -1,0 +1,175 @@
+//! The KDTRACE_HOOKS variables FreeBSD's kernel provides for DTrace, and
+//! the kernel-side call sites that fire them.
+//!
+//! The variables are data objects in the fake kernel image (function
+//! pointers the module stores, flags it sets). The harness plays the kernel's
+//! part: [`fire_syscall`] does what `syscallenter`/`syscallexit` do when a
+//! sysent entry carries a probe id; [`fire_sdt`] does what an SDT probe site
+//! does. A fake `sysent[]` table (32-byte entries, probe ids at +20/+24) and
+//! `syscallnames[]` are provided for the syscall provider.
+//! The fire helpers run module probe-context code; they are called by tests.
+
+use super::{kpanic, DataObject};
+
+/// Entries in the fake `sysent[]`/`syscallnames[]` (FreeBSD's SYS_MAXSYSCALL is ~600).
+pub const NSYSENT: usize = 600;
+pub const SYSENT_SIZE: usize = 32;
+/// `struct syscall_args`: code, original code, callp, args[8].
+pub const SYSCALL_ARGS_SIZE: usize = 80;
+pub const SYSTRACE_ENTRY: i32 = 0;
+pub const SYSTRACE_RETURN: i32 = 1;
+
+/// A few real amd64 syscall numbers and names (FreeBSD syscalls.master).
+pub const SYSCALL_NAMES: &[(usize, &str)] = &[
+    (1, "exit"),
+    (3, "read"),
+    (4, "write"),
+    (5, "open"),
+    (6, "close"),
+    (20, "getpid"),
+    (54, "ioctl"),
+    (73, "munmap"),
+    (477, "mmap"),
+];
+
+pub(super) fn data() -> Vec<DataObject> {
+    let ptr = |name| DataObject {
+        name,
+        size: 8,
+        align: 8,
+        init: Vec::new(),
+    };
+    let flag = |name| DataObject {
+        name,
+        size: 4,
+        align: 4,
+        init: Vec::new(),
+    };
+    let mut names = vec![0u8; NSYSENT * 8];
+    for n in 0..NSYSENT {
+        let s = SYSCALL_NAMES
+            .iter()
+            .find(|(k, _)| *k == n)
+            .map(|(_, s)| s.to_string())
+            .unwrap_or_else(|| format!("#{n}"));
+        names[n * 8..n * 8 + 8].copy_from_slice(&super::leak_c_string(&s).to_le_bytes());
+    }
+    let mut sysent = vec![0u8; NSYSENT * SYSENT_SIZE];
+    for n in 0..NSYSENT {
+        sysent[n * SYSENT_SIZE + 16] = 6; // sy_narg
+    }
+    vec![
+        ptr("dtrace_trap_func"),
+        ptr("dtrace_invop_jump_addr"),
+        ptr("dtrace_invop_calltrap_addr"),
+        ptr("dtrace_doubletrap_func"),
+        flag("dtrace_vtime_active"),
+        ptr("dtrace_vtime_switch_func"),
+        ptr("systrace_probe_func"),
+        flag("systrace_enabled"),
+        ptr("sdt_probe_func"),
+        flag("sdt_probes_enabled"),
+        ptr("dtrace_malloc_probe"),
+        flag("dtrace_malloc_enabled"),
+        ptr("dtrace_pid_probe_ptr"),
+        ptr("dtrace_return_probe_ptr"),
+        ptr("dtrace_fasttrap_fork"),
+        ptr("dtrace_fasttrap_exec"),
+        ptr("dtrace_fasttrap_exit"),
+        flag("lockstat_enabled"),
+        DataObject {
+            name: "sysent",
+            size: NSYSENT * SYSENT_SIZE,
+            align: 16,
+            init: sysent,
+        },
+        DataObject {
+            name: "syscallnames",
+            size: NSYSENT * 8,
+            align: 8,
+            init: names,
+        },
+    ]
+}
+
+/// The probe ids the module stored in `sysent[sysnum]` (entry, return).
+pub fn sysent_probe_ids(sysnum: usize) -> (u32, u32) {
+    if sysnum >= NSYSENT {
+        kpanic("sysent_probe_ids: syscall number out of range");
+    }
+    let base = super::image().data("sysent") + (sysnum * SYSENT_SIZE) as u64;
+    // SAFETY: inside the sysent table.
+    unsafe {
+        (
+            std::ptr::read_volatile((base + 20) as *const u32),
+            std::ptr::read_volatile((base + 24) as *const u32),
+        )
+    }
+}
+
+/// What the kernel's syscall path does around a system call: if the sysent
+/// entry has an entry (return) probe id and `systrace_probe_func` is set,
+/// call it with the syscall arguments. Returns how many hook calls were made.
+/// Must be called from inside the kernel (a thread occupying a CPU).
+pub fn fire_syscall(sysnum: usize, args: [u64; 8], retval: i32) -> u32 {
+    let (entry, ret) = sysent_probe_ids(sysnum);
+    let func = super::read_u64("systrace_probe_func");
+    if func == 0 {
+        return 0;
+    }
+    let mut sa = [0u8; SYSCALL_ARGS_SIZE];
+    sa[0..4].copy_from_slice(&(sysnum as u32).to_le_bytes());
+    sa[4..8].copy_from_slice(&(sysnum as u32).to_le_bytes());
+    let callp = super::image().data("sysent") + (sysnum * SYSENT_SIZE) as u64;
+    sa[8..16].copy_from_slice(&callp.to_le_bytes());
+    for (i, a) in args.iter().enumerate() {
+        sa[16 + i * 8..24 + i * 8].copy_from_slice(&a.to_le_bytes());
+    }
+    // SAFETY: systrace_probe_func has the systrace_probe_func_t signature.
+    let f: extern "C" fn(*mut u8, i32, i32) = unsafe { std::mem::transmute(func) };
+    let mut calls = 0;
+    if entry != 0 {
+        f(sa.as_mut_ptr(), SYSTRACE_ENTRY, 0);
+        calls += 1;
+    }
+    if ret != 0 {
+        f(sa.as_mut_ptr(), SYSTRACE_RETURN, retval);
+        calls += 1;
+    }
+    calls
+}
+
+/// What an enabled SDT probe site does: call `sdt_probe_func(id, args…)`.
+/// Returns false if no hook is installed.
+pub fn fire_sdt(id: u32, args: [u64; 5]) -> bool {
+    let func = super::read_u64("sdt_probe_func");
+    if func == 0 {
+        return false;
+    }
+    // SAFETY: sdt_probe_func has the sdt_probe_func_t signature.
+    let f: extern "C" fn(u32, u64, u64, u64, u64, u64) = unsafe { std::mem::transmute(func) };
+    f(id, args[0], args[1], args[2], args[3], args[4]);
+    true
+}
+
+/// Hook variables still pointing into `[lo, hi)` (a module left them set).
+pub fn hooks_into(lo: u64, hi: u64) -> Vec<String> {
+    [
+        "dtrace_trap_func",
+        "dtrace_invop_jump_addr",
+        "dtrace_doubletrap_func",
+        "dtrace_vtime_switch_func",
+        "systrace_probe_func",
+        "sdt_probe_func",
+        "dtrace_malloc_probe",
+        "dtrace_pid_probe_ptr",
+        "dtrace_return_probe_ptr",
+    ]
+    .iter()
+    .filter(|n| {
+        let v = super::read_u64(n);
+        v >= lo && v < hi
+    })
+    .map(|n| format!("hook {n} still points into the module"))
+    .collect()
+}

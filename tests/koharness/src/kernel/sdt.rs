@@ -1,0 +1,82 @@
+//! A statically defined tracing (SDT) probe in the fake kernel, the way a
+//! FreeBSD kernel file carries one: a `struct sdt_provider` ("harness"), a
+//! `struct sdt_probe` (harness:kernel:harness_sdt:fire, 2 arguments) and the
+//! `sdt_providers_set`/`sdt_probes_set`/`sdt_argtypes_set` linker sets of
+//! the "kernel" file that an SDT provider walks with
+//! `linker_file_lookup_set`. [`fire`] is the probe site: like a FreeBSD 14
+//! call site it calls `sdt_probe_func(probe->id, args…)` when the provider
+//! has stored a non-zero id in the probe (offset 88).
+//! [`fire`] runs module probe-context code; tests call it inside the kernel.
+
+use super::DataObject;
+
+/// `sizeof(struct sdt_probe)` (also its version field).
+pub const SDT_PROBE_SIZE: usize = 112;
+pub const SDT_PROVIDER_SIZE: usize = 40;
+pub const SDT_PROBE_ID_OFFSET: u64 = 88;
+
+pub(super) fn data() -> Vec<DataObject> {
+    let cstr = super::leak_c_string;
+    let mut provider = vec![0u8; SDT_PROVIDER_SIZE];
+    provider[0..8].copy_from_slice(&cstr("harness").to_le_bytes());
+    let mut probe = vec![0u8; SDT_PROBE_SIZE];
+    probe[0..8].copy_from_slice(&(SDT_PROBE_SIZE as u64).to_le_bytes());
+    probe[64..72].copy_from_slice(&cstr("kernel").to_le_bytes());
+    probe[72..80].copy_from_slice(&cstr("harness_sdt").to_le_bytes());
+    probe[80..88].copy_from_slice(&cstr("fire").to_le_bytes());
+    probe[96..100].copy_from_slice(&2i32.to_le_bytes());
+    vec![
+        DataObject { name: "sdt_harness_provider", size: SDT_PROVIDER_SIZE, align: 8, init: provider },
+        DataObject { name: "sdt_harness_fire_probe", size: SDT_PROBE_SIZE, align: 8, init: probe },
+        DataObject::zeroed("__set_sdt_providers_set_harness", 8),
+        DataObject::zeroed("__set_sdt_probes_set_harness", 8),
+    ]
+}
+
+/// Pointer fix-ups: (object, offset, target symbol).
+pub(super) fn fixups() -> Vec<(&'static str, u64, &'static str)> {
+    vec![
+        ("sdt_harness_fire_probe", 8, "sdt_harness_provider"),
+        ("__set_sdt_providers_set_harness", 0, "sdt_harness_provider"),
+        ("__set_sdt_probes_set_harness", 0, "sdt_harness_fire_probe"),
+    ]
+}
+
+/// The kernel file's linker sets: (section name, start, stop).
+pub fn kernel_sets() -> Vec<(String, u64, u64)> {
+    let img = super::image();
+    let set = |sec: &str, sym: &str| {
+        let a = img.data(sym);
+        (sec.to_string(), a, a + 8)
+    };
+    let empty = img.data("__set_sdt_probes_set_harness");
+    vec![
+        set("set_sdt_providers_set", "__set_sdt_providers_set_harness"),
+        set("set_sdt_probes_set", "__set_sdt_probes_set_harness"),
+        ("set_sdt_argtypes_set".to_string(), empty, empty),
+    ]
+}
+
+/// Record the kernel's linker file in the probe (`sdtp_lf`, offset 104).
+pub(super) fn set_linker_file(lf: u64) {
+    let p = super::image().data("sdt_harness_fire_probe");
+    // SAFETY: inside the probe object of the fake kernel image.
+    unsafe { std::ptr::write_volatile((p + 104) as *mut u64, lf) };
+}
+
+/// The DTrace probe id the provider stored in the harness probe (0 = not enabled).
+pub fn probe_id() -> u64 {
+    let p = super::image().data("sdt_harness_fire_probe");
+    // SAFETY: inside the probe object of the fake kernel image.
+    unsafe { std::ptr::read_volatile((p + SDT_PROBE_ID_OFFSET) as *const u64) }
+}
+
+/// The probe site: fire harness:kernel:harness_sdt:fire with two arguments
+/// if it is enabled. Returns whether the hook was called.
+pub fn fire(arg0: u64, arg1: u64) -> bool {
+    let id = probe_id();
+    if id == 0 {
+        return false;
+    }
+    super::hooks::fire_sdt(id as u32, [arg0, arg1, 0, 0, 0])
+}
