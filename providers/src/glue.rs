@@ -17,7 +17,9 @@ use crate::text::TextWriter;
 use alloc::boxed::Box;
 use rdtrace_framework::abi::{DTRACE_PRIV_KERNEL, DTRACE_PRIV_USER};
 use rdtrace_framework::platform::{Errno, Platform, PlatformTimers};
-use rdtrace_framework::provider::{Attribute, ProbeDescription, ProviderAttributes, ProviderId, ProviderOps};
+use rdtrace_framework::provider::{
+    Attribute, ProbeDescription, ProviderAttributes, ProviderId, ProviderOps,
+};
 use rdtrace_framework::registry;
 
 /// [`ProviderHost`] over the attached framework and a platform.
@@ -33,10 +35,24 @@ impl<P: Platform + PlatformTimers> FrameworkHost<P> {
 }
 
 impl<P: Platform + PlatformTimers> ProviderHost for FrameworkHost<P> {
-    fn probe_create(&self, provider: ProviderHandle, module: &str, function: &str, name: &str, aframes: i32, parg: usize) -> u32 {
+    fn probe_create(
+        &self,
+        provider: ProviderHandle,
+        module: &str,
+        function: &str,
+        name: &str,
+        aframes: i32,
+        parg: usize,
+    ) -> u32 {
         registry::probe_create(ProviderId(provider), module, function, name, aframes, parg)
     }
-    fn probe_lookup(&self, provider: ProviderHandle, module: &str, function: &str, name: &str) -> u32 {
+    fn probe_lookup(
+        &self,
+        provider: ProviderHandle,
+        module: &str,
+        function: &str,
+        name: &str,
+    ) -> u32 {
         registry::probe_lookup(ProviderId(provider), module, function, name)
     }
     fn probe(&self, id: u32, args: [u64; 5]) {
@@ -54,7 +70,13 @@ impl<P: Platform + PlatformTimers> ProviderHost for FrameworkHost<P> {
     fn monotonic_ns(&self) -> u64 {
         self.platform.monotonic_ns()
     }
-    fn timer_create(&self, cpu: Option<usize>, interval_ns: u64, func: fn(usize), arg: usize) -> Option<TimerId> {
+    fn timer_create(
+        &self,
+        cpu: Option<usize>,
+        interval_ns: u64,
+        func: fn(usize),
+        arg: usize,
+    ) -> Option<TimerId> {
         self.platform.timer_create(cpu, interval_ns, func, arg)
     }
     fn timer_destroy(&self, id: TimerId) {
@@ -111,7 +133,9 @@ impl ProviderOps for ProfileOps {
 }
 
 /// Register the profile provider (`profile`, KERNEL|USER privilege).
-pub fn register_profile(host: &'static dyn ProviderHost) -> Result<(ProviderId, &'static ProfileProvider), Errno> {
+pub fn register_profile(
+    host: &'static dyn ProviderHost,
+) -> Result<(ProviderId, &'static ProfileProvider), Errno> {
     let provider: &'static ProfileProvider = Box::leak(Box::new(ProfileProvider::new(host)));
     let id = registry::register(
         "profile",
@@ -148,7 +172,13 @@ pub fn register_syscall(
     table: &'static dyn SyscallTable,
 ) -> Result<(ProviderId, &'static SyscallProvider), Errno> {
     let provider: &'static SyscallProvider = Box::leak(Box::new(SyscallProvider::new(host, table)));
-    let id = registry::register("syscall", &EVOLVING_ATTR, DTRACE_PRIV_USER, None, Box::new(SyscallOps(provider)))?;
+    let id = registry::register(
+        "syscall",
+        &EVOLVING_ATTR,
+        DTRACE_PRIV_USER,
+        None,
+        Box::new(SyscallOps(provider)),
+    )?;
     provider.set_handle(id.0);
     Ok((id, provider))
 }
@@ -194,8 +224,15 @@ pub fn register_sdt(
     source: &'static dyn SdtSource,
 ) -> Result<(ProviderId, &'static SdtProvider), Errno> {
     let arch = crate::sdt::patch::Arch::native().unwrap_or(crate::sdt::patch::Arch::X86_64);
-    let provider: &'static SdtProvider = Box::leak(Box::new(SdtProvider::new(name, host, text, arch)));
-    let id = registry::register(name, &EVOLVING_ATTR, DTRACE_PRIV_USER, None, Box::new(SdtOps { provider, source }))?;
+    let provider: &'static SdtProvider =
+        Box::leak(Box::new(SdtProvider::new(name, host, text, arch)));
+    let id = registry::register(
+        name,
+        &EVOLVING_ATTR,
+        DTRACE_PRIV_USER,
+        None,
+        Box::new(SdtOps { provider, source }),
+    )?;
     provider.set_handle(id.0);
     Ok((id, provider))
 }
@@ -240,7 +277,13 @@ where
     I::Emulation: Send + Sync,
 {
     let provider: &'static FbtProvider<I> = Box::leak(Box::new(FbtProvider::new(host, text)));
-    let id = registry::register("fbt", &FBT_ATTR, DTRACE_PRIV_KERNEL, None, Box::new(FbtOps { provider, source }))?;
+    let id = registry::register(
+        "fbt",
+        &FBT_ATTR,
+        DTRACE_PRIV_KERNEL,
+        None,
+        Box::new(FbtOps { provider, source }),
+    )?;
     provider.set_handle(id.0);
     Ok((id, provider))
 }

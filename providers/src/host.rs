@@ -31,7 +31,13 @@ pub trait ProviderHost: Sync + 'static {
     ) -> u32;
 
     /// `dtrace_probe_lookup`: the id of an existing probe, or 0.
-    fn probe_lookup(&self, provider: ProviderHandle, module: &str, function: &str, name: &str) -> u32;
+    fn probe_lookup(
+        &self,
+        provider: ProviderHandle,
+        module: &str,
+        function: &str,
+        name: &str,
+    ) -> u32;
 
     /// `dtrace_probe(id, args...)`. *Probe context.*
     fn probe(&self, id: u32, args: [u64; 5]);
@@ -50,7 +56,13 @@ pub trait ProviderHost: Sync + 'static {
     fn monotonic_ns(&self) -> u64;
 
     /// Start a periodic timer (see `PlatformTimers::timer_create`).
-    fn timer_create(&self, cpu: Option<usize>, interval_ns: u64, func: fn(usize), arg: usize) -> Option<TimerId>;
+    fn timer_create(
+        &self,
+        cpu: Option<usize>,
+        interval_ns: u64,
+        func: fn(usize),
+        arg: usize,
+    ) -> Option<TimerId>;
 
     /// Stop a timer and wait for a running callback to return.
     fn timer_destroy(&self, id: TimerId);

@@ -23,12 +23,23 @@ struct BufferText {
 impl TextWriter for BufferText {
     fn read_text(&self, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
         let off = addr.checked_sub(self.base).ok_or(Errno::EFAULT)? as usize;
-        buf.copy_from_slice(self.bytes.lock().unwrap().get(off..off + buf.len()).ok_or(Errno::EFAULT)?);
+        buf.copy_from_slice(
+            self.bytes
+                .lock()
+                .unwrap()
+                .get(off..off + buf.len())
+                .ok_or(Errno::EFAULT)?,
+        );
         Ok(())
     }
     unsafe fn write_text(&self, addr: u64, bytes: &[u8]) -> Result<(), Errno> {
         let off = addr.checked_sub(self.base).ok_or(Errno::EFAULT)? as usize;
-        self.bytes.lock().unwrap().get_mut(off..off + bytes.len()).ok_or(Errno::EFAULT)?.copy_from_slice(bytes);
+        self.bytes
+            .lock()
+            .unwrap()
+            .get_mut(off..off + bytes.len())
+            .ok_or(Errno::EFAULT)?
+            .copy_from_slice(bytes);
         Ok(())
     }
 }
@@ -48,12 +59,18 @@ const BASE: u64 = 0x20_0000;
 /// Three x86 functions: framed (two returns), leaf with no prologue (return
 /// only), and one on the deny-list.
 fn x86_module() -> (Vec<u8>, Vec<(&'static str, u64, u64)>) {
-    let framed = [0x55, 0x48, 0x89, 0xe5, 0x48, 0x85, 0xff, 0x74, 0x02, 0x5d, 0xc3, 0x31, 0xc0, 0x5d, 0xc3];
+    let framed = [
+        0x55, 0x48, 0x89, 0xe5, 0x48, 0x85, 0xff, 0x74, 0x02, 0x5d, 0xc3, 0x31, 0xc0, 0x5d, 0xc3,
+    ];
     let leaf = [0x48, 0x8d, 0x04, 0x37, 0xc3];
     let denied = [0x55, 0x5d, 0xc3];
     let mut code = Vec::new();
     let mut syms = Vec::new();
-    for (name, f) in [("framed", &framed[..]), ("leaf", &leaf[..]), ("dtrace_probe", &denied[..])] {
+    for (name, f) in [
+        ("framed", &framed[..]),
+        ("leaf", &leaf[..]),
+        ("dtrace_probe", &denied[..]),
+    ] {
         syms.push((name, BASE + code.len() as u64, f.len() as u64));
         code.extend_from_slice(f);
         code.extend_from_slice(&[0xcc; 1]); // padding between functions
@@ -65,16 +82,59 @@ fn x86_module() -> (Vec<u8>, Vec<(&'static str, u64, u64)>) {
 fn x86_probes_patching_and_trap_handling() {
     let host = MockHost::leaked(1);
     let (code, syms) = x86_module();
-    let text: &'static BufferText = Box::leak(Box::new(BufferText { base: BASE, bytes: Mutex::new(code.clone()) }));
+    let text: &'static BufferText = Box::leak(Box::new(BufferText {
+        base: BASE,
+        bytes: Mutex::new(code.clone()),
+    }));
     let fbt: FbtProvider<X86_64> = FbtProvider::new(host, text);
     fbt.set_handle(3);
-    let stats = fbt.provide_module("kernel", syms.iter().map(|(n, a, s)| FunctionSymbol { name: n, addr: *a, size: *s }));
-    assert_eq!((stats.functions, stats.excluded, stats.entry_probes, stats.return_probes, stats.return_sites), (3, 1, 1, 2, 3));
-    let again = fbt.provide_module("kernel", syms.iter().map(|(n, a, s)| FunctionSymbol { name: n, addr: *a, size: *s }));
-    assert_eq!((again.entry_probes, again.return_probes), (0, 0), "no duplicates");
+    let stats = fbt.provide_module(
+        "kernel",
+        syms.iter().map(|(n, a, s)| FunctionSymbol {
+            name: n,
+            addr: *a,
+            size: *s,
+        }),
+    );
+    assert_eq!(
+        (
+            stats.functions,
+            stats.excluded,
+            stats.entry_probes,
+            stats.return_probes,
+            stats.return_sites
+        ),
+        (3, 1, 1, 2, 3)
+    );
+    let again = fbt.provide_module(
+        "kernel",
+        syms.iter().map(|(n, a, s)| FunctionSymbol {
+            name: n,
+            addr: *a,
+            size: *s,
+        }),
+    );
+    assert_eq!(
+        (again.entry_probes, again.return_probes),
+        (0, 0),
+        "no duplicates"
+    );
     assert_eq!(fbt.site_count(), 4);
-    let names: Vec<String> = host.probes.lock().unwrap().iter().map(|p| format!("{}:{}:{}/{}", p.module, p.function, p.name, p.aframes)).collect();
-    assert_eq!(names, vec!["kernel:framed:entry/3", "kernel:framed:return/3", "kernel:leaf:return/3"]);
+    let names: Vec<String> = host
+        .probes
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|p| format!("{}:{}:{}/{}", p.module, p.function, p.name, p.aframes))
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            "kernel:framed:entry/3",
+            "kernel:framed:return/3",
+            "kernel:leaf:return/3"
+        ]
+    );
 
     let entry_id = 1;
     let ret_id = 2;
@@ -89,31 +149,74 @@ fn x86_probes_patching_and_trap_handling() {
 
     // Trap at the entry: fires with the argument registers and emulates push %rbp.
     let mut regs = Regs(HashMap::new());
-    for (i, r) in [X86Reg::Rdi, X86Reg::Rsi, X86Reg::Rdx, X86Reg::Rcx, X86Reg::R8].into_iter().enumerate() {
+    for (i, r) in [
+        X86Reg::Rdi,
+        X86Reg::Rsi,
+        X86Reg::Rdx,
+        X86Reg::Rcx,
+        X86Reg::R8,
+    ]
+    .into_iter()
+    .enumerate()
+    {
         regs.set(r, 100 + i as u64);
     }
     let mut stack = vec![0u8; 64];
     let stack_base = 0x7ff0_0000;
     regs.set(X86Reg::Rsp, stack_base + 32);
     regs.set(X86Reg::Rbp, 0xbbbb);
-    let r = fbt.invop(BASE, &mut regs, &mut SliceMemory { base: stack_base, bytes: &mut stack });
+    let r = fbt.invop(
+        BASE,
+        &mut regs,
+        &mut SliceMemory {
+            base: stack_base,
+            bytes: &mut stack,
+        },
+    );
     assert_eq!(r, Invop::Emulated);
     assert_eq!(regs.get(X86Reg::Rsp), stack_base + 24);
     assert_eq!(regs.get(X86Reg::Rip), BASE + 1);
     // Trap at the second ret: arg0 = offset 14, arg1 = rax; emulated ret pops.
     stack[24..32].copy_from_slice(&0x4242u64.to_le_bytes());
     regs.set(X86Reg::Rax, 77);
-    let r = fbt.invop(BASE + 14, &mut regs, &mut SliceMemory { base: stack_base, bytes: &mut stack });
+    let r = fbt.invop(
+        BASE + 14,
+        &mut regs,
+        &mut SliceMemory {
+            base: stack_base,
+            bytes: &mut stack,
+        },
+    );
     assert_eq!(r, Invop::Emulated);
     assert_eq!(regs.get(X86Reg::Rip), 0x4242);
-    assert_eq!(host.take_fired().iter().map(|(id, a, _)| (*id, *a)).collect::<Vec<_>>(), vec![(1, [100, 101, 102, 103, 104]), (2, [14, 77, 0, 0, 0])]);
+    assert_eq!(
+        host.take_fired()
+            .iter()
+            .map(|(id, a, _)| (*id, *a))
+            .collect::<Vec<_>>(),
+        vec![(1, [100, 101, 102, 103, 104]), (2, [14, 77, 0, 0, 0])]
+    );
     // Not ours.
-    assert_eq!(fbt.invop(BASE + 3, &mut regs, &mut SliceMemory { base: stack_base, bytes: &mut stack }), Invop::NotOurs);
+    assert_eq!(
+        fbt.invop(
+            BASE + 3,
+            &mut regs,
+            &mut SliceMemory {
+                base: stack_base,
+                bytes: &mut stack
+            }
+        ),
+        Invop::NotOurs
+    );
     assert!(host.take_fired().is_empty());
 
     fbt.disable(entry_id, entry_parg);
     fbt.disable(ret_id, ret_parg);
-    assert_eq!(*text.bytes.lock().unwrap(), code, "disable restores the original bytes exactly");
+    assert_eq!(
+        *text.bytes.lock().unwrap(),
+        code,
+        "disable restores the original bytes exactly"
+    );
 
     // Someone else changed the code: enabling refuses instead of corrupting it.
     text.bytes.lock().unwrap()[0] = 0x90;
@@ -126,7 +229,17 @@ fn x86_probes_patching_and_trap_handling() {
     fbt.destroy(entry_id, entry_parg);
     assert_eq!(fbt.site_count(), 3);
     assert!(host.syncs.load(std::sync::atomic::Ordering::SeqCst) > syncs);
-    assert_eq!(fbt.invop(BASE, &mut regs, &mut SliceMemory { base: stack_base, bytes: &mut stack }), Invop::NotOurs);
+    assert_eq!(
+        fbt.invop(
+            BASE,
+            &mut regs,
+            &mut SliceMemory {
+                base: stack_base,
+                bytes: &mut stack
+            }
+        ),
+        Invop::NotOurs
+    );
 }
 
 #[test]
@@ -135,10 +248,20 @@ fn arm64_probes_and_drop_restores() {
     // stp x29,x30,[sp,#-16]!; mov x29,sp; ldp x29,x30,[sp],#16; ret
     let words = [0xa9bf7bfdu32, 0x910003fd, 0xa8c17bfd, 0xd65f03c0];
     let code: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
-    let text: &'static BufferText = Box::leak(Box::new(BufferText { base: BASE, bytes: Mutex::new(code.clone()) }));
+    let text: &'static BufferText = Box::leak(Box::new(BufferText {
+        base: BASE,
+        bytes: Mutex::new(code.clone()),
+    }));
     {
         let fbt: FbtProvider<Aarch64> = FbtProvider::new(host, text);
-        let stats = fbt.provide_module("kernel", [FunctionSymbol { name: "f", addr: BASE, size: 16 }]);
+        let stats = fbt.provide_module(
+            "kernel",
+            [FunctionSymbol {
+                name: "f",
+                addr: BASE,
+                size: 16,
+            }],
+        );
         assert_eq!((stats.entry_probes, stats.return_probes), (1, 1));
         assert_eq!(host.probe(1).aframes, 4);
         fbt.enable(1, host.probe(1).parg).unwrap();
@@ -151,7 +274,17 @@ fn arm64_probes_and_drop_restores() {
         regs.set(A64Reg::X(30), 0x9999);
         let mut stack = vec![0u8; 32];
         regs.set(A64Reg::Sp, 0x1000 + 32);
-        assert_eq!(fbt.invop(BASE + 12, &mut regs, &mut SliceMemory { base: 0x1000, bytes: &mut stack }), Invop::Emulated);
+        assert_eq!(
+            fbt.invop(
+                BASE + 12,
+                &mut regs,
+                &mut SliceMemory {
+                    base: 0x1000,
+                    bytes: &mut stack
+                }
+            ),
+            Invop::Emulated
+        );
         assert_eq!(regs.get(A64Reg::Pc), 0x9999);
         assert_eq!(host.take_fired()[0].1, [12, 5, 0, 0, 0]);
         // Dropping the provider with probes enabled restores the code.

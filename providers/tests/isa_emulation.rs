@@ -613,4 +613,32 @@ fn riscv_compressed_and_full_forms() {
         (returns[0].offset, returns[0].len, returns[0].patch.width),
         (8, 4, 4)
     );
+
+    // tail call: auipc t1, 0x1 (0x00001317); jalr zero, 8(t1) (0x00830067)
+    let mut code = Vec::new();
+    for w in [0x00001317u32, 0x00830067] {
+        code.extend_from_slice(&w.to_le_bytes());
+    }
+    let mut returns = Vec::new();
+    Riscv64::find_returns(&code, FN, &mut |s| returns.push(s));
+    assert_eq!(returns.len(), 1);
+    assert_eq!(
+        (returns[0].offset, returns[0].emulation),
+        (4, RvEmulation::JumpRegister { rs1: 6, offset: 8 })
+    );
+    regs.set(RvReg::X(6), FN + 0x1000);
+    Riscv64::emulate(
+        &returns[0],
+        &mut regs,
+        &mut SliceMemory {
+            base: STACK_BASE,
+            bytes: &mut mem,
+        },
+    )
+    .unwrap();
+    assert_eq!(regs.get(RvReg::Pc), FN + 0x1008);
+    // The same jalr without the auipc is an indirect jump, not a return.
+    let mut none = Vec::new();
+    Riscv64::find_returns(&code[4..], FN + 4, &mut |s| none.push(s));
+    assert!(none.is_empty());
 }

@@ -15,12 +15,29 @@ fn standard_probes_are_created_once() {
     provider.set_handle(77);
     provider.provide(None);
     provider.provide(None);
-    let names: Vec<String> = host.probes.lock().unwrap().iter().map(|p| p.name.clone()).collect();
-    let mut want: Vec<String> = PROFILE_RATES.iter().map(|r| format!("profile-{r}")).collect();
+    let names: Vec<String> = host
+        .probes
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|p| p.name.clone())
+        .collect();
+    let mut want: Vec<String> = PROFILE_RATES
+        .iter()
+        .map(|r| format!("profile-{r}"))
+        .collect();
     want.extend(TICK_RATES.iter().map(|r| format!("tick-{r}")));
     assert_eq!(names, want);
     let p = host.probe(1);
-    assert_eq!((p.provider, p.module.as_str(), p.function.as_str(), p.aframes), (77, "", "", AFRAMES));
+    assert_eq!(
+        (
+            p.provider,
+            p.module.as_str(),
+            p.function.as_str(),
+            p.aframes
+        ),
+        (77, "", "", AFRAMES)
+    );
     assert_eq!(provider.probe_count(), 13);
 }
 
@@ -34,7 +51,13 @@ fn provide_creates_valid_names_on_demand_only() {
     provider.provide(Some("tick-100us")); // below the 200 µs minimum
     provider.provide(Some("tick-*"));
     provider.provide(Some("BEGIN"));
-    let names: Vec<String> = host.probes.lock().unwrap().iter().map(|p| p.name.clone()).collect();
+    let names: Vec<String> = host
+        .probes
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|p| p.name.clone())
+        .collect();
     assert_eq!(names, vec!["tick-250ms", "profile-1234"]);
 }
 
@@ -59,7 +82,10 @@ fn profile_fires_on_every_cpu_with_lateness() {
     provider.enable(id); // idempotent
     let timers = host.live_timers();
     assert_eq!(timers.len(), 3);
-    assert_eq!(timers.iter().map(|t| t.cpu).collect::<Vec<_>>(), vec![Some(0), Some(1), Some(2)]);
+    assert_eq!(
+        timers.iter().map(|t| t.cpu).collect::<Vec<_>>(),
+        vec![Some(0), Some(1), Some(2)]
+    );
     assert!(timers.iter().all(|t| t.interval_ns == 1_000_000));
 
     // Fire 250 µs late: lateness is reported, per CPU.
@@ -106,7 +132,10 @@ fn tick_uses_one_timer_and_no_lateness() {
     assert_eq!((timers[0].cpu, timers[0].interval_ns), (None, 100_000_000));
     host.now.fetch_add(100_000_123, Ordering::SeqCst);
     host.run_timers();
-    assert_eq!(host.take_fired(), vec![(id, [host.pcs.0, host.pcs.1, 0, 0, 0], 0)]);
+    assert_eq!(
+        host.take_fired(),
+        vec![(id, [host.pcs.0, host.pcs.1, 0, 0, 0], 0)]
+    );
     provider.destroy(id);
     assert!(host.live_timers().is_empty());
     assert_eq!(provider.probe_count(), 12);

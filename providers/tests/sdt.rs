@@ -44,9 +44,18 @@ fn set<T>(start: *const T, stop: *const T) -> &'static [T] {
 fn own_sets() -> LinkerSets<'static> {
     LinkerSets {
         file_name: "sdt-test.ko",
-        providers: set(&raw const __start_set_sdt_providers_set, &raw const __stop_set_sdt_providers_set),
-        probes: set(&raw const __start_set_sdt_probes_set, &raw const __stop_set_sdt_probes_set),
-        argtypes: set(&raw const __start_set_sdt_argtypes_set, &raw const __stop_set_sdt_argtypes_set),
+        providers: set(
+            &raw const __start_set_sdt_providers_set,
+            &raw const __stop_set_sdt_providers_set,
+        ),
+        probes: set(
+            &raw const __start_set_sdt_probes_set,
+            &raw const __stop_set_sdt_probes_set,
+        ),
+        argtypes: set(
+            &raw const __start_set_sdt_argtypes_set,
+            &raw const __stop_set_sdt_argtypes_set,
+        ),
         tracepoints: &[],
     }
 }
@@ -66,7 +75,9 @@ impl TextWriter for BufferText {
     unsafe fn write_text(&self, addr: u64, bytes: &[u8]) -> Result<(), Errno> {
         let off = (addr.checked_sub(self.base).ok_or(Errno::EFAULT)?) as usize;
         let mut mem = self.bytes.lock().unwrap();
-        mem.get_mut(off..off + bytes.len()).ok_or(Errno::EFAULT)?.copy_from_slice(bytes);
+        mem.get_mut(off..off + bytes.len())
+            .ok_or(Errno::EFAULT)?
+            .copy_from_slice(bytes);
         Ok(())
     }
 }
@@ -82,15 +93,30 @@ fn linker_sets_are_discovered_with_freebsd_names() {
     found.sort_by(|a, b| a.name.cmp(&b.name));
     let names: Vec<_> = found
         .iter()
-        .map(|p| format!("{}:{}:{}:{}/{}", p.provider, p.module, p.function, p.name, p.n_args))
+        .map(|p| {
+            format!(
+                "{}:{}:{}:{}/{}",
+                p.provider, p.module, p.function, p.name, p.n_args
+            )
+        })
         .collect();
-    assert_eq!(names, vec!["rdtest:mymod:none:op-done/1", "rdtest:sdt-test:worker:op-start/2", "rdother:m:f:plain/0"]);
+    assert_eq!(
+        names,
+        vec![
+            "rdtest:mymod:none:op-done/1",
+            "rdtest:sdt-test:worker:op-start/2",
+            "rdother:m:f:plain/0"
+        ]
+    );
     let start = found.iter().find(|p| p.name == "op-start").unwrap();
     assert_eq!(start.record, &PROBE_START as *const SdtProbe as usize);
     // SAFETY: as above.
     unsafe {
         assert_eq!(sdt::argtype(&sets, start.record, 0), Some(("int", "")));
-        assert_eq!(sdt::argtype(&sets, start.record, 1), Some(("const char *", "")));
+        assert_eq!(
+            sdt::argtype(&sets, start.record, 1),
+            Some(("const char *", ""))
+        );
         assert_eq!(sdt::argtype(&sets, start.record, 2), None);
     }
     assert_eq!(sdt::dtrace_name("a__b__c_d"), "a-b-c_d");
@@ -99,27 +125,45 @@ fn linker_sets_are_discovered_with_freebsd_names() {
 #[test]
 fn own_probes_fire_only_while_enabled() {
     let host = MockHost::leaked(1);
-    let text: &'static BufferText = Box::leak(Box::new(BufferText { base: 0, bytes: Mutex::new(vec![]) }));
+    let text: &'static BufferText = Box::leak(Box::new(BufferText {
+        base: 0,
+        bytes: Mutex::new(vec![]),
+    }));
     sdt::set_own_host(host);
     let provider = SdtProvider::new("rdtest", host, text, Arch::X86_64);
     provider.set_handle(9);
     // SAFETY: this binary's own linker sets, alive for the whole run.
     assert_eq!(unsafe { provider.provide_file(&own_sets()) }, 2);
     // SAFETY: as above.
-    assert_eq!(unsafe { provider.provide_file(&own_sets()) }, 0, "no duplicates");
+    assert_eq!(
+        unsafe { provider.provide_file(&own_sets()) },
+        0,
+        "no duplicates"
+    );
     let id = host.id_of("op-start");
-    assert_eq!(host.probe(id).parg, &PROBE_START as *const SdtProbe as usize);
+    assert_eq!(
+        host.probe(id).parg,
+        &PROBE_START as *const SdtProbe as usize
+    );
 
     let evaluated = std::cell::Cell::new(0);
     let site = |x: u64| {
-        sdt_probe!(PROBE_START, {
-            evaluated.set(evaluated.get() + 1);
-            x
-        }, 0x55);
+        sdt_probe!(
+            PROBE_START,
+            {
+                evaluated.set(evaluated.get() + 1);
+                x
+            },
+            0x55
+        );
     };
     site(1);
     assert!(host.take_fired().is_empty());
-    assert_eq!(evaluated.get(), 0, "arguments are not evaluated while disabled");
+    assert_eq!(
+        evaluated.get(),
+        0,
+        "arguments are not evaluated while disabled"
+    );
     provider.enable(id, host.probe(id).parg).unwrap();
     assert_eq!(PROBE_START.enabled_id(), id);
     site(7);
@@ -128,7 +172,10 @@ fn own_probes_fire_only_while_enabled() {
     site(8);
     assert!(host.take_fired().is_empty());
     // A parg the provider never created is refused.
-    assert_eq!(provider.enable(1, &PROBE_OTHER as *const SdtProbe as usize), Err(Errno::EINVAL));
+    assert_eq!(
+        provider.enable(1, &PROBE_OTHER as *const SdtProbe as usize),
+        Err(Errno::EINVAL)
+    );
 }
 
 /// Decode the jump an enabled tracepoint holds with the fbt decoders.
@@ -172,16 +219,37 @@ fn tracepoints_are_hot_patched_per_arch() {
         for _ in 0..4 {
             code.extend_from_slice(nop.as_slice());
         }
-        let text: &'static BufferText = Box::leak(Box::new(BufferText { base, bytes: Mutex::new(code.clone()) }));
+        let text: &'static BufferText = Box::leak(Box::new(BufferText {
+            base,
+            bytes: Mutex::new(code.clone()),
+        }));
         let len = arch.site_len() as u64;
         // Two tracepoints of PROBE_DONE, one of PROBE_START; out-of-line
         // blocks before and after the sites.
         let tps: &'static [SdtTracepoint] = Box::leak(Box::new([
-            SdtTracepoint { probe: &PROBE_DONE, patchpoint: base as usize, target: (base + 0x800) as usize, link: Default::default() },
-            SdtTracepoint { probe: &PROBE_START, patchpoint: (base + len) as usize, target: (base - 0x400) as usize, link: Default::default() },
-            SdtTracepoint { probe: &PROBE_DONE, patchpoint: (base + 2 * len) as usize, target: (base - 0x1000) as usize, link: Default::default() },
+            SdtTracepoint {
+                probe: &PROBE_DONE,
+                patchpoint: base as usize,
+                target: (base + 0x800) as usize,
+                link: Default::default(),
+            },
+            SdtTracepoint {
+                probe: &PROBE_START,
+                patchpoint: (base + len) as usize,
+                target: (base - 0x400) as usize,
+                link: Default::default(),
+            },
+            SdtTracepoint {
+                probe: &PROBE_DONE,
+                patchpoint: (base + 2 * len) as usize,
+                target: (base - 0x1000) as usize,
+                link: Default::default(),
+            },
         ]));
-        let sets = LinkerSets { tracepoints: tps, ..own_sets() };
+        let sets = LinkerSets {
+            tracepoints: tps,
+            ..own_sets()
+        };
         let provider = SdtProvider::new("rdtest", host, text, arch);
         // SAFETY: the records are this binary's statics and leaked tracepoints.
         unsafe { provider.provide_file(&sets) };
@@ -190,10 +258,22 @@ fn tracepoints_are_hot_patched_per_arch() {
         let mem = text.bytes.lock().unwrap().clone();
         let at = |i: u64| &mem[(i * len) as usize..((i + 1) * len) as usize];
         assert_eq!(decoded_target(arch, base, at(0)), base + 0x800, "{arch:?}");
-        assert_eq!(at(1), nop.as_slice(), "{arch:?}: another probe's site is untouched");
-        assert_eq!(decoded_target(arch, base + 2 * len, at(2)), base - 0x1000, "{arch:?}");
+        assert_eq!(
+            at(1),
+            nop.as_slice(),
+            "{arch:?}: another probe's site is untouched"
+        );
+        assert_eq!(
+            decoded_target(arch, base + 2 * len, at(2)),
+            base - 0x1000,
+            "{arch:?}"
+        );
         provider.disable(done, host.probe(done).parg);
-        assert_eq!(*text.bytes.lock().unwrap(), code, "{arch:?}: disable restores the NOPs exactly");
+        assert_eq!(
+            *text.bytes.lock().unwrap(),
+            code,
+            "{arch:?}: disable restores the NOPs exactly"
+        );
         assert_eq!(PROBE_DONE.enabled_id(), 0);
     }
 }

@@ -6,7 +6,9 @@
 mod common;
 
 use common::MockHost;
-use rdtrace_providers::syscall::{Site, SyscallProvider, SyscallTable, ENTRY_FLAG, KIND_ENTRY, KIND_RETURN};
+use rdtrace_providers::syscall::{
+    Site, SyscallProvider, SyscallTable, ENTRY_FLAG, KIND_ENTRY, KIND_RETURN,
+};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 struct FakeTable {
@@ -24,7 +26,11 @@ impl SyscallTable for FakeTable {
         self.names.get(n).copied()
     }
     fn set_probe_id(&self, n: usize, site: Site, id: u32) {
-        let v = if site == Site::Entry { &self.entry } else { &self.ret };
+        let v = if site == Site::Entry {
+            &self.entry
+        } else {
+            &self.ret
+        };
         v[n].store(id, Ordering::SeqCst);
     }
     fn set_hook(&self, on: bool) {
@@ -53,9 +59,23 @@ fn probes_per_named_syscall() {
     provider.provide(); // no duplicates
     let probes = host.probes.lock().unwrap().clone();
     assert_eq!(probes.len(), 12);
-    let read_entry = probes.iter().find(|p| p.function == "read" && p.name == "entry").unwrap();
-    assert_eq!((read_entry.module.as_str(), read_entry.parg, read_entry.aframes, read_entry.provider), ("freebsd", 3 | ENTRY_FLAG, 1, 5));
-    let close_ret = probes.iter().find(|p| p.function == "close" && p.name == "return").unwrap();
+    let read_entry = probes
+        .iter()
+        .find(|p| p.function == "read" && p.name == "entry")
+        .unwrap();
+    assert_eq!(
+        (
+            read_entry.module.as_str(),
+            read_entry.parg,
+            read_entry.aframes,
+            read_entry.provider
+        ),
+        ("freebsd", 3 | ENTRY_FLAG, 1, 5)
+    );
+    let close_ret = probes
+        .iter()
+        .find(|p| p.function == "close" && p.name == "return")
+        .unwrap();
     assert_eq!(close_ret.parg, 6);
 }
 
@@ -76,7 +96,10 @@ fn enable_fire_disable() {
     provider.fire_return(4, 12);
     provider.fire_return(4, -1);
     assert_eq!(
-        host.take_fired().into_iter().map(|(id, a, _)| (id, a)).collect::<Vec<_>>(),
+        host.take_fired()
+            .into_iter()
+            .map(|(id, a, _)| (id, a))
+            .collect::<Vec<_>>(),
         vec![
             (write_entry, [1, 0x1000, 12, 99, 98]),
             (write_return, [12, 12, 0, 0, 0]),
@@ -96,12 +119,21 @@ fn enable_fire_disable() {
         provider.fire_from_syscall_args(sa.as_ptr(), KIND_RETURN, 7);
     }
     assert_eq!(
-        host.take_fired().into_iter().map(|(id, a, _)| (id, a)).collect::<Vec<_>>(),
-        vec![(write_entry, [100, 101, 102, 103, 104]), (write_return, [7, 7, 0, 0, 0])]
+        host.take_fired()
+            .into_iter()
+            .map(|(id, a, _)| (id, a))
+            .collect::<Vec<_>>(),
+        vec![
+            (write_entry, [100, 101, 102, 103, 104]),
+            (write_return, [7, 7, 0, 0, 0])
+        ]
     );
 
     provider.disable(write_entry, host.probe(write_entry).parg);
-    assert!(table.hook.load(Ordering::SeqCst), "return probe still enabled");
+    assert!(
+        table.hook.load(Ordering::SeqCst),
+        "return probe still enabled"
+    );
     provider.disable(write_return, host.probe(write_return).parg);
     assert!(!table.hook.load(Ordering::SeqCst));
     assert_eq!(table.entry[4].load(Ordering::SeqCst), 0);
@@ -124,4 +156,53 @@ impl LookupId for MockHost {
         use rdtrace_providers::host::ProviderHost;
         self.probe_lookup(5, "freebsd", func, name)
     }
+}
+
+#[test]
+fn freebsd_sysent_table_layout() {
+    use rdtrace_providers::syscall::freebsd::{SysentTable, SYSENT_SIZE};
+    // Three 32-byte sysent entries, 8-aligned.
+    let sysent: &'static mut [u64] = Box::leak(vec![0u64; 3 * SYSENT_SIZE / 8].into_boxed_slice());
+    let names: &'static [*const u8] = Box::leak(Box::new([
+        c"syscall".as_ptr().cast(),
+        std::ptr::null(),
+        c"fork".as_ptr().cast(),
+    ]));
+    let probe_func: &'static mut usize = Box::leak(Box::new(0usize));
+    let enabled: &'static mut u8 = Box::leak(Box::new(0u8));
+    let sysent_addr = sysent.as_ptr() as usize;
+    // SAFETY: all four objects are live for the rest of the test binary.
+    let table = unsafe {
+        SysentTable::new(
+            sysent_addr,
+            3,
+            names.as_ptr() as usize,
+            probe_func as *mut usize as usize,
+            enabled as *mut u8 as usize,
+            0xabcd,
+        )
+    };
+    assert_eq!(
+        (table.name(0), table.name(1), table.name(2), table.name(3)),
+        (Some("syscall"), None, Some("fork"), None)
+    );
+    table.set_probe_id(2, Site::Entry, 0x1111);
+    table.set_probe_id(2, Site::Return, 0x2222);
+    table.set_probe_id(3, Site::Entry, 5); // out of range: ignored
+    let bytes = |i: usize| -> u32 {
+        // SAFETY: reading inside the leaked array.
+        unsafe { std::ptr::read((sysent_addr + i) as *const u32) }
+    };
+    assert_eq!(bytes(2 * 32 + 20), 0x1111);
+    assert_eq!(bytes(2 * 32 + 24), 0x2222);
+    assert_eq!(bytes(32 + 20), 0);
+    table.set_hook(true);
+    // SAFETY: reading the leaked variables.
+    unsafe {
+        assert_eq!(std::ptr::read(probe_func as *const usize), 0xabcd);
+        assert_eq!(std::ptr::read(enabled as *const u8), 1);
+    }
+    table.set_hook(false);
+    // SAFETY: as above.
+    unsafe { assert_eq!(std::ptr::read(enabled as *const u8), 0) };
 }

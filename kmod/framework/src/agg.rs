@@ -38,7 +38,12 @@ impl Half {
         let mut index = Vec::new();
         index.try_reserve_exact(slots).map_err(|_| Errno::ENOMEM)?;
         index.resize(slots, 0);
-        Ok(Half { data, used: 0, index, entries: 0 })
+        Ok(Half {
+            data,
+            used: 0,
+            index,
+            entries: 0,
+        })
     }
 
     fn reset(&mut self) {
@@ -117,15 +122,11 @@ pub fn apply(kind: u16, val: &mut [u8], expr: u64, arg: u64) {
     match kind {
         DTRACEAGG_COUNT => add_word(val, 0, 1),
         DTRACEAGG_SUM => add_word(val, 0, expr),
-        DTRACEAGG_MIN => {
-            if (expr as i64) < (get_u64(val, 0).unwrap_or(0) as i64) {
-                put_u64(val, 0, expr);
-            }
+        DTRACEAGG_MIN if (expr as i64) < (get_u64(val, 0).unwrap_or(0) as i64) => {
+            put_u64(val, 0, expr);
         }
-        DTRACEAGG_MAX => {
-            if (expr as i64) > (get_u64(val, 0).unwrap_or(0) as i64) {
-                put_u64(val, 0, expr);
-            }
+        DTRACEAGG_MAX if (expr as i64) > (get_u64(val, 0).unwrap_or(0) as i64) => {
+            put_u64(val, 0, expr);
         }
         DTRACEAGG_AVG => {
             add_word(val, 0, 1);
@@ -134,7 +135,8 @@ pub fn apply(kind: u16, val: &mut [u8], expr: u64, arg: u64) {
         DTRACEAGG_STDDEV => {
             add_word(val, 0, 1);
             add_word(val, 1, expr);
-            let sq = u128::from((expr as i64).unsigned_abs()).wrapping_mul(u128::from((expr as i64).unsigned_abs()));
+            let sq = u128::from((expr as i64).unsigned_abs())
+                .wrapping_mul(u128::from((expr as i64).unsigned_abs()));
             let lo = get_u64(val, 16).unwrap_or(0);
             let hi = get_u64(val, 24).unwrap_or(0);
             let cur = (u128::from(hi) << 64) | u128::from(lo);
@@ -234,7 +236,7 @@ impl AggBuffer {
         let off = start;
         put_u32(&mut h.data, off, spec.id);
         if let Some(k) = h.data.get_mut(off + 4..off + 4 + key.len()) {
-            k.copy_from_slice(key);
+            crate::bytes::copy_prefix(k, key);
         }
         let vstart = off + 4 + spec.key_len + spec.value_off;
         if let Some(val) = h.data.get_mut(vstart..vstart + spec.value_len) {
@@ -276,7 +278,11 @@ impl AggBuffer {
             return None;
         }
         h.swapped = false;
-        Some((h.spare.data.get(..h.spare.used).unwrap_or(&[]), h.frozen_drops, h.switched))
+        Some((
+            h.spare.data.get(..h.spare.used).unwrap_or(&[]),
+            h.frozen_drops,
+            h.switched,
+        ))
     }
 }
 
@@ -299,7 +305,14 @@ mod tests {
     #[test]
     fn keyed_counts_and_drops() {
         let b = AggBuffer::new(64).unwrap();
-        let spec = AggSpec { kind: DTRACEAGG_COUNT, id: 1, initial: 0, key_len: 4, value_off: 0, value_len: 8 };
+        let spec = AggSpec {
+            kind: DTRACEAGG_COUNT,
+            id: 1,
+            initial: 0,
+            key_len: 4,
+            value_off: 0,
+            value_len: 8,
+        };
         // SAFETY: single-threaded test owns the buffer.
         unsafe {
             b.aggregate(&spec, b"aaaa", 0, 1);

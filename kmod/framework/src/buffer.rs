@@ -194,7 +194,11 @@ impl CpuBuffer {
                 self.count_drop();
                 return None;
             }
-            let limit = if cooldown { size } else { size.saturating_sub(fill_reserve) };
+            let limit = if cooldown {
+                size
+            } else {
+                size.saturating_sub(fill_reserve)
+            };
             if offs.saturating_add(total) > limit {
                 self.flags.fetch_or(DTRACEBUF_FULL, Ordering::Relaxed);
                 self.count_drop();
@@ -254,7 +258,11 @@ impl CpuBuffer {
     /// # Safety
     /// Probe context on this buffer's CPU, after a successful `reserve`.
     #[allow(clippy::mut_from_ref)]
-    pub unsafe fn record_and_scratch(&self, r: Reservation, len: usize) -> Option<(&mut [u8], &mut [u8])> {
+    pub unsafe fn record_and_scratch(
+        &self,
+        r: Reservation,
+        len: usize,
+    ) -> Option<(&mut [u8], &mut [u8])> {
         // SAFETY: caller contract.
         let h = unsafe { self.halves() };
         let flags = self.flags.load(Ordering::Relaxed);
@@ -263,7 +271,7 @@ impl CpuBuffer {
             let rec = h.tomax.get_mut(r.offset..end)?;
             return Some((rec, h.xamot.as_mut_slice()));
         }
-        let (head, tail) = h.tomax.split_at_mut(end.min(self.size));
+        let (head, tail) = h.tomax.split_at_mut_checked(end)?;
         Some((head.get_mut(r.offset..)?, tail))
     }
 
@@ -361,7 +369,8 @@ impl CpuBuffer {
         // SAFETY: caller contract.
         let h = unsafe { self.halves() };
         h.offset = 0;
-        self.flags.fetch_and(!(DTRACEBUF_FULL | DTRACEBUF_WRAPPED), Ordering::Relaxed);
+        self.flags
+            .fetch_and(!(DTRACEBUF_FULL | DTRACEBUF_WRAPPED), Ordering::Relaxed);
     }
 
     /// The live data written so far (speculation commit reads it).

@@ -4,6 +4,15 @@
 //! Probe context: yes (allocation-free, panic-free: out-of-range accesses
 //! return `None`/`false`).
 
+/// Copies `min(dst.len(), src.len())` bytes; never panics (unlike
+/// `copy_from_slice`, whose length check the optimiser cannot always drop).
+#[inline]
+pub fn copy_prefix(dst: &mut [u8], src: &[u8]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = *s;
+    }
+}
+
 /// Reads a native-endian `u16` at `off`.
 #[inline]
 pub fn get_u16(b: &[u8], off: usize) -> Option<u16> {
@@ -16,7 +25,7 @@ pub fn get_u16(b: &[u8], off: usize) -> Option<u16> {
 pub fn get_u32(b: &[u8], off: usize) -> Option<u32> {
     let s = b.get(off..off.checked_add(4)?)?;
     let mut a = [0u8; 4];
-    a.copy_from_slice(s);
+    copy_prefix(&mut a, s);
     Some(u32::from_ne_bytes(a))
 }
 
@@ -31,7 +40,7 @@ pub fn get_i32(b: &[u8], off: usize) -> Option<i32> {
 pub fn get_u64(b: &[u8], off: usize) -> Option<u64> {
     let s = b.get(off..off.checked_add(8)?)?;
     let mut a = [0u8; 8];
-    a.copy_from_slice(s);
+    copy_prefix(&mut a, s);
     Some(u64::from_ne_bytes(a))
 }
 
@@ -67,7 +76,7 @@ pub fn put_bytes(b: &mut [u8], off: usize, src: &[u8]) -> bool {
     };
     match b.get_mut(off..end) {
         Some(d) => {
-            d.copy_from_slice(src);
+            copy_prefix(d, src);
             true
         }
         None => false,
@@ -87,7 +96,7 @@ pub fn set_c_str_field(b: &mut [u8], s: &str) {
     b.fill(0);
     let n = s.len().min(b.len().saturating_sub(1));
     if let (Some(d), Some(src)) = (b.get_mut(..n), s.as_bytes().get(..n)) {
-        d.copy_from_slice(src);
+        copy_prefix(d, src);
     }
 }
 

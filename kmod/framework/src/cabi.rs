@@ -12,7 +12,7 @@
 use alloc::boxed::Box;
 use core::ffi::{c_char, c_int, c_void, CStr};
 
-use crate::abi::{PROBEDESC_SIZE, PD_FUNC, PD_ID, PD_MOD, PD_NAME, PD_PROVIDER};
+use crate::abi::{PD_FUNC, PD_ID, PD_MOD, PD_NAME, PD_PROVIDER, PROBEDESC_SIZE};
 use crate::bytes::{put_u32, set_c_str_field};
 use crate::platform::Errno;
 use crate::provider::{ArgDesc, ProbeDescription, ProviderAttributes, ProviderId, ProviderOps};
@@ -33,10 +33,19 @@ pub struct DtracePops {
     pub dtps_disable: Option<ProbeOp>,
     pub dtps_suspend: Option<ProbeOp>,
     pub dtps_resume: Option<ProbeOp>,
-    pub dtps_getargdesc: Option<unsafe extern "C" fn(arg: *mut c_void, id: u32, parg: *mut c_void, desc: *mut u8)>,
-    pub dtps_getargval:
-        Option<unsafe extern "C" fn(arg: *mut c_void, id: u32, parg: *mut c_void, argno: c_int, aframes: c_int) -> u64>,
-    pub dtps_usermode: Option<unsafe extern "C" fn(arg: *mut c_void, id: u32, parg: *mut c_void) -> c_int>,
+    pub dtps_getargdesc:
+        Option<unsafe extern "C" fn(arg: *mut c_void, id: u32, parg: *mut c_void, desc: *mut u8)>,
+    pub dtps_getargval: Option<
+        unsafe extern "C" fn(
+            arg: *mut c_void,
+            id: u32,
+            parg: *mut c_void,
+            argno: c_int,
+            aframes: c_int,
+        ) -> u64,
+    >,
+    pub dtps_usermode:
+        Option<unsafe extern "C" fn(arg: *mut c_void, id: u32, parg: *mut c_void) -> c_int>,
     pub dtps_destroy: Option<ProbeOp>,
 }
 
@@ -54,7 +63,9 @@ unsafe impl Sync for COps {}
 
 impl ProviderOps for COps {
     fn provide(&self, _p: ProviderId, desc: Option<&ProbeDescription<'_>>) {
-        let Some(f) = self.pops.dtps_provide else { return };
+        let Some(f) = self.pops.dtps_provide else {
+            return;
+        };
         match desc {
             None => {
                 // SAFETY: a C provider accepts a NULL description (= all).
@@ -116,7 +127,9 @@ impl ProviderOps for COps {
     }
 
     fn getargdesc(&self, id: u32, parg: usize, desc: &mut ArgDesc) -> bool {
-        let Some(f) = self.pops.dtps_getargdesc else { return false };
+        let Some(f) = self.pops.dtps_getargdesc else {
+            return false;
+        };
         let mut raw = [0u8; crate::abi::ARGDESC_SIZE];
         put_u32(&mut raw, 0, id);
         crate::bytes::put_i32(&mut raw, 4, desc.ndx);
@@ -280,8 +293,22 @@ pub extern "C" fn dtrace_probe_arg(id: DtraceProviderId, probe: u32) -> *mut c_v
 
 /// `dtrace_probe(id, arg0..arg4)`: the firing entry point. *Probe context.*
 #[cfg_attr(feature = "c-abi", no_mangle)]
-pub extern "C" fn dtrace_probe(id: u32, arg0: usize, arg1: usize, arg2: usize, arg3: usize, arg4: usize) {
-    crate::firing::dtrace_probe(id, arg0 as u64, arg1 as u64, arg2 as u64, arg3 as u64, arg4 as u64);
+pub extern "C" fn dtrace_probe(
+    id: u32,
+    arg0: usize,
+    arg1: usize,
+    arg2: usize,
+    arg3: usize,
+    arg4: usize,
+) {
+    crate::firing::dtrace_probe(
+        id,
+        arg0 as u64,
+        arg1 as u64,
+        arg2 as u64,
+        arg3 as u64,
+        arg4 as u64,
+    );
 }
 
 #[cfg(test)]
@@ -309,10 +336,26 @@ mod tests {
     #[test]
     fn registration_rules() {
         assert!(pops_valid(&full()));
-        assert!(!pops_valid(&DtracePops { dtps_provide: None, ..full() }));
-        assert!(!pops_valid(&DtracePops { dtps_enable: None, ..full() }));
-        assert!(!pops_valid(&DtracePops { dtps_destroy: None, ..full() }));
-        assert!(!pops_valid(&DtracePops { dtps_suspend: Some(nop), ..full() }));
-        assert!(pops_valid(&DtracePops { dtps_suspend: Some(nop), dtps_resume: Some(nop), ..full() }));
+        assert!(!pops_valid(&DtracePops {
+            dtps_provide: None,
+            ..full()
+        }));
+        assert!(!pops_valid(&DtracePops {
+            dtps_enable: None,
+            ..full()
+        }));
+        assert!(!pops_valid(&DtracePops {
+            dtps_destroy: None,
+            ..full()
+        }));
+        assert!(!pops_valid(&DtracePops {
+            dtps_suspend: Some(nop),
+            ..full()
+        }));
+        assert!(pops_valid(&DtracePops {
+            dtps_suspend: Some(nop),
+            dtps_resume: Some(nop),
+            ..full()
+        }));
     }
 }

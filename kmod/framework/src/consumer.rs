@@ -21,7 +21,12 @@ use crate::spec;
 use crate::state::{ConsumerState, StateInner};
 
 /// `dtrace_state_option`: validates and sets one option.
-pub fn set_option(fw: &Framework, state: &ConsumerState, option: u32, value: i64) -> Result<(), Errno> {
+pub fn set_option(
+    fw: &Framework,
+    state: &ConsumerState,
+    option: u32,
+    value: i64,
+) -> Result<(), Errno> {
     if state.activity() != ACTIVITY_INACTIVE {
         return Err(Errno::EBUSY);
     }
@@ -34,15 +39,14 @@ pub fn set_option(fw: &Framework, state: &ConsumerState, option: u32, value: i64
     }
     let mut value = value;
     match idx {
-        DTRACEOPT_DESTRUCTIVE => {
-            if !fw.platform.destructive_allowed() {
-                return Err(Errno::EACCES);
-            }
+        DTRACEOPT_DESTRUCTIVE if !fw.platform.destructive_allowed() => {
+            return Err(Errno::EACCES);
         }
-        DTRACEOPT_BUFSIZE | DTRACEOPT_DYNVARSIZE | DTRACEOPT_AGGSIZE | DTRACEOPT_SPECSIZE | DTRACEOPT_STRSIZE => {
-            if value == i64::MAX {
-                value = i64::MAX - (1 << 27) + 1;
-            }
+        DTRACEOPT_BUFSIZE | DTRACEOPT_DYNVARSIZE | DTRACEOPT_AGGSIZE | DTRACEOPT_SPECSIZE
+        | DTRACEOPT_STRSIZE
+            if value == i64::MAX =>
+        {
+            value = i64::MAX - (1 << 27) + 1;
         }
         _ => {}
     }
@@ -53,7 +57,13 @@ pub fn set_option(fw: &Framework, state: &ConsumerState, option: u32, value: i64
 }
 
 fn spec_to_desc(p: &ProbeSpec) -> ProbeDescription<'_> {
-    ProbeDescription { id: 0, provider: &p.provider, module: &p.module, function: &p.function, name: &p.name }
+    ProbeDescription {
+        id: 0,
+        provider: &p.provider,
+        module: &p.module,
+        function: &p.function,
+        name: &p.name,
+    }
 }
 
 /// Whether `probe` matches `spec` under DTrace's rules (an all-empty spec
@@ -62,8 +72,10 @@ pub fn spec_matches(probe: &Probe, spec: &ProbeSpec) -> bool {
     if probe.provider().defunct.load(Ordering::Acquire) {
         return false;
     }
-    let all_empty =
-        spec.provider.is_empty() && spec.module.is_empty() && spec.function.is_empty() && spec.name.is_empty();
+    let all_empty = spec.provider.is_empty()
+        && spec.module.is_empty()
+        && spec.function.is_empty()
+        && spec.name.is_empty();
     if all_empty {
         return !probe.function.is_empty();
     }
@@ -133,7 +145,9 @@ fn spec_clean_here(arg: usize) {
     let Some(run) = state.run() else { return };
     let cpu = fw.platform.cpu_id();
     let now = fw.platform.monotonic_ns();
-    let Some(dest) = run.bufs.get(cpu) else { return };
+    let Some(dest) = run.bufs.get(cpu) else {
+        return;
+    };
     let rs = |e: u32| run.record_size(e);
     for s in &run.specs {
         let st = s.state.load(Ordering::Acquire);
@@ -156,18 +170,32 @@ fn spec_clean(fw: &Framework, state: &ConsumerState) {
         .specs
         .iter()
         .enumerate()
-        .filter(|(_, s)| matches!(s.state.load(Ordering::Acquire), spec::COMMITTINGMANY | spec::DISCARDING))
+        .filter(|(_, s)| {
+            matches!(
+                s.state.load(Ordering::Acquire),
+                spec::COMMITTINGMANY | spec::DISCARDING
+            )
+        })
         .map(|(i, _)| i)
         .collect();
     if pending.is_empty() {
         return;
     }
-    fw.platform.xcall(None, spec_clean_here, state as *const ConsumerState as usize);
+    fw.platform.xcall(
+        None,
+        spec_clean_here,
+        state as *const ConsumerState as usize,
+    );
     for i in pending {
         if let Some(s) = run.specs.get(i) {
             let cur = s.state.load(Ordering::Acquire);
             if matches!(cur, spec::COMMITTINGMANY | spec::DISCARDING) {
-                let _ = s.state.compare_exchange(cur, spec::INACTIVE, Ordering::AcqRel, Ordering::Acquire);
+                let _ = s.state.compare_exchange(
+                    cur,
+                    spec::INACTIVE,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                );
             }
         }
     }
@@ -180,7 +208,9 @@ pub fn go(fw: &Framework, state: &ConsumerState) -> Result<i32, Errno> {
     if state.activity() != ACTIVITY_INACTIVE {
         return Err(Errno::EBUSY);
     }
-    if state.destructive.load(Ordering::Relaxed) != 0 && state.opt(DTRACEOPT_DESTRUCTIVE) == DTRACEOPT_UNSET {
+    if state.destructive.load(Ordering::Relaxed) != 0
+        && state.opt(DTRACEOPT_DESTRUCTIVE) == DTRACEOPT_UNSET
+    {
         return Err(Errno::EACCES);
     }
     if state.opt(DTRACEOPT_GRABANON) != DTRACEOPT_UNSET {
@@ -211,7 +241,9 @@ pub fn go(fw: &Framework, state: &ConsumerState) -> Result<i32, Errno> {
         clamp(DTRACEOPT_STATUSRATE, 0, STATUSRATE_MAX_NS);
     }
     clamp(DTRACEOPT_CLEANRATE, CLEANRATE_MIN_NS, CLEANRATE_MAX_NS);
-    state.run.store(Box::into_raw(Box::new(built)), Ordering::Release);
+    state
+        .run
+        .store(Box::into_raw(Box::new(built)), Ordering::Release);
     let now = fw.platform.monotonic_ns();
     state.alive.store(now, Ordering::Relaxed);
     state.laststatus.store(now, Ordering::Relaxed);
@@ -220,7 +252,10 @@ pub fn go(fw: &Framework, state: &ConsumerState) -> Result<i32, Errno> {
     if let Some(t) = fw.platform.timer_create(None, cleanrate, cleaner, arg) {
         inner.timers.push(t);
     }
-    if let Some(t) = fw.platform.timer_create(None, DEADMAN_INTERVAL_NS, deadman, arg) {
+    if let Some(t) = fw
+        .platform
+        .timer_create(None, DEADMAN_INTERVAL_NS, deadman, arg)
+    {
         inner.timers.push(t);
     }
     state.activity.store(ACTIVITY_WARMUP, Ordering::Release);
@@ -229,9 +264,21 @@ pub fn go(fw: &Framework, state: &ConsumerState) -> Result<i32, Errno> {
     // no framework lock, and no other ioctl can change the state meanwhile.
     let cookie = fw.platform.interrupts_disable();
     let cpu = fw.platform.cpu_id();
-    firing::dtrace_probe(fw.probe_begin.load(Ordering::Relaxed), arg as u64, 0, 0, 0, 0);
+    firing::dtrace_probe(
+        fw.probe_begin.load(Ordering::Relaxed),
+        arg as u64,
+        0,
+        0,
+        0,
+        0,
+    );
     fw.platform.interrupts_restore(cookie);
-    let _ = state.activity.compare_exchange(ACTIVITY_WARMUP, ACTIVITY_ACTIVE, Ordering::AcqRel, Ordering::Acquire);
+    let _ = state.activity.compare_exchange(
+        ACTIVITY_WARMUP,
+        ACTIVITY_ACTIVE,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    );
     drop(core);
     Ok(cpu as i32)
 }
@@ -250,7 +297,14 @@ pub fn stop(fw: &Framework, state: &ConsumerState) -> Result<i32, Errno> {
     state.reserve.store(0, Ordering::Relaxed);
     let cookie = fw.platform.interrupts_disable();
     let cpu = fw.platform.cpu_id();
-    firing::dtrace_probe(fw.probe_end.load(Ordering::Relaxed), state as *const ConsumerState as u64, 0, 0, 0, 0);
+    firing::dtrace_probe(
+        fw.probe_end.load(Ordering::Relaxed),
+        state as *const ConsumerState as u64,
+        0,
+        0,
+        0,
+        0,
+    );
     fw.platform.interrupts_restore(cookie);
     state.activity.store(ACTIVITY_STOPPED, Ordering::Release);
     fw.platform.sync();
@@ -259,7 +313,7 @@ pub fn stop(fw: &Framework, state: &ConsumerState) -> Result<i32, Errno> {
 
 /// Tears a state down (close): unlink its ECBs, stop callouts, free
 /// everything after a sync.
-pub fn close(fw: &Framework, statep: *const ConsumerState) {
+pub(crate) fn close(fw: &Framework, statep: *const ConsumerState) {
     // SAFETY: the handle owns the state until this call.
     let state = unsafe { &*statep };
     let mut core = fw.lock.lock();

@@ -91,7 +91,10 @@ impl<'a> Dof<'a> {
             return fail(format!("referenced section {i} is not loadable"));
         }
         if kind != DOF_SECT_NONE && kind != s.kind {
-            return fail(format!("referenced section {i} is the wrong type ({} not {kind})", s.kind));
+            return fail(format!(
+                "referenced section {i} is the wrong type ({} not {kind})",
+                s.kind
+            ));
         }
         Ok(s)
     }
@@ -99,7 +102,9 @@ impl<'a> Dof<'a> {
     fn bytes(&self, s: &Sec) -> &'a [u8] {
         // Bounds were checked against loadsz when the table was read.
         let start = s.offset as usize;
-        self.data.get(start..start.saturating_add(s.size as usize)).unwrap_or(&[])
+        self.data
+            .get(start..start.saturating_add(s.size as usize))
+            .unwrap_or(&[])
     }
 
     /// A NUL-terminated string at `off` of string table `strtab`, truncated
@@ -110,7 +115,11 @@ impl<'a> Dof<'a> {
             return fail(format!("corrupt probe {what}"));
         }
         let rest = t.get(off as usize..).unwrap_or(&[]);
-        let len = rest.iter().position(|&c| c == 0).unwrap_or(rest.len()).min(max - 1);
+        let len = rest
+            .iter()
+            .position(|&c| c == 0)
+            .unwrap_or(rest.len())
+            .min(max - 1);
         let s = rest.get(..len).unwrap_or(&[]);
         match core::str::from_utf8(s) {
             Ok(v) => Ok(v.into()),
@@ -137,7 +146,13 @@ pub fn header_loadsz(hdr: &[u8]) -> Result<usize, (crate::platform::Errno, DofEr
 /// place) and extracts its enabling. `for_enable` rejects provider sections;
 /// `ubase`/`udaddr` are added by SETX/DOFREL relocations. `strsize` sizes
 /// string variables declared with size 0.
-pub fn load(data: &mut [u8], for_enable: bool, ubase: u64, udaddr: u64, strsize: u64) -> R<Enabling> {
+pub fn load(
+    data: &mut [u8],
+    for_enable: bool,
+    ubase: u64,
+    udaddr: u64,
+    strsize: u64,
+) -> R<Enabling> {
     let loadsz = data.len() as u64;
     if data.len() < DOF_HDR_SIZE {
         return fail("truncated header");
@@ -203,7 +218,10 @@ pub fn load(data: &mut [u8], for_enable: bool, ubase: u64, udaddr: u64, strsize:
             size: get_u64(data, at + 24).unwrap_or(u64::MAX),
         };
         if for_enable
-            && matches!(s.kind, DOF_SECT_PROVIDER | DOF_SECT_PROBES | DOF_SECT_PRARGS | DOF_SECT_PROFFS)
+            && matches!(
+                s.kind,
+                DOF_SECT_PROVIDER | DOF_SECT_PROBES | DOF_SECT_PRARGS | DOF_SECT_PROFFS
+            )
         {
             return fail("illegal sections for enabling");
         }
@@ -231,22 +249,48 @@ pub fn load(data: &mut [u8], for_enable: bool, ubase: u64, udaddr: u64, strsize:
         }
         secs.push(s);
     }
-    relocate(data, &secs, secoff, secnum.saturating_mul(secsize), ubase, udaddr)?;
-    let dof = Dof { data, secs, strsize };
+    relocate(
+        data,
+        &secs,
+        secoff,
+        secnum.saturating_mul(secsize),
+        ubase,
+        udaddr,
+    )?;
+    let dof = Dof {
+        data,
+        secs,
+        strsize,
+    };
     let mut out = Enabling::default();
     for (i, s) in dof.secs.iter().enumerate() {
         if s.kind == DOF_SECT_ECBDESC && s.flags & DOF_SECF_LOAD != 0 {
-            out.ecbs.push(ecbdesc(&dof, s).map_err(|e| DofError(format!("ECB section {i}: {}", e.0)))?);
+            out.ecbs
+                .push(ecbdesc(&dof, s).map_err(|e| DofError(format!("ECB section {i}: {}", e.0)))?);
         }
     }
-    for s in dof.secs.iter().filter(|s| s.kind == DOF_SECT_OPTDESC && s.flags & DOF_SECF_LOAD != 0) {
+    for s in dof
+        .secs
+        .iter()
+        .filter(|s| s.kind == DOF_SECT_OPTDESC && s.flags & DOF_SECF_LOAD != 0)
+    {
         options(&dof, s, &mut out.options)?;
     }
     Ok(out)
 }
 
-fn relocate(data: &mut [u8], secs: &[Sec], secoff: u64, table_len: u64, ubase: u64, udaddr: u64) -> R<()> {
-    for s in secs.iter().filter(|s| s.kind == DOF_SECT_URELHDR && s.flags & DOF_SECF_LOAD != 0) {
+fn relocate(
+    data: &mut [u8],
+    secs: &[Sec],
+    secoff: u64,
+    table_len: u64,
+    ubase: u64,
+    udaddr: u64,
+) -> R<()> {
+    for s in secs
+        .iter()
+        .filter(|s| s.kind == DOF_SECT_URELHDR && s.flags & DOF_SECF_LOAD != 0)
+    {
         if s.align != 4 || s.size < 12 {
             return fail("bad relocation header");
         }
@@ -256,7 +300,12 @@ fn relocate(data: &mut [u8], secs: &[Sec], secoff: u64, table_len: u64, ubase: u
         let tgt_i = get_u32(data, at + 8).unwrap_or(u32::MAX);
         let get = |i: u32, kind: u32, what: &str| -> R<Sec> {
             match secs.get(i as usize) {
-                Some(x) if x.flags & DOF_SECF_LOAD != 0 && (kind == DOF_SECT_NONE || x.kind == kind) => Ok(*x),
+                Some(x)
+                    if x.flags & DOF_SECF_LOAD != 0
+                        && (kind == DOF_SECT_NONE || x.kind == kind) =>
+                {
+                    Ok(*x)
+                }
                 _ => fail(format!("bad relocation {what} section {i}")),
             }
         };
@@ -323,7 +372,12 @@ fn ecbdesc(dof: &Dof<'_>, s: &Sec) -> R<EcbDesc> {
     } else {
         Vec::new()
     };
-    Ok(EcbDesc { probe, predicate, actions, uarg })
+    Ok(EcbDesc {
+        probe,
+        predicate,
+        actions,
+        uarg,
+    })
 }
 
 fn probedesc(dof: &Dof<'_>, s: &Sec) -> R<ProbeSpec> {
@@ -344,14 +398,15 @@ fn probedesc(dof: &Dof<'_>, s: &Sec) -> R<ProbeSpec> {
     })
 }
 
+#[allow(clippy::field_reassign_with_default)]
 fn diftype(b: &[u8], at: usize) -> TypeDesc {
-    TypeDesc {
-        kind: b.get(at).copied().unwrap_or(0xff),
-        ckind: b.get(at + 1).copied().unwrap_or(0),
-        flags: b.get(at + 2).copied().unwrap_or(0),
-        size: get_u32(b, at + 4).unwrap_or(0),
-        ..TypeDesc::default()
-    }
+    // Built field by field so reserved fields keep their default (zero).
+    let mut t = TypeDesc::default();
+    t.kind = b.get(at).copied().unwrap_or(0xff);
+    t.ckind = b.get(at + 1).copied().unwrap_or(0);
+    t.flags = b.get(at + 2).copied().unwrap_or(0);
+    t.size = get_u32(b, at + 4).unwrap_or(0);
+    t
 }
 
 /// `dtrace_dof_difo`: a DIFO from a DIFOHDR section and its subsections.
@@ -399,13 +454,21 @@ fn difo(dof: &Dof<'_>, s: &Sec) -> R<Difo> {
                 if text.is_some() {
                     return fail("multiple DIF sections");
                 }
-                text = Some(d.chunks_exact(4).map(|c| get_u32(c, 0).unwrap_or(0)).collect());
+                text = Some(
+                    d.chunks_exact(4)
+                        .map(|c| get_u32(c, 0).unwrap_or(0))
+                        .collect(),
+                );
             }
             DOF_SECT_INTTAB => {
                 if inttab.is_some() {
                     return fail("multiple integer tables");
                 }
-                inttab = Some(d.chunks_exact(8).map(|c| get_u64(c, 0).unwrap_or(0)).collect());
+                inttab = Some(
+                    d.chunks_exact(8)
+                        .map(|c| get_u64(c, 0).unwrap_or(0))
+                        .collect(),
+                );
             }
             DOF_SECT_STRTAB => {
                 if strtab.is_some() {
@@ -481,7 +544,8 @@ fn actdescs(dof: &Dof<'_>, s: &Sec) -> R<Vec<ActDesc>> {
             return fail(format!("invalid action kind {kind32:#x}"));
         };
         let mut format = None;
-        let wants_string = (act_is_printflike(kind) && (kind != DTRACEACT_PRINTA || strtab_i != DOF_SECIDX_NONE))
+        let wants_string = (act_is_printflike(kind)
+            && (kind != DTRACEACT_PRINTA || strtab_i != DOF_SECIDX_NONE))
             || (kind == DTRACEACT_DIFEXPR && strtab_i != DOF_SECIDX_NONE);
         if wants_string {
             let st = dof.sect(DOF_SECT_STRTAB, strtab_i)?;
@@ -510,7 +574,14 @@ fn actdescs(dof: &Dof<'_>, s: &Sec) -> R<Vec<ActDesc>> {
         } else {
             None
         };
-        out.push(ActDesc { kind, difo, format, arg, uarg, ntuple });
+        out.push(ActDesc {
+            kind,
+            difo,
+            format,
+            arg,
+            uarg,
+            ntuple,
+        });
     }
     Ok(out)
 }

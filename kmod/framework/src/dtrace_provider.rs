@@ -31,7 +31,13 @@ pub const DTRACE_PROVIDER_ATTR: ProviderAttributes = ProviderAttributes {
 
 /// Registers the provider and creates BEGIN, END, ERROR (in that order).
 pub fn register(fw: &registry::Framework) -> Result<(), Errno> {
-    let id = registry::register("dtrace", &DTRACE_PROVIDER_ATTR, 0, None, Box::new(DtraceProvider))?;
+    let id = registry::register(
+        "dtrace",
+        &DTRACE_PROVIDER_ATTR,
+        0,
+        None,
+        Box::new(DtraceProvider),
+    )?;
     let begin = registry::probe_create(id, "", "", "BEGIN", 0, 0);
     let end = registry::probe_create(id, "", "", "END", 0, 0);
     let error = registry::probe_create(id, "", "", "ERROR", 1, 0);

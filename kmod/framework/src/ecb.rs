@@ -224,7 +224,10 @@ fn action_add(
     let mut size: u32 = 0;
     let mut agg = None;
     if act_is_agg(d.kind) {
-        if actions.iter().any(|a| matches!(a.kind, DTRACEACT_COMMIT | DTRACEACT_SPECULATE)) {
+        if actions
+            .iter()
+            .any(|a| matches!(a.kind, DTRACEACT_COMMIT | DTRACEACT_SPECULATE))
+        {
             return Err(Errno::EINVAL);
         }
         let (vsize, initial) = agg_shape(d.kind, d.arg)?;
@@ -245,9 +248,9 @@ fn action_add(
             }
         }
         let first = first.ok_or(Errno::EINVAL)?;
-        let hasarg = actions
-            .last()
-            .is_some_and(|a| a.kind == DTRACEACT_DIFEXPR && a.difo.as_ref().is_some_and(|p| p.rtype().size == 0));
+        let hasarg = actions.last().is_some_and(|a| {
+            a.kind == DTRACEACT_DIFEXPR && a.difo.as_ref().is_some_and(|p| p.rtype().size == 0)
+        });
         let id = (inner.aggs.len() + 1) as u32;
         for a in actions.iter_mut().skip(first) {
             a.intuple = true;
@@ -255,7 +258,13 @@ fn action_add(
         if let Some(f) = actions.get_mut(first) {
             f.rec.alignment = f.rec.alignment.max(4);
         }
-        agg = Some(AggInfo { id, first, base: 0, hasarg, initial });
+        agg = Some(AggInfo {
+            id,
+            first,
+            base: 0,
+            hasarg,
+            initial,
+        });
     } else {
         if act_is_destructive(d.kind)
             || (d.kind == DTRACEACT_DIFEXPR && dp.is_some_and(|p| p.is_destructive()))
@@ -264,11 +273,21 @@ fn action_add(
         }
         let rtype = dp.map(|p| p.rtype());
         match d.kind {
-            DTRACEACT_PRINTF | DTRACEACT_PRINTA | DTRACEACT_SYSTEM | DTRACEACT_FREOPEN | DTRACEACT_DIFEXPR
-            | DTRACEACT_LIBACT | DTRACEACT_TRACEMEM | DTRACEACT_TRACEMEM_DYNSIZE => {
+            DTRACEACT_PRINTF
+            | DTRACEACT_PRINTA
+            | DTRACEACT_SYSTEM
+            | DTRACEACT_FREOPEN
+            | DTRACEACT_DIFEXPR
+            | DTRACEACT_LIBACT
+            | DTRACEACT_TRACEMEM
+            | DTRACEACT_TRACEMEM_DYNSIZE => {
                 if matches!(
                     d.kind,
-                    DTRACEACT_PRINTF | DTRACEACT_PRINTA | DTRACEACT_SYSTEM | DTRACEACT_FREOPEN | DTRACEACT_DIFEXPR
+                    DTRACEACT_PRINTF
+                        | DTRACEACT_PRINTA
+                        | DTRACEACT_SYSTEM
+                        | DTRACEACT_FREOPEN
+                        | DTRACEACT_DIFEXPR
                 ) {
                     if let Some(f) = &d.format {
                         format = format_add(inner, f);
@@ -280,7 +299,8 @@ fn action_add(
                     if rt.flags & DIF_TF_BYREF == 0 {
                         return Err(Errno::EINVAL);
                     }
-                    size = u32::try_from(state.opt(DTRACEOPT_STRSIZE)).map_err(|_| Errno::EINVAL)?;
+                    size =
+                        u32::try_from(state.opt(DTRACEOPT_STRSIZE)).map_err(|_| Errno::EINVAL)?;
                 }
             }
             DTRACEACT_STACK => {
@@ -351,7 +371,9 @@ fn action_add(
             }
             _ => return Err(Errno::EINVAL),
         }
-        if (size != 0 || d.kind == DTRACEACT_SPECULATE) && actions.iter().any(|a| a.kind == DTRACEACT_COMMIT) {
+        if (size != 0 || d.kind == DTRACEACT_SPECULATE)
+            && actions.iter().any(|a| a.kind == DTRACEACT_COMMIT)
+        {
             return Err(Errno::EINVAL);
         }
     }
@@ -453,7 +475,9 @@ pub fn create(
     let mut actions = Vec::new();
     let mut result = Ok(());
     for d in &desc.actions {
-        let so_far = resize(&mut actions.clone()).map(|r| r.0).unwrap_or(u32::MAX);
+        let so_far = resize(&mut actions.clone())
+            .map(|r| r.0)
+            .unwrap_or(u32::MAX);
         if let Err(e) = action_add(state, inner, &mut actions, so_far, d) {
             result = Err(e);
             break;
@@ -518,7 +542,7 @@ fn enable(probe: &Probe, ecb: *mut Ecb) {
 
 /// Unlinks `ecb` from its probe (provider disable when it was the last).
 /// The caller syncs before freeing it. Under `fw.lock`.
-pub fn disable(ecb: *mut Ecb) {
+pub(crate) fn disable(ecb: *mut Ecb) {
     // SAFETY: a live ECB whose probe is live (probes with ECBs are never removed).
     let e = unsafe { &*ecb };
     // SAFETY: as above.
@@ -546,7 +570,10 @@ pub fn disable(ecb: *mut Ecb) {
 
 /// Records of the ECB that EPROBE reports (aggregating and in-tuple omitted).
 pub fn eprobe_recs(e: &Ecb) -> impl Iterator<Item = &RecDesc> {
-    e.actions.iter().filter(|a| !act_is_agg(a.kind) && !a.intuple).map(|a| &a.rec)
+    e.actions
+        .iter()
+        .filter(|a| !act_is_agg(a.kind) && !a.intuple)
+        .map(|a| &a.rec)
 }
 
 #[cfg(test)]

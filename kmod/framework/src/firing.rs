@@ -53,7 +53,9 @@ struct EcbError {
 /// Fires `id` with five arguments plus a sixth (only ERROR uses it).
 pub fn fire(id: u32, args: [u64; 5], arg5: u64) {
     let Some(fw) = registry::get() else { return };
-    let Some(probe) = fw.probe_by_id(id) else { return };
+    let Some(probe) = fw.probe_by_id(id) else {
+        return;
+    };
     let head = probe.ecbs.load(Ordering::Acquire);
     if head.is_null() {
         return;
@@ -74,7 +76,13 @@ pub fn fire(id: u32, args: [u64; 5], arg5: u64) {
             let error_id = fw.probe_error.load(Ordering::Relaxed);
             fire(
                 error_id,
-                [err.state as u64, u64::from(err.epid), err.ndx, err.offset, err.code],
+                [
+                    err.state as u64,
+                    u64::from(err.epid),
+                    err.ndx,
+                    err.offset,
+                    err.code,
+                ],
                 err.addr,
             );
         }
@@ -99,7 +107,10 @@ impl ExecHooks for Hooks<'_> {
         }
         let argno = i32::try_from(index).ok()?;
         let aframes = self.probe.aframes.saturating_add(2);
-        self.probe.provider().ops.getargval(self.probe.id, self.probe.parg, argno, aframes)
+        self.probe
+            .provider()
+            .ops
+            .getargval(self.probe.id, self.probe.parg, argno, aframes)
     }
 
     fn speculation(&mut self) -> u64 {
@@ -131,7 +142,11 @@ fn copy_by_ref(
     is_string: bool,
 ) -> Result<(), Fault> {
     if addr == 0 {
-        return Err(Fault { code: crate::dif::FaultCode::BadAddr, addr, offset: u32::MAX });
+        return Err(Fault {
+            code: crate::dif::FaultCode::BadAddr,
+            addr,
+            offset: u32::MAX,
+        });
     }
     if !is_string {
         return read_memory(ctx, difo.strtab(), addr, out);
@@ -143,12 +158,15 @@ fn copy_by_ref(
         let at = addr.wrapping_add(done as u64);
         let to_page = 4096usize.wrapping_sub((at & 4095) as usize);
         let piece = out.len().saturating_sub(done).min(64).min(to_page);
-        let Some(dst) = out.get_mut(done..done.saturating_add(piece)) else { break };
+        let Some(dst) = out.get_mut(done..done.saturating_add(piece)) else {
+            break;
+        };
         read_memory(ctx, difo.strtab(), at, dst).or_else(|f| {
             // The piece may run off the end of an owned region: retry bytewise.
             for (i, b) in dst.iter_mut().enumerate() {
                 let mut one = [0u8; 1];
-                read_memory(ctx, difo.strtab(), at.wrapping_add(i as u64), &mut one).map_err(|_| f)?;
+                read_memory(ctx, difo.strtab(), at.wrapping_add(i as u64), &mut one)
+                    .map_err(|_| f)?;
                 *b = one[0];
                 if one[0] == 0 {
                     break;
@@ -170,8 +188,17 @@ fn copy_by_ref(
 /// Reads `out.len()` bytes at `addr` the way the VM would: memory the
 /// execution owns (scratch, variables, the DIFO's string table) directly,
 /// anything else through the platform's fault-checked load.
-fn read_memory(ctx: &ExecContext<'_>, strtab: &[u8], addr: u64, out: &mut [u8]) -> Result<(), Fault> {
-    let bad = Fault { code: crate::dif::FaultCode::BadAddr, addr, offset: u32::MAX };
+fn read_memory(
+    ctx: &ExecContext<'_>,
+    strtab: &[u8],
+    addr: u64,
+    out: &mut [u8],
+) -> Result<(), Fault> {
+    let bad = Fault {
+        code: crate::dif::FaultCode::BadAddr,
+        addr,
+        offset: u32::MAX,
+    };
     let len = out.len() as u64;
     let end = addr.checked_add(len).ok_or(bad)?;
     let within = |start: u64, slice_len: usize| -> Option<usize> {
@@ -182,21 +209,33 @@ fn read_memory(ctx: &ExecContext<'_>, strtab: &[u8], addr: u64, out: &mut [u8]) 
     for region in owned {
         if let Some(off) = within(region.as_ptr() as u64, region.len()) {
             let src = region.get(off..off.saturating_add(out.len())).ok_or(bad)?;
-            out.copy_from_slice(src);
+            crate::bytes::copy_prefix(out, src);
             return Ok(());
         }
     }
     let (gs, ge) = ctx.globals.data_range();
     if addr >= gs && end <= ge {
-        return if ctx.globals.read(addr.wrapping_sub(gs) as usize, out) { Ok(()) } else { Err(bad) };
+        return if ctx.globals.read(addr.wrapping_sub(gs) as usize, out) {
+            Ok(())
+        } else {
+            Err(bad)
+        };
     }
     let (ls, le) = ctx.locals.data_range();
     if addr >= ls && end <= le {
-        return if ctx.locals.read(addr.wrapping_sub(ls) as usize, out) { Ok(()) } else { Err(bad) };
+        return if ctx.locals.read(addr.wrapping_sub(ls) as usize, out) {
+            Ok(())
+        } else {
+            Err(bad)
+        };
     }
     let (ds, de) = ctx.dynvars.data_range();
     if addr >= ds && end <= de {
-        return if ctx.dynvars.read(addr.wrapping_sub(ds) as usize, out) { Ok(()) } else { Err(bad) };
+        return if ctx.dynvars.read(addr.wrapping_sub(ds) as usize, out) {
+            Ok(())
+        } else {
+            Err(bad)
+        };
     }
     ctx.platform.fault_checked_load(addr, out).map_err(|_| bad)
 }
@@ -214,8 +253,12 @@ fn store(
     if size == 0 {
         return Ok(());
     }
-    let Some(end) = off.checked_add(size) else { return Ok(()) };
-    let Some(dst) = rec.get_mut(off..end) else { return Ok(()) };
+    let Some(end) = off.checked_add(size) else {
+        return Ok(());
+    };
+    let Some(dst) = rec.get_mut(off..end) else {
+        return Ok(());
+    };
     match a.kind {
         DTRACEACT_USYM | DTRACEACT_UMOD | DTRACEACT_UADDR => {
             put_u64(dst, 0, pid);
@@ -282,7 +325,8 @@ fn run_ecb(
     }
     let alive = state.alive.load(Ordering::Relaxed);
     if now.saturating_sub(alive) > DEADMAN_TIMEOUT_NS {
-        let exempt = state.opt(DTRACEOPT_DESTRUCTIVE) != DTRACEOPT_UNSET && fw.platform.destructive_allowed();
+        let exempt = state.opt(DTRACEOPT_DESTRUCTIVE) != DTRACEOPT_UNSET
+            && fw.platform.destructive_allowed();
         if !exempt {
             state.activity.store(ACTIVITY_KILLED, Ordering::Release);
             return None;
@@ -294,11 +338,23 @@ fn run_ecb(
         return None;
     }
     let cooldown = activity == ACTIVITY_COOLDOWN;
-    let reserve = if cooldown { 0 } else { state.reserve.load(Ordering::Relaxed) };
+    let reserve = if cooldown {
+        0
+    } else {
+        state.reserve.load(Ordering::Relaxed)
+    };
     let record_size = |epid: u32| run.record_size(epid);
     let needed = ecb.needed as usize;
     // SAFETY: probe context on `cpu` (interrupts disabled by `fire`).
-    let r = unsafe { buf.reserve(needed, ecb.alignment as usize, reserve, cooldown, &record_size) }?;
+    let r = unsafe {
+        buf.reserve(
+            needed,
+            ecb.alignment as usize,
+            reserve,
+            cooldown,
+            &record_size,
+        )
+    }?;
     // SAFETY: as above; `r` was just reserved.
     let (rec, scratch) = unsafe { buf.record_and_scratch(r, needed) }?;
     if ecb.size != 0 {
@@ -308,12 +364,25 @@ fn run_ecb(
     }
     let thread = *thread.get_or_insert_with(|| fw.platform.current_thread());
     let is_error_probe = probe.id == fw.probe_error.load(Ordering::Relaxed);
-    let mut hooks = Hooks { probe, state, run, arg5, is_error_probe };
+    let mut hooks = Hooks {
+        probe,
+        state,
+        run,
+        arg5,
+        is_error_probe,
+    };
     // SAFETY: probe context; see `RunState::globals_mut` for the sharing model.
     let globals = unsafe { run.globals_mut() };
     // SAFETY: probe context on `cpu`.
     let locals = unsafe { run.locals_mut(cpu) }?;
-    let mut ctx = ExecContext::new(fw.platform, globals, locals, &run.dynvars, scratch, &mut hooks);
+    let mut ctx = ExecContext::new(
+        fw.platform,
+        globals,
+        locals,
+        &run.dynvars,
+        scratch,
+        &mut hooks,
+    );
     let prov = probe.provider();
     ctx.probe = ProbeInfo {
         epid: ecb.epid,
@@ -359,10 +428,19 @@ fn run_ecb(
     for (i, a) in ecb.actions.iter().enumerate() {
         let ndx = i.saturating_add(1);
         if a.intuple && a.agg.is_none() {
-            let starts = i == 0 || ecb.actions.get(i.wrapping_sub(1)).is_some_and(|p| !p.intuple);
+            let starts = i == 0
+                || ecb
+                    .actions
+                    .get(i.wrapping_sub(1))
+                    .is_some_and(|p| !p.intuple);
             if starts {
                 // Zero the whole tuple area so keys compare byte-for-byte.
-                if let Some(g) = ecb.actions.iter().skip(i).find_map(|x| x.agg.map(|g| (g, x.rec.offset))) {
+                if let Some(g) = ecb
+                    .actions
+                    .iter()
+                    .skip(i)
+                    .find_map(|x| x.agg.map(|g| (g, x.rec.offset)))
+                {
                     if let Some(area) = rec.get_mut(g.0.base as usize..g.1 as usize) {
                         area.fill(0);
                     }
@@ -377,7 +455,9 @@ fn run_ecb(
             None => 0,
         };
         if let Some(g) = a.agg {
-            let Some(aggbuf) = run.aggbufs.get(cpu) else { continue };
+            let Some(aggbuf) = run.aggbufs.get(cpu) else {
+                continue;
+            };
             let key_start = (g.base as usize).saturating_add(4);
             let key_end = a.rec.offset as usize;
             let key = rec.get(key_start..key_end).unwrap_or(&[]);
@@ -401,12 +481,21 @@ fn run_ecb(
                 let sbuf = match unsafe { spec::buffer_for(&run.specs, cpu, val) } {
                     Ok(b) => b,
                     Err(true) => {
-                        return fault(ndx, &Fault { code: crate::dif::FaultCode::IllOp, addr: 0, offset: u32::MAX });
+                        return fault(
+                            ndx,
+                            &Fault {
+                                code: crate::dif::FaultCode::IllOp,
+                                addr: 0,
+                                offset: u32::MAX,
+                            },
+                        );
                     }
                     Err(false) => return None,
                 };
                 // SAFETY: probe context on `cpu` owns this speculation buffer.
-                let sr = unsafe { sbuf.reserve(needed, ecb.alignment as usize, 0, false, &record_size) }?;
+                let sr = unsafe {
+                    sbuf.reserve(needed, ecb.alignment as usize, 0, false, &record_size)
+                }?;
                 // SAFETY: as above; `sr` was just reserved.
                 let srec = unsafe { sbuf.record_mut(sr, needed) }?;
                 put_u32(srec, 0, ecb.epid);
@@ -423,15 +512,30 @@ fn run_ecb(
                 }
                 committed = true;
                 // SAFETY: probe context on `cpu`.
-                let res = unsafe { spec::commit(&run.specs, cpu, val, buf, now, reserve, &record_size) };
+                let res =
+                    unsafe { spec::commit(&run.specs, cpu, val, buf, now, reserve, &record_size) };
                 if res.is_err() {
-                    return fault(ndx, &Fault { code: crate::dif::FaultCode::IllOp, addr: 0, offset: u32::MAX });
+                    return fault(
+                        ndx,
+                        &Fault {
+                            code: crate::dif::FaultCode::IllOp,
+                            addr: 0,
+                            offset: u32::MAX,
+                        },
+                    );
                 }
             }
             DTRACEACT_DISCARD => {
                 // SAFETY: probe context on `cpu`.
                 if unsafe { spec::discard(&run.specs, cpu, val) }.is_err() {
-                    return fault(ndx, &Fault { code: crate::dif::FaultCode::IllOp, addr: 0, offset: u32::MAX });
+                    return fault(
+                        ndx,
+                        &Fault {
+                            code: crate::dif::FaultCode::IllOp,
+                            addr: 0,
+                            offset: u32::MAX,
+                        },
+                    );
                 }
             }
             DTRACEACT_EXIT => {
@@ -444,17 +548,27 @@ fn run_ecb(
                 }
                 let cur = state.activity();
                 if cur != ACTIVITY_COOLDOWN {
-                    let from = if cur == ACTIVITY_WARMUP { ACTIVITY_WARMUP } else { ACTIVITY_ACTIVE };
+                    let from = if cur == ACTIVITY_WARMUP {
+                        ACTIVITY_WARMUP
+                    } else {
+                        ACTIVITY_ACTIVE
+                    };
                     if state
                         .activity
-                        .compare_exchange(from, ACTIVITY_DRAINING, Ordering::AcqRel, Ordering::Acquire)
+                        .compare_exchange(
+                            from,
+                            ACTIVITY_DRAINING,
+                            Ordering::AcqRel,
+                            Ordering::Acquire,
+                        )
                         .is_err()
                     {
                         return None;
                     }
                 }
             }
-            DTRACEACT_STOP | DTRACEACT_RAISE | DTRACEACT_BREAKPOINT | DTRACEACT_PANIC | DTRACEACT_CHILL => {
+            DTRACEACT_STOP | DTRACEACT_RAISE | DTRACEACT_BREAKPOINT | DTRACEACT_PANIC
+            | DTRACEACT_CHILL => {
                 // Process control and kernel-destructive actions need
                 // platform support the framework does not have: recorded
                 // (nothing) and otherwise ignored.

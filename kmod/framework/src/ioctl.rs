@@ -64,22 +64,10 @@ pub fn consumer_ioctl(
 ) -> Result<(), Errno> {
     let size = ioc_size(cmd);
     match cmd {
-        DTRACEIOC_PROVIDER
-        | DTRACEIOC_PROBES
-        | DTRACEIOC_BUFSNAP
-        | DTRACEIOC_PROBEMATCH
-        | DTRACEIOC_ENABLE
-        | DTRACEIOC_AGGSNAP
-        | DTRACEIOC_EPROBE
-        | DTRACEIOC_PROBEARG
-        | DTRACEIOC_CONF
-        | DTRACEIOC_STATUS
-        | DTRACEIOC_GO
-        | DTRACEIOC_STOP
-        | DTRACEIOC_AGGDESC
-        | DTRACEIOC_FORMAT
-        | DTRACEIOC_DOFGET
-        | DTRACEIOC_REPLICATE => need(arg, size)?,
+        DTRACEIOC_PROVIDER | DTRACEIOC_PROBES | DTRACEIOC_BUFSNAP | DTRACEIOC_PROBEMATCH
+        | DTRACEIOC_ENABLE | DTRACEIOC_AGGSNAP | DTRACEIOC_EPROBE | DTRACEIOC_PROBEARG
+        | DTRACEIOC_CONF | DTRACEIOC_STATUS | DTRACEIOC_GO | DTRACEIOC_STOP | DTRACEIOC_AGGDESC
+        | DTRACEIOC_FORMAT | DTRACEIOC_DOFGET | DTRACEIOC_REPLICATE => need(arg, size)?,
         _ => return Err(Errno::ENOTTY),
     }
     match cmd {
@@ -123,7 +111,10 @@ fn provider(fw: &Framework, arg: &mut [u8]) -> Result<(), Errno> {
     let prov = if name.is_empty() {
         let id = fw.dtrace_provider.load(Ordering::Acquire);
         // SAFETY: the dtrace provider lives as long as the framework.
-        core.providers.iter().find(|&&p| p as usize == id).map(|&p| unsafe { &*p })
+        core.providers
+            .iter()
+            .find(|&&p| p as usize == id)
+            .map(|&p| unsafe { &*p })
     } else {
         fw.provider_by_name(&core, &name)
     }
@@ -147,8 +138,18 @@ fn probes(fw: &Framework, arg: &mut [u8], is_match: bool) -> Result<(), Errno> {
     let module = String::from(field(arg, PD_MOD, DTRACE_MODNAMELEN)?);
     let func = String::from(field(arg, PD_FUNC, DTRACE_FUNCNAMELEN)?);
     let name = String::from(field(arg, PD_NAME, DTRACE_NAMELEN)?);
-    let desc = ProbeDescription { id, provider: &prov, module: &module, function: &func, name: &name };
-    if is_match && ![&prov, &module, &func, &name].iter().all(|p| glob::is_valid(p)) {
+    let desc = ProbeDescription {
+        id,
+        provider: &prov,
+        module: &module,
+        function: &func,
+        name: &name,
+    };
+    if is_match
+        && ![&prov, &module, &func, &name]
+            .iter()
+            .all(|p| glob::is_valid(p))
+    {
         return Err(Errno::EINVAL);
     }
     if id == 0 {
@@ -242,12 +243,17 @@ fn status(fw: &Framework, state: &ConsumerState, arg: &mut [u8]) -> Result<(), E
 /// Copies in a whole DOF from user address `uaddr` (`dtrace_dof_copyin`).
 fn dof_copyin(fw: &Framework, uaddr: u64) -> Result<Vec<u8>, (Errno, String)> {
     let mut hdr = [0u8; DOF_HDR_SIZE];
-    fw.platform.copyin(uaddr, &mut hdr).map_err(|e| (e, String::from("failed to copy DOF header")))?;
+    fw.platform
+        .copyin(uaddr, &mut hdr)
+        .map_err(|e| (e, String::from("failed to copy DOF header")))?;
     let loadsz = dof::header_loadsz(&hdr).map_err(|(e, m)| (e, m.0))?;
     let mut v = Vec::new();
-    v.try_reserve_exact(loadsz).map_err(|_| (Errno::ENOMEM, String::from("DOF too large")))?;
+    v.try_reserve_exact(loadsz)
+        .map_err(|_| (Errno::ENOMEM, String::from("DOF too large")))?;
     v.resize(loadsz, 0);
-    fw.platform.copyin(uaddr, &mut v).map_err(|e| (e, String::from("failed to copy DOF")))?;
+    fw.platform
+        .copyin(uaddr, &mut v)
+        .map_err(|e| (e, String::from("failed to copy DOF")))?;
     if get_u64(&v, 40) != Some(loadsz as u64) {
         return Err((Errno::EINVAL, String::from("truncated DOF")));
     }
@@ -279,7 +285,8 @@ fn enable(fw: &Framework, state: &ConsumerState, arg: &mut [u8]) -> Result<(), E
         Ok(v) => v,
         Err((_, msg)) => {
             let mut inner = state.inner.lock();
-            fw.platform.log(&format!("dtrace: failed to copy in DOF: {msg}"));
+            fw.platform
+                .log(&format!("dtrace: failed to copy in DOF: {msg}"));
             inner.last_error = msg;
             return Err(Errno::EINVAL);
         }
@@ -322,7 +329,10 @@ fn enable(fw: &Framework, state: &ConsumerState, arg: &mut [u8]) -> Result<(), E
         match consumer::match_desc(fw, &core, state, &mut inner, d, 0) {
             Ok(k) => n += k,
             Err(e) => {
-                inner.last_error = format!("could not enable {}:{}:{}:{}", d.probe.provider, d.probe.module, d.probe.function, d.probe.name);
+                inner.last_error = format!(
+                    "could not enable {}:{}:{}:{}",
+                    d.probe.provider, d.probe.module, d.probe.function, d.probe.name
+                );
                 return Err(e);
             }
         }
@@ -342,7 +352,9 @@ fn eprobe(fw: &Framework, state: &ConsumerState, arg: &mut [u8]) -> Result<(), E
     need(arg, 8)?;
     let uaddr = get_u64(arg, 0).unwrap_or(0);
     let mut hdr = [0u8; EPROBEDESC_HDR];
-    fw.platform.copyin(uaddr, &mut hdr).map_err(|_| Errno::EFAULT)?;
+    fw.platform
+        .copyin(uaddr, &mut hdr)
+        .map_err(|_| Errno::EFAULT)?;
     let epid = get_u32(&hdr, 0).unwrap_or(0);
     let cap = get_i32(&hdr, 20).unwrap_or(0).max(0) as usize;
     let _core = fw.lock.lock();
@@ -362,7 +374,9 @@ fn eprobe(fw: &Framework, state: &ConsumerState, arg: &mut [u8]) -> Result<(), E
     put_u32(&mut out, 16, e.size);
     put_i32(&mut out, 20, recs.len() as i32);
     for (i, r) in recs.iter().take(n).enumerate() {
-        if let Some(slot) = out.get_mut(EPROBEDESC_HDR + i * RECDESC_SIZE..EPROBEDESC_HDR + (i + 1) * RECDESC_SIZE) {
+        if let Some(slot) =
+            out.get_mut(EPROBEDESC_HDR + i * RECDESC_SIZE..EPROBEDESC_HDR + (i + 1) * RECDESC_SIZE)
+        {
             r.encode(slot);
         }
     }
@@ -373,12 +387,17 @@ fn aggdesc(fw: &Framework, state: &ConsumerState, arg: &mut [u8]) -> Result<(), 
     need(arg, 8)?;
     let uaddr = get_u64(arg, 0).unwrap_or(0);
     let mut hdr = [0u8; AGGDESC_HDR];
-    fw.platform.copyin(uaddr, &mut hdr).map_err(|_| Errno::EFAULT)?;
+    fw.platform
+        .copyin(uaddr, &mut hdr)
+        .map_err(|_| Errno::EFAULT)?;
     let aggid = get_u32(&hdr, 20).unwrap_or(0);
     let cap = get_i32(&hdr, 32).unwrap_or(0).max(0) as usize;
     let _core = fw.lock.lock();
     let inner = state.inner.lock();
-    let &(epid, act_idx) = aggid.checked_sub(1).and_then(|i| inner.aggs.get(i as usize)).ok_or(Errno::EINVAL)?;
+    let &(epid, act_idx) = aggid
+        .checked_sub(1)
+        .and_then(|i| inner.aggs.get(i as usize))
+        .ok_or(Errno::EINVAL)?;
     let e = epid
         .checked_sub(1)
         .and_then(|i| inner.ecbs.get(i as usize))
@@ -407,7 +426,9 @@ fn aggdesc(fw: &Framework, state: &ConsumerState, arg: &mut [u8]) -> Result<(), 
     put_u32(&mut out, 28, a.rec.offset + a.rec.size - base);
     put_i32(&mut out, 32, recs.len() as i32);
     for (i, r) in recs.iter().take(n).enumerate() {
-        if let Some(slot) = out.get_mut(AGGDESC_HDR + i * RECDESC_SIZE..AGGDESC_HDR + (i + 1) * RECDESC_SIZE) {
+        if let Some(slot) =
+            out.get_mut(AGGDESC_HDR + i * RECDESC_SIZE..AGGDESC_HDR + (i + 1) * RECDESC_SIZE)
+        {
             r.encode(slot);
         }
     }
@@ -426,7 +447,10 @@ fn format(fw: &Framework, state: &ConsumerState, arg: &mut [u8]) -> Result<(), E
         .and_then(|i| inner.formats.get(i))
         .filter(|s| !s.is_empty())
         .ok_or(Errno::EINVAL)?;
-    let len = s.iter().position(|&c| c == 0).map_or(s.len() + 1, |p| p + 1);
+    let len = s
+        .iter()
+        .position(|&c| c == 0)
+        .map_or(s.len() + 1, |p| p + 1);
     if (len as i64) > i64::from(length) {
         put_i32(arg, 8, len as i32);
         return Ok(());
@@ -437,7 +461,9 @@ fn format(fw: &Framework, state: &ConsumerState, arg: &mut [u8]) -> Result<(), E
 }
 
 fn switch_principal(arg: usize) {
-    let Some(fw) = crate::registry::get() else { return };
+    let Some(fw) = crate::registry::get() else {
+        return;
+    };
     // SAFETY: `snap` passes a live buffer of a live state and waits for us.
     let b = unsafe { &*(arg as *const crate::buffer::CpuBuffer) };
     // SAFETY: cross-call on the buffer's CPU.
@@ -445,7 +471,9 @@ fn switch_principal(arg: usize) {
 }
 
 fn switch_agg(arg: usize) {
-    let Some(fw) = crate::registry::get() else { return };
+    let Some(fw) = crate::registry::get() else {
+        return;
+    };
     // SAFETY: as for `switch_principal`.
     let b = unsafe { &*(arg as *const crate::agg::AggBuffer) };
     // SAFETY: cross-call on the buffer's CPU.
@@ -456,7 +484,9 @@ fn snap(fw: &Framework, state: &ConsumerState, arg: &mut [u8], agg: bool) -> Res
     need(arg, 8)?;
     let uaddr = get_u64(arg, 0).unwrap_or(0);
     let mut desc = [0u8; BUFDESC_SIZE];
-    fw.platform.copyin(uaddr, &mut desc).map_err(|_| Errno::EFAULT)?;
+    fw.platform
+        .copyin(uaddr, &mut desc)
+        .map_err(|_| Errno::EFAULT)?;
     let cpu = get_u32(&desc, 8).unwrap_or(u32::MAX) as usize;
     let data = get_u64(&desc, 24).unwrap_or(0);
     if cpu >= fw.ncpu {
@@ -466,7 +496,8 @@ fn snap(fw: &Framework, state: &ConsumerState, arg: &mut [u8], agg: bool) -> Res
     let run = state.run().ok_or(Errno::ENOENT)?;
     let (size, drops, errors, oldest, ts) = if agg {
         let b = run.aggbufs.get(cpu).ok_or(Errno::ENOENT)?;
-        fw.platform.xcall(Some(cpu), switch_agg, b as *const _ as usize);
+        fw.platform
+            .xcall(Some(cpu), switch_agg, b as *const _ as usize);
         // SAFETY: the switch completed; we hold the framework lock.
         let (d, drops, ts) = unsafe { b.frozen() }.ok_or(Errno::ENOENT)?;
         fw.platform.copyout(d, data).map_err(|_| Errno::EFAULT)?;
@@ -486,13 +517,22 @@ fn snap(fw: &Framework, state: &ConsumerState, arg: &mut [u8], agg: bool) -> Res
             let consumed_empty = d.is_empty();
             (
                 d.len() as u64,
-                if consumed_empty { 0 } else { b.drops.load(Ordering::Relaxed) },
-                if consumed_empty { 0 } else { b.errors.load(Ordering::Relaxed) },
+                if consumed_empty {
+                    0
+                } else {
+                    b.drops.load(Ordering::Relaxed)
+                },
+                if consumed_empty {
+                    0
+                } else {
+                    b.errors.load(Ordering::Relaxed)
+                },
                 oldest as u64,
                 fw.platform.monotonic_ns(),
             )
         } else {
-            fw.platform.xcall(Some(cpu), switch_principal, b as *const _ as usize);
+            fw.platform
+                .xcall(Some(cpu), switch_principal, b as *const _ as usize);
             // SAFETY: the switch completed; we hold the framework lock.
             let (d, drops, errors, ts) = unsafe { b.frozen() }.ok_or(Errno::ENOENT)?;
             state.errors.fetch_add(u64::from(errors), Ordering::Relaxed);
@@ -512,7 +552,22 @@ fn snap(fw: &Framework, state: &ConsumerState, arg: &mut [u8], agg: bool) -> Res
 pub fn options_dof(state: &ConsumerState) -> Vec<u8> {
     let len = DOF_HDR_SIZE + DOF_SEC_SIZE + 16 * DTRACEOPT_MAX;
     let mut d = vec![0u8; len];
-    put_bytes(&mut d, 0, &[0x7f, b'D', b'O', b'F', DOF_MODEL_LP64, DOF_ENCODE_NATIVE, DOF_VERSION_2, DIF_VERSION, DIF_DIR_NREGS, DIF_DTR_NREGS]);
+    put_bytes(
+        &mut d,
+        0,
+        &[
+            0x7f,
+            b'D',
+            b'O',
+            b'F',
+            DOF_MODEL_LP64,
+            DOF_ENCODE_NATIVE,
+            DOF_VERSION_2,
+            DIF_VERSION,
+            DIF_DIR_NREGS,
+            DIF_DTR_NREGS,
+        ],
+    );
     put_u32(&mut d, 20, DOF_HDR_SIZE as u32);
     put_u32(&mut d, 24, DOF_SEC_SIZE as u32);
     put_u32(&mut d, 28, 1);
@@ -539,11 +594,15 @@ fn dofget(fw: &Framework, state: &ConsumerState, arg: &mut [u8]) -> Result<(), E
     need(arg, 8)?;
     let uaddr = get_u64(arg, 0).unwrap_or(0);
     let mut hdr = [0u8; DOF_HDR_SIZE];
-    fw.platform.copyin(uaddr, &mut hdr).map_err(|_| Errno::EFAULT)?;
+    fw.platform
+        .copyin(uaddr, &mut hdr)
+        .map_err(|_| Errno::EFAULT)?;
     let want = get_u64(&hdr, 40).unwrap_or(0);
     let d = options_dof(state);
     let n = (want.min(d.len() as u64)) as usize;
-    fw.platform.copyout(d.get(..n).unwrap_or(&[]), uaddr).map_err(|_| Errno::EFAULT)
+    fw.platform
+        .copyout(d.get(..n).unwrap_or(&[]), uaddr)
+        .map_err(|_| Errno::EFAULT)
 }
 
 fn replicate(fw: &Framework, state: &ConsumerState, arg: &mut [u8]) -> Result<(), Errno> {
@@ -582,7 +641,12 @@ fn replicate(fw: &Framework, state: &ConsumerState, arg: &mut [u8]) -> Result<()
 
 /// `/dev/dtrace/helper`: DTRACEHIOC_ADDDOF validates the helper DOF (provider
 /// sections allowed) and hands out a generation; REMOVE forgets one.
-pub fn helper_ioctl(fw: &Framework, cmd: u32, arg: &mut [u8], _caller: &ThreadIdentity) -> Result<(), Errno> {
+pub fn helper_ioctl(
+    fw: &Framework,
+    cmd: u32,
+    arg: &mut [u8],
+    _caller: &ThreadIdentity,
+) -> Result<(), Errno> {
     static GENERATION: core::sync::atomic::AtomicI32 = core::sync::atomic::AtomicI32::new(0);
     match cmd {
         DTRACEHIOC_ADDDOF => {
@@ -591,7 +655,8 @@ pub fn helper_ioctl(fw: &Framework, cmd: u32, arg: &mut [u8], _caller: &ThreadId
             let base = get_u64(arg, 64).unwrap_or(0);
             let mut image = dof_copyin(fw, uaddr).map_err(|(e, _)| e)?;
             if let Err(e) = dof::load(&mut image, false, base, uaddr, DEFAULT_STRSIZE as u64) {
-                fw.platform.log(&format!("dtrace: rejected helper DOF: {}", e.0));
+                fw.platform
+                    .log(&format!("dtrace: rejected helper DOF: {}", e.0));
                 return Err(Errno::EINVAL);
             }
             let g = GENERATION.fetch_add(1, Ordering::Relaxed) + 1;

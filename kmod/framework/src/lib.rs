@@ -32,7 +32,9 @@ pub mod state;
 
 pub use firing::dtrace_probe;
 pub use platform::{Errno, Platform, PlatformTimers, ThreadIdentity};
-pub use provider::{ArgDesc, Attribute, ProbeDescription, ProviderAttributes, ProviderId, ProviderOps};
+pub use provider::{
+    ArgDesc, Attribute, ProbeDescription, ProviderAttributes, ProviderId, ProviderOps,
+};
 
 use core::sync::atomic::Ordering;
 
@@ -90,7 +92,9 @@ impl ConsumerHandle {
     /// `p` must come from `into_raw` and not have been rebuilt before (the
     /// rebuilt handle owns the state; close it exactly once).
     pub unsafe fn from_raw(p: *mut core::ffi::c_void) -> ConsumerHandle {
-        ConsumerHandle { state: p as *const state::ConsumerState }
+        ConsumerHandle {
+            state: p as *const state::ConsumerState,
+        }
     }
 
     fn state(&self) -> &state::ConsumerState {
@@ -112,7 +116,12 @@ pub fn consumer_open(caller: &ThreadIdentity) -> Result<ConsumerHandle, Errno> {
 }
 
 /// One `DTRACEIOC_*` ioctl: `arg` is the `_IOC_SIZE(cmd)` argument bytes.
-pub fn consumer_ioctl(handle: &ConsumerHandle, cmd: u32, arg: &mut [u8], caller: &ThreadIdentity) -> Result<(), Errno> {
+pub fn consumer_ioctl(
+    handle: &ConsumerHandle,
+    cmd: u32,
+    arg: &mut [u8],
+    caller: &ThreadIdentity,
+) -> Result<(), Errno> {
     let fw = registry::get().ok_or(Errno::ENXIO)?;
     ioctl::consumer_ioctl(fw, handle.state(), cmd, arg, caller)
 }

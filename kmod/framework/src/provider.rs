@@ -23,11 +23,23 @@ pub struct Attribute {
 
 impl Attribute {
     /// The `STABLE/STABLE/COMMON` attribute most built-in providers use.
-    pub const STABLE_COMMON: Attribute = Attribute { name: 6, data: 6, class: 5 };
+    pub const STABLE_COMMON: Attribute = Attribute {
+        name: 6,
+        data: 6,
+        class: 5,
+    };
     /// `PRIVATE/PRIVATE/UNKNOWN`.
-    pub const PRIVATE_UNKNOWN: Attribute = Attribute { name: 1, data: 1, class: 0 };
+    pub const PRIVATE_UNKNOWN: Attribute = Attribute {
+        name: 1,
+        data: 1,
+        class: 0,
+    };
     /// `EVOLVING/EVOLVING/COMMON`.
-    pub const EVOLVING_COMMON: Attribute = Attribute { name: 5, data: 5, class: 5 };
+    pub const EVOLVING_COMMON: Attribute = Attribute {
+        name: 5,
+        data: 5,
+        class: 5,
+    };
 
     /// Whether each code is in its defined range.
     pub fn is_valid(&self) -> bool {
@@ -51,14 +63,26 @@ pub struct ProviderAttributes {
 impl ProviderAttributes {
     /// All five set to `a`.
     pub const fn uniform(a: Attribute) -> Self {
-        ProviderAttributes { provider: a, module: a, function: a, name: a, args: a }
+        ProviderAttributes {
+            provider: a,
+            module: a,
+            function: a,
+            name: a,
+            args: a,
+        }
     }
 
     /// Whether every attribute is valid.
     pub fn is_valid(&self) -> bool {
-        [self.provider, self.module, self.function, self.name, self.args]
-            .iter()
-            .all(Attribute::is_valid)
+        [
+            self.provider,
+            self.module,
+            self.function,
+            self.name,
+            self.args,
+        ]
+        .iter()
+        .all(Attribute::is_valid)
     }
 
     /// The 15-byte `dtrace_pattr_t` encoding.
@@ -83,7 +107,13 @@ impl ProviderAttributes {
             data: b.get(i + 1).copied().unwrap_or(0),
             class: b.get(i + 2).copied().unwrap_or(0),
         };
-        ProviderAttributes { provider: at(0), module: at(3), function: at(6), name: at(9), args: at(12) }
+        ProviderAttributes {
+            provider: at(0),
+            module: at(3),
+            function: at(6),
+            name: at(9),
+            args: at(12),
+        }
     }
 }
 
@@ -118,7 +148,12 @@ pub struct ArgDesc {
 impl ArgDesc {
     /// A fresh description for argument `ndx`.
     pub fn new(ndx: i32) -> Self {
-        ArgDesc { ndx, mapping: ndx, native: [0; DTRACE_ARGTYPELEN], xlate: [0; DTRACE_ARGTYPELEN] }
+        ArgDesc {
+            ndx,
+            mapping: ndx,
+            native: [0; DTRACE_ARGTYPELEN],
+            xlate: [0; DTRACE_ARGTYPELEN],
+        }
     }
 
     /// Sets the native type name.

@@ -4,12 +4,13 @@
 //! `dtrace_probe_arg`), in their safe Rust form.
 //!
 //! Locks, in the only order they may be taken:
-//!   1. `Framework::provider_lock` — serialises provider registration and the
-//!      calls to `provide`/`provide_module` (which create probes, so they run
-//!      *without* lock 2 held);
-//!   2. `Framework::lock` (`dtrace_lock`) — the probe table's mutations, ECB
-//!      chains, consumer states, ids.
-//!   3. a state's `StateInner` mutex.
+//! 1. `Framework::provider_lock` — serialises provider registration and the
+//!    calls to `provide`/`provide_module` (which create probes, so they run
+//!    *without* lock 2 held);
+//! 2. `Framework::lock` (`dtrace_lock`) — the probe table's mutations, ECB
+//!    chains, consumer states, ids.
+//! 3. a state's `StateInner` mutex.
+//!
 //! Probe context takes none of them: it reads the probe table and ECB chains
 //! through atomics; removals unlink first, `Platform::sync` second, free last.
 //!
@@ -118,6 +119,17 @@ pub fn get() -> Option<&'static Framework> {
     unsafe { p.as_ref() }
 }
 
+/// Publishes `p` as the framework without any other effect. Only for the
+/// link-time probe-context check (`tests/nopanic`), which must keep the
+/// optimiser from proving the framework pointer always null.
+///
+/// # Safety
+/// `p` must be null or point to a live `Framework` for as long as probes fire.
+#[doc(hidden)]
+pub unsafe fn publish_for_checks(p: *mut Framework) {
+    FRAMEWORK.store(p, Ordering::Release);
+}
+
 /// Publishes a new framework; `EEXIST` if one is attached.
 pub fn install(platform: &'static dyn Platform) -> Result<&'static Framework, Errno> {
     let mut chunks = Vec::new();
@@ -201,7 +213,10 @@ impl Framework {
         }
         // SAFETY: `chunk` is a live chunk (just created or previously published).
         let chunk = unsafe { &*chunk };
-        chunk.get(idx % CHUNK).ok_or(Errno::EINVAL)?.store(probe, Ordering::Release);
+        chunk
+            .get(idx % CHUNK)
+            .ok_or(Errno::EINVAL)?
+            .store(probe, Ordering::Release);
         Ok(())
     }
 
@@ -210,7 +225,9 @@ impl Framework {
         for c in self.chunks.iter() {
             let chunk = c.load(Ordering::Acquire);
             // SAFETY: see `probe_by_id`.
-            let Some(chunk) = (unsafe { chunk.as_ref() }) else { continue };
+            let Some(chunk) = (unsafe { chunk.as_ref() }) else {
+                continue;
+            };
             for s in chunk.iter() {
                 // SAFETY: see `probe_by_id`; the caller holds `lock`, so no
                 // probe is freed meanwhile.
@@ -224,7 +241,12 @@ impl Framework {
     }
 
     /// The first probe with id ≥ `id` (ioctl context, under `lock`).
-    pub fn probe_at_or_after(&self, _core: &Core, id: u32, mut pred: impl FnMut(&Probe) -> bool) -> Option<&Probe> {
+    pub fn probe_at_or_after(
+        &self,
+        _core: &Core,
+        id: u32,
+        mut pred: impl FnMut(&Probe) -> bool,
+    ) -> Option<&Probe> {
         let mut i = id.max(1);
         let hi = _core.next_id;
         while i < hi {
@@ -313,7 +335,11 @@ pub fn register(
     let _pl = fw.provider_lock.lock();
     let mut core = fw.lock.lock();
     // SAFETY: providers in the list are live under `lock`.
-    if core.providers.iter().any(|&p| unsafe { &*(p) }.name.as_ref() == name) {
+    if core
+        .providers
+        .iter()
+        .any(|&p| unsafe { &*(p) }.name.as_ref() == name)
+    {
         drop(core);
         // SAFETY: `prov` was never published.
         drop(unsafe { Box::from_raw(prov) });
@@ -363,12 +389,14 @@ pub fn unregister(id: ProviderId) -> Result<(), Errno> {
     let provp = prov as *const Provider;
     let probes = probes_of(fw, &core, provp);
     // SAFETY: live probes under `lock`.
-    let busy = probes.iter().any(|&p| unsafe { &*p }.necbs.load(Ordering::Relaxed) > 0);
+    let busy = probes
+        .iter()
+        .any(|&p| unsafe { &*p }.necbs.load(Ordering::Relaxed) > 0);
     if busy {
         return Err(Errno::EBUSY);
     }
     remove_probes(fw, &mut core, prov, probes);
-    core.providers.retain(|&p| p as *const Provider != provp);
+    core.providers.retain(|&p| !core::ptr::eq(p, provp));
     drop(core);
     // SAFETY: removed from the registry under both locks; its probes are gone.
     drop(unsafe { Box::from_raw(provp as *mut Provider) });
@@ -399,10 +427,19 @@ pub fn condense(id: ProviderId) -> Result<(), Errno> {
 
 /// `dtrace_probe_create`: creates a probe, returns its id (lowest free id
 /// first), or 0 if the provider is unknown/defunct or the table is full.
-pub fn probe_create(id: ProviderId, module: &str, function: &str, name: &str, aframes: i32, parg: usize) -> u32 {
+pub fn probe_create(
+    id: ProviderId,
+    module: &str,
+    function: &str,
+    name: &str,
+    aframes: i32,
+    parg: usize,
+) -> u32 {
     let Some(fw) = get() else { return 0 };
     let mut core = fw.lock.lock();
-    let Some(prov) = provider_from_id(&core, id) else { return 0 };
+    let Some(prov) = provider_from_id(&core, id) else {
+        return 0;
+    };
     if prov.defunct.load(Ordering::Acquire) {
         return 0;
     }
@@ -456,7 +493,11 @@ pub fn probe_lookup(id: ProviderId, module: &str, function: &str, name: &str) ->
     let provp = id.0 as *const Provider;
     let mut found = 0;
     fw.for_each_probe(&core, |p| {
-        if p.provider == provp && &*p.module == module && &*p.function == function && &*p.name == name {
+        if p.provider == provp
+            && &*p.module == module
+            && &*p.function == function
+            && &*p.name == name
+        {
             found = p.id;
             false
         } else {
@@ -478,5 +519,11 @@ pub fn probe_arg(id: ProviderId, probe: u32) -> usize {
 
 /// The probe's full name `provider:module:function:name` (diagnostics).
 pub fn probe_full_name(p: &Probe) -> String {
-    alloc::format!("{}:{}:{}:{}", p.provider().name, p.module, p.function, p.name)
+    alloc::format!(
+        "{}:{}:{}:{}",
+        p.provider().name,
+        p.module,
+        p.function,
+        p.name
+    )
 }

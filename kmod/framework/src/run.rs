@@ -46,7 +46,9 @@ impl RunState {
     /// Record size of `epid` (ring walking, commit). *Probe context.*
     #[inline]
     pub fn record_size(&self, epid: u32) -> usize {
-        self.epid_sizes.get((epid as usize).wrapping_sub(1)).map_or(0, |&s| s as usize)
+        self.epid_sizes
+            .get((epid as usize).wrapping_sub(1))
+            .map_or(0, |&s| s as usize)
     }
 
     /// The globals for one DIF execution.
@@ -73,7 +75,11 @@ impl RunState {
     }
 }
 
-fn alloc_halving<T>(size: i64, manual: bool, mut f: impl FnMut(usize) -> Result<T, Errno>) -> Result<(T, i64), Errno> {
+fn alloc_halving<T>(
+    size: i64,
+    manual: bool,
+    mut f: impl FnMut(usize) -> Result<T, Errno>,
+) -> Result<(T, i64), Errno> {
     let mut size = size;
     while size >= BUFFER_MIN {
         match f(size as usize & !7) {
@@ -170,9 +176,16 @@ pub fn build(
     let globals = GlobalVars::new(VarScope::Global, difos.iter().map(|d| &**d));
     let mut locals = Vec::new();
     for _ in 0..ncpu {
-        locals.push(UnsafeCell::new(LocalVars::new(VarScope::Local, difos.iter().map(|d| &**d))));
+        locals.push(UnsafeCell::new(LocalVars::new(
+            VarScope::Local,
+            difos.iter().map(|d| &**d),
+        )));
     }
-    let chunk = difos.iter().map(|d| d.dynvar_chunk_size(strsize)).max().unwrap_or(0);
+    let chunk = difos
+        .iter()
+        .map(|d| d.dynvar_chunk_size(strsize))
+        .max()
+        .unwrap_or(0);
     let mut dynvarsize = opt(DTRACEOPT_DYNVARSIZE);
     if dynvarsize == DTRACEOPT_UNSET {
         dynvarsize = DEFAULT_DYNVARSIZE;

@@ -35,12 +35,16 @@ impl Speculation {
         for _ in 0..ncpu {
             bufs.push(CpuBuffer::new(size, Policy::Switch, false)?);
         }
-        Ok(Speculation { state: AtomicU32::new(INACTIVE), bufs })
+        Ok(Speculation {
+            state: AtomicU32::new(INACTIVE),
+            bufs,
+        })
     }
 }
 
 fn cas(a: &AtomicU32, cur: u32, new: u32) -> bool {
-    a.compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    a.compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
 }
 
 /// Outcome of `speculation()`.
@@ -82,7 +86,9 @@ pub unsafe fn buffer_for(specs: &[Speculation], cpu: usize, id: u64) -> Result<&
     let Some(s) = specs.get((id - 1) as usize) else {
         return Err(true);
     };
-    let Some(buf) = s.bufs.get(cpu) else { return Err(false) };
+    let Some(buf) = s.bufs.get(cpu) else {
+        return Err(false);
+    };
     loop {
         let cur = s.state.load(Ordering::Acquire);
         // SAFETY: probe context on `cpu` owns this buffer.
@@ -106,7 +112,13 @@ pub unsafe fn buffer_for(specs: &[Speculation], cpu: usize, id: u64) -> Result<&
 ///
 /// # Safety
 /// Probe context (or cross-call) on the CPU owning both buffers.
-pub unsafe fn copy_into(src: &CpuBuffer, dest: &CpuBuffer, now: u64, fill_reserve: usize, record_size: &dyn Fn(u32) -> usize) {
+pub unsafe fn copy_into(
+    src: &CpuBuffer,
+    dest: &CpuBuffer,
+    now: u64,
+    fill_reserve: usize,
+    record_size: &dyn Fn(u32) -> usize,
+) {
     // SAFETY: caller contract.
     let data = unsafe { src.live() };
     if data.is_empty() {
@@ -118,8 +130,10 @@ pub unsafe fn copy_into(src: &CpuBuffer, dest: &CpuBuffer, now: u64, fill_reserv
         return;
     };
     // SAFETY: caller contract; `r` was just reserved.
-    let Some(out) = (unsafe { dest.record_mut(r, len) }) else { return };
-    out.copy_from_slice(data);
+    let Some(out) = (unsafe { dest.record_mut(r, len) }) else {
+        return;
+    };
+    crate::bytes::copy_prefix(out, data);
     let mut off = 0usize;
     while off + 4 <= len {
         let epid = get_u32(out, off).unwrap_or(0);
@@ -139,10 +153,11 @@ pub unsafe fn copy_into(src: &CpuBuffer, dest: &CpuBuffer, now: u64, fill_reserv
     unsafe { dest.commit(r, len) };
 }
 
-/// `commit(id)` on `cpu`. *Probe context.*
+/// `commit(id)` on `cpu`; `Err` = illegal id (ILLOP). *Probe context.*
 ///
 /// # Safety
 /// Probe context on `cpu`.
+#[allow(clippy::result_unit_err)]
 pub unsafe fn commit(
     specs: &[Speculation],
     cpu: usize,
@@ -155,8 +170,12 @@ pub unsafe fn commit(
     if id == 0 {
         return Ok(());
     }
-    let Some(s) = specs.get((id - 1) as usize) else { return Err(()) };
-    let Some(src) = s.bufs.get(cpu) else { return Ok(()) };
+    let Some(s) = specs.get((id - 1) as usize) else {
+        return Err(());
+    };
+    let Some(src) = s.bufs.get(cpu) else {
+        return Ok(());
+    };
     // SAFETY: probe context on `cpu`.
     let has_data = !unsafe { src.live() }.is_empty();
     let (cur, new) = loop {
@@ -185,16 +204,21 @@ pub unsafe fn commit(
     Ok(())
 }
 
-/// `discard(id)` on `cpu`. *Probe context.*
+/// `discard(id)` on `cpu`; `Err` = illegal id (ILLOP). *Probe context.*
 ///
 /// # Safety
 /// Probe context on `cpu`.
+#[allow(clippy::result_unit_err)]
 pub unsafe fn discard(specs: &[Speculation], cpu: usize, id: u64) -> Result<(), ()> {
     if id == 0 {
         return Ok(());
     }
-    let Some(s) = specs.get((id - 1) as usize) else { return Err(()) };
-    let Some(buf) = s.bufs.get(cpu) else { return Ok(()) };
+    let Some(s) = specs.get((id - 1) as usize) else {
+        return Err(());
+    };
+    let Some(buf) = s.bufs.get(cpu) else {
+        return Ok(());
+    };
     // SAFETY: probe context on `cpu`.
     let has_data = !unsafe { buf.live() }.is_empty();
     loop {

@@ -71,7 +71,8 @@ unsafe impl Sync for ConsumerState {}
 impl ConsumerState {
     /// A fresh INACTIVE state with FreeBSD's option defaults.
     pub fn new(opener: ThreadIdentity) -> Box<ConsumerState> {
-        let options: [AtomicI64; DTRACEOPT_MAX] = core::array::from_fn(|_| AtomicI64::new(DTRACEOPT_UNSET));
+        let options: [AtomicI64; DTRACEOPT_MAX] =
+            core::array::from_fn(|_| AtomicI64::new(DTRACEOPT_UNSET));
         let set = |i: usize, v: i64| {
             if let Some(o) = options.get(i) {
                 o.store(v, Ordering::Relaxed);
@@ -118,7 +119,9 @@ impl ConsumerState {
     /// Option value `i` (UNSET if out of range). *Probe context.*
     #[inline]
     pub fn opt(&self, i: usize) -> i64 {
-        self.options.get(i).map_or(DTRACEOPT_UNSET, |o| o.load(Ordering::Relaxed))
+        self.options
+            .get(i)
+            .map_or(DTRACEOPT_UNSET, |o| o.load(Ordering::Relaxed))
     }
 
     /// Current activity. *Probe context.*

@@ -25,7 +25,9 @@ pub struct HostedKernel {
 static KERNEL: OnceLock<Result<HostedKernel, Errno>> = OnceLock::new();
 
 fn caller() -> ThreadIdentity {
-    HostedKernel::get().map(|k| k.platform.current_thread()).unwrap_or_default()
+    HostedKernel::get()
+        .map(|k| k.platform.current_thread())
+        .unwrap_or_default()
 }
 
 impl HostedKernel {
@@ -33,7 +35,8 @@ impl HostedKernel {
     pub fn get() -> Result<&'static HostedKernel, Errno> {
         KERNEL
             .get_or_init(|| {
-                let platform: &'static platform::HostedPlatform = Box::leak(Box::new(platform::HostedPlatform::new()));
+                let platform: &'static platform::HostedPlatform =
+                    Box::leak(Box::new(platform::HostedPlatform::new()));
                 rdtrace_framework::attach(platform)?;
                 Ok(HostedKernel { platform })
             })

@@ -24,7 +24,9 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use rdtrace_framework::platform::{AccessFault, AllocFlags, Errno, Platform, PlatformTimers, ThreadIdentity, TimerId};
+use rdtrace_framework::platform::{
+    AccessFault, AllocFlags, Errno, Platform, PlatformTimers, ThreadIdentity, TimerId,
+};
 
 /// One virtual CPU's probe-context lock (0 = free, else owner token).
 #[repr(align(64))]
@@ -76,22 +78,33 @@ pub fn bind_cpu(cpu: Option<usize>) {
 }
 
 fn now(clock: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: `ts` is a valid, writable timespec; clock_gettime only writes it.
     unsafe { libc::clock_gettime(clock, &mut ts) };
-    (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64)
+    (ts.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec as u64)
 }
 
 impl HostedPlatform {
     /// A platform with one virtual CPU per host CPU.
     pub fn new() -> HostedPlatform {
-        let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let n = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
         Self::with_cpus(n)
     }
 
     /// A platform with `n` virtual CPUs.
     pub fn with_cpus(n: usize) -> HostedPlatform {
-        let cpus = (0..n.max(1)).map(|_| CpuSlot { owner: AtomicU64::new(0) }).collect();
+        let cpus = (0..n.max(1))
+            .map(|_| CpuSlot {
+                owner: AtomicU64::new(0),
+            })
+            .collect();
         let mut execname = [0u8; 32];
         if let Ok(s) = std::fs::read_to_string("/proc/self/comm") {
             let s = s.trim_end();
@@ -108,9 +121,11 @@ impl HostedPlatform {
     }
 
     fn try_take(&self, cpu: usize, me: u64) -> bool {
-        self.cpus
-            .get(cpu)
-            .is_some_and(|s| s.owner.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed).is_ok())
+        self.cpus.get(cpu).is_some_and(|s| {
+            s.owner
+                .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+        })
     }
 
     fn take(&self, cpu: usize, me: u64) {
@@ -126,7 +141,9 @@ impl HostedPlatform {
     }
 
     fn preferred(&self) -> usize {
-        BOUND.with(|b| b.get()).unwrap_or_else(|| (token() as usize) % self.cpus.len())
+        BOUND
+            .with(|b| b.get())
+            .unwrap_or_else(|| (token() as usize) % self.cpus.len())
     }
 
     fn rw_self(&self, addr: u64, len: usize, local: *mut u8, write: bool) -> bool {
@@ -136,8 +153,14 @@ impl HostedPlatform {
         if addr == 0 {
             return false;
         }
-        let liov = libc::iovec { iov_base: local.cast(), iov_len: len };
-        let riov = libc::iovec { iov_base: addr as *mut libc::c_void, iov_len: len };
+        let liov = libc::iovec {
+            iov_base: local.cast(),
+            iov_len: len,
+        };
+        let riov = libc::iovec {
+            iov_base: addr as *mut libc::c_void,
+            iov_len: len,
+        };
         // SAFETY: `local` points to `len` bytes we own (readable for writes,
         // writable for reads); the remote side is checked by the kernel, which
         // returns an error instead of faulting for bad addresses.
@@ -178,7 +201,9 @@ unsafe impl Platform for HostedPlatform {
     }
 
     fn cpu_id(&self) -> usize {
-        CURRENT.with(|c| c.get()).map_or_else(|| self.preferred(), |(cpu, _)| cpu)
+        CURRENT
+            .with(|c| c.get())
+            .map_or_else(|| self.preferred(), |(cpu, _)| cpu)
     }
 
     fn cpu_count(&self) -> usize {
@@ -301,13 +326,19 @@ unsafe impl Platform for HostedPlatform {
                 curthread: 0,
             }
         };
-        let id = ThreadIdentity { curthread: IDENT.with(|i| i as *const _ as u64), ..id };
+        let id = ThreadIdentity {
+            curthread: IDENT.with(|i| i as *const _ as u64),
+            ..id
+        };
         IDENT.with(|i| i.set(Some(id)));
         id
     }
 
     fn current_execname(&self, buf: &mut [u8]) {
-        for (d, s) in buf.iter_mut().zip(self.execname.iter().chain(std::iter::repeat(&0))) {
+        for (d, s) in buf
+            .iter_mut()
+            .zip(self.execname.iter().chain(std::iter::repeat(&0)))
+        {
             *d = *s;
         }
     }
@@ -320,7 +351,13 @@ unsafe impl Platform for HostedPlatform {
 }
 
 impl PlatformTimers for HostedPlatform {
-    fn timer_create(&self, cpu: Option<usize>, interval_ns: u64, func: fn(usize), arg: usize) -> Option<TimerId> {
+    fn timer_create(
+        &self,
+        cpu: Option<usize>,
+        interval_ns: u64,
+        func: fn(usize),
+        arg: usize,
+    ) -> Option<TimerId> {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let stop2 = stop.clone();
         let interval = Duration::from_nanos(interval_ns.max(1000));
@@ -331,7 +368,9 @@ impl PlatformTimers for HostedPlatform {
                 let (lock, cv) = &*stop2;
                 let mut stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
                 loop {
-                    let (g, _) = cv.wait_timeout(stopped, interval).unwrap_or_else(|e| e.into_inner());
+                    let (g, _) = cv
+                        .wait_timeout(stopped, interval)
+                        .unwrap_or_else(|e| e.into_inner());
                     stopped = g;
                     if *stopped {
                         return;
@@ -346,7 +385,10 @@ impl PlatformTimers for HostedPlatform {
             })
             .ok()?;
         let mut timers = self.timers.lock().unwrap_or_else(|e| e.into_inner());
-        let t = Timer { stop, thread: Some(thread) };
+        let t = Timer {
+            stop,
+            thread: Some(thread),
+        };
         if let Some(i) = timers.iter().position(Option::is_none) {
             timers[i] = Some(t);
             Some(TimerId(i))
@@ -379,4 +421,3 @@ pub fn verbose() -> bool {
     static V: OnceLock<bool> = OnceLock::new();
     *V.get_or_init(|| std::env::var_os("RDTRACE_VERBOSE").is_some())
 }
-

@@ -8,12 +8,14 @@ use rdtrace_framework::abi::*;
 
 /// Sums the value words of every entry of aggregation `aggid` across CPUs,
 /// keyed by the key bytes.
-fn entries(c: &rdtrace_hosted::HostedConsumer, aggid: u32) -> Vec<(Vec<u8>, Vec<u64>)> {
+fn entries(c: &rdtrace_hosted::HostedConsumer, aggid: u32) -> Entries {
     let (_, size, recs) = aggdesc(c, aggid).unwrap();
     let value = recs.last().unwrap();
-    let mut out: Vec<(Vec<u8>, Vec<u64>)> = Vec::new();
+    let mut out: Entries = Vec::new();
     for cpu in 0..ncpu() {
-        let Ok(s) = aggsnap(c, cpu, 1 << 20) else { continue };
+        let Ok(s) = aggsnap(c, cpu, 1 << 20) else {
+            continue;
+        };
         let mut off = 0usize;
         while off + 4 <= s.data.len() {
             let id = u32_at(&s.data, off as u32);
@@ -24,7 +26,9 @@ fn entries(c: &rdtrace_hosted::HostedConsumer, aggid: u32) -> Vec<(Vec<u8>, Vec<
             let e = &s.data[off..off + size as usize];
             if id == aggid {
                 let key = e[8..value.offset as usize].to_vec();
-                let vals: Vec<u64> = (0..value.size / 8).map(|i| u64_at(e, value.offset + 8 * i)).collect();
+                let vals: Vec<u64> = (0..value.size / 8)
+                    .map(|i| u64_at(e, value.offset + 8 * i))
+                    .collect();
                 match out.iter_mut().find(|(k, _)| *k == key) {
                     Some((_, v)) => {
                         if v.len() == 1 && matches!(value.action, DTRACEAGG_MIN) {
@@ -47,12 +51,23 @@ fn entries(c: &rdtrace_hosted::HostedConsumer, aggid: u32) -> Vec<(Vec<u8>, Vec<
     out
 }
 
-fn run(kind: u16, keys: Vec<Dif>, value: Option<Dif>, arg: u64, fires: &[u64]) -> (rdtrace_hosted::HostedConsumer, Vec<(Vec<u8>, Vec<u64>)>) {
+type Entries = Vec<(Vec<u8>, Vec<u64>)>;
+
+fn run(
+    kind: u16,
+    keys: Vec<Dif>,
+    value: Option<Dif>,
+    arg: u64,
+    fires: &[u64],
+) -> (rdtrace_hosted::HostedConsumer, Entries) {
     let name = format!("tagg{kind:x}_{}_{arg:x}", fires.len());
     let ids = test_provider(&name, &["p"]);
     let c = open();
     let d = dof(
-        &[Clause::new(&format!("{name}:::p"), Act::aggregation(kind, 1, keys, value, arg))],
+        &[Clause::new(
+            &format!("{name}:::p"),
+            Act::aggregation(kind, 1, keys, value, arg),
+        )],
         &[(0, 4096), (DTRACEOPT_AGGSIZE as u32, 64 * 1024)],
     );
     assert_eq!(enable(&c, &d).unwrap(), 1);
@@ -67,19 +82,39 @@ fn run(kind: u16, keys: Vec<Dif>, value: Option<Dif>, arg: u64, fires: &[u64]) -
 
 #[test]
 fn count_keyed_by_arg1_and_aggdesc_layout() {
-    let (c, e) = run(DTRACEAGG_COUNT, vec![Dif::var(0x107)], None, 0, &[0, 1, 2, 3, 4, 5, 6]);
+    let (c, e) = run(
+        DTRACEAGG_COUNT,
+        vec![Dif::var(0x107)],
+        None,
+        0,
+        &[0, 1, 2, 3, 4, 5, 6],
+    );
     let (epid, size, recs) = aggdesc(&c, 1).unwrap();
     assert_eq!(epid, 1);
     // aggid word, pad, varid (8), key (8), count (8)
     assert_eq!(size, 32);
     let layout: Vec<(u16, u32, u32)> = recs.iter().map(|r| (r.action, r.offset, r.size)).collect();
-    assert_eq!(layout, vec![(DTRACEACT_DIFEXPR, 8, 8), (DTRACEACT_DIFEXPR, 16, 8), (DTRACEAGG_COUNT, 24, 8)]);
+    assert_eq!(
+        layout,
+        vec![
+            (DTRACEACT_DIFEXPR, 8, 8),
+            (DTRACEACT_DIFEXPR, 16, 8),
+            (DTRACEAGG_COUNT, 24, 8)
+        ]
+    );
     // EPROBE omits the in-tuple and aggregating records; nothing is recorded.
     let (_, esize, erecs) = eprobe(&c, 1).unwrap();
     assert_eq!((esize, erecs.len()), (0, 0));
-    let counts: Vec<(u64, u64)> = e.iter().map(|(k, v)| (u64::from_ne_bytes(k[8..16].try_into().unwrap()), v[0])).collect();
+    let counts: Vec<(u64, u64)> = e
+        .iter()
+        .map(|(k, v)| (u64::from_ne_bytes(k[8..16].try_into().unwrap()), v[0]))
+        .collect();
     assert_eq!(counts, vec![(0, 3), (1, 2), (2, 2)]);
-    assert!(e.iter().all(|(k, _)| u64::from_ne_bytes(k[0..8].try_into().unwrap()) == 1), "varid key");
+    assert!(
+        e.iter()
+            .all(|(k, _)| u64::from_ne_bytes(k[0..8].try_into().unwrap()) == 1),
+        "varid key"
+    );
 }
 
 #[test]
@@ -106,17 +141,37 @@ fn quantize_lquantize_llquantize() {
     assert_eq!((b[63], b[64], b[65], b[73], b[60]), (1, 1, 2, 1, 1));
     // lquantize(x, 0, 100, 10): step 10, levels 10, base 0.
     let arg = (10u64 << 48) | (10u64 << 32);
-    let (_, e) = run(DTRACEAGG_LQUANTIZE, vec![], Some(Dif::var(0x106)), arg, &fires);
+    let (_, e) = run(
+        DTRACEAGG_LQUANTIZE,
+        vec![],
+        Some(Dif::var(0x106)),
+        arg,
+        &fires,
+    );
     let b = &e[0].1;
     assert_eq!(b.len(), 13);
     assert_eq!(b[0], arg, "first word is the packed argument");
-    assert_eq!((b[1], b[2], b[12]), (1, 4, 1), "underflow, [0,10), overflow");
+    assert_eq!(
+        (b[1], b[2], b[12]),
+        (1, 4, 1),
+        "underflow, [0,10), overflow"
+    );
     // llquantize(x, 10, 0, 3, 10)
     let arg = (10u64 << 48) | (3u64 << 16) | 10;
-    let (_, e) = run(DTRACEAGG_LLQUANTIZE, vec![], Some(Dif::var(0x106)), arg, &fires);
+    let (_, e) = run(
+        DTRACEAGG_LLQUANTIZE,
+        vec![],
+        Some(Dif::var(0x106)),
+        arg,
+        &fires,
+    );
     let b = &e[0].1;
     assert_eq!(b[0], arg);
-    assert_eq!(b.iter().skip(1).sum::<u64>(), 6, "every value lands in a bucket");
+    assert_eq!(
+        b.iter().skip(1).sum::<u64>(),
+        6,
+        "every value lands in a bucket"
+    );
     assert_eq!(b[1], 2, "0 and -5 are below 10^0");
 }
 
@@ -125,7 +180,10 @@ fn aggregation_drops_when_full() {
     let ids = test_provider("taggdrop", &["p"]);
     let c = open();
     let d = dof(
-        &[Clause::new("taggdrop:::p", Act::aggregation(DTRACEAGG_COUNT, 1, vec![Dif::var(0x106)], None, 0))],
+        &[Clause::new(
+            "taggdrop:::p",
+            Act::aggregation(DTRACEAGG_COUNT, 1, vec![Dif::var(0x106)], None, 0),
+        )],
         &[(0, 4096), (DTRACEOPT_AGGSIZE as u32, 64)],
     );
     enable(&c, &d).unwrap();
@@ -144,7 +202,19 @@ fn aggregation_drops_when_full() {
 fn bad_aggregation_parameters_are_refused() {
     let c = open();
     // lquantize with step 0
-    let d = dof(&[Clause::new("dtrace:::BEGIN", Act::aggregation(DTRACEAGG_LQUANTIZE, 1, vec![], Some(Dif::constant(1)), 10u64 << 32))], &[]);
+    let d = dof(
+        &[Clause::new(
+            "dtrace:::BEGIN",
+            Act::aggregation(
+                DTRACEAGG_LQUANTIZE,
+                1,
+                vec![],
+                Some(Dif::constant(1)),
+                10u64 << 32,
+            ),
+        )],
+        &[],
+    );
     assert_eq!(enable(&c, &d).unwrap_err(), rdtrace_hosted::Errno::EINVAL);
     // ntuple 0
     let mut acts = Act::aggregation(DTRACEAGG_COUNT, 1, vec![], None, 0);

@@ -33,7 +33,10 @@ fn divzero_and_badaddr_fire_error_with_details() {
     let c = open();
     let d = dof(
         &[
-            Clause::new("tfault:::div", vec![Act::trace(Dif::constant(1)), Act::trace(Dif::divzero())]),
+            Clause::new(
+                "tfault:::div",
+                vec![Act::trace(Dif::constant(1)), Act::trace(Dif::divzero())],
+            ),
             Clause::new("tfault:::bad", vec![Act::trace(Dif::load(0x10))]).when(Dif::constant(1)),
             error_clause(),
         ],
@@ -76,7 +79,11 @@ fn fault_in_error_clause_counts_dblerrors() {
 }
 
 fn call(subr: u32) -> Dif {
-    Dif { text: vec![imm(dof_builder::op::CALL, subr, 1), ret(1)], rtype: ctf_type(8), ..Default::default() }
+    Dif {
+        text: vec![imm(dof_builder::op::CALL, subr, 1), ret(1)],
+        rtype: ctf_type(8),
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -87,11 +94,27 @@ fn speculation_commit_discard_and_drops() {
     let d = dof(
         &[
             Clause::new("tspec:::new", vec![Act::trace(call(10))]),
-            Clause::new("tspec:::spec", vec![Act::new(DTRACEACT_SPECULATE, Some(Dif::constant(1))), Act::trace(Dif::var(0x106))]),
-            Clause::new("tspec:::commit", vec![Act::new(DTRACEACT_COMMIT, Some(Dif::constant(1)))]),
-            Clause::new("tspec:::discard", vec![Act::new(DTRACEACT_DISCARD, Some(Dif::constant(1)))]),
+            Clause::new(
+                "tspec:::spec",
+                vec![
+                    Act::new(DTRACEACT_SPECULATE, Some(Dif::constant(1))),
+                    Act::trace(Dif::var(0x106)),
+                ],
+            ),
+            Clause::new(
+                "tspec:::commit",
+                vec![Act::new(DTRACEACT_COMMIT, Some(Dif::constant(1)))],
+            ),
+            Clause::new(
+                "tspec:::discard",
+                vec![Act::new(DTRACEACT_DISCARD, Some(Dif::constant(1)))],
+            ),
         ],
-        &[(0, 64 * 1024), (DTRACEOPT_NSPEC as u32, 1), (DTRACEOPT_SPECSIZE as u32, 48)],
+        &[
+            (0, 64 * 1024),
+            (DTRACEOPT_NSPEC as u32, 1),
+            (DTRACEOPT_SPECSIZE as u32, 48),
+        ],
     );
     enable(&c, &d).unwrap();
     go(&c).unwrap();
@@ -109,11 +132,26 @@ fn speculation_commit_discard_and_drops() {
     assert_eq!(st.specdrops(), 1);
     stop(&c).unwrap();
     let recs = all_records(&c);
-    let ids_traced: Vec<u64> = recs.iter().filter(|r| r.epid == 1).map(|r| u64_at(&r.bytes, 16)).collect();
+    let ids_traced: Vec<u64> = recs
+        .iter()
+        .filter(|r| r.epid == 1)
+        .map(|r| u64_at(&r.bytes, 16))
+        .collect();
     assert_eq!(ids_traced, vec![1, 0, 1]);
-    let committed: Vec<u64> = recs.iter().filter(|r| r.epid == 2).map(|r| u64_at(&r.bytes, 16)).collect();
-    assert_eq!(committed, vec![7, 8], "committed in order; 9 dropped; 10 discarded");
-    assert!(recs.iter().all(|r| r.timestamp != u64::MAX), "commit rewrites the timestamps");
+    let committed: Vec<u64> = recs
+        .iter()
+        .filter(|r| r.epid == 2)
+        .map(|r| u64_at(&r.bytes, 16))
+        .collect();
+    assert_eq!(
+        committed,
+        vec![7, 8],
+        "committed in order; 9 dropped; 10 discarded"
+    );
+    assert!(
+        recs.iter().all(|r| r.timestamp != u64::MAX),
+        "commit rewrites the timestamps"
+    );
 }
 
 /// `a[arg0] = arg1; return arg1` with `a` a global associative array.
@@ -145,7 +183,11 @@ fn dynamic_variables_exhaust_and_clean() {
     let c = open();
     let d = dof(
         &[Clause::new("tdyn:::p", vec![Act::trace(assoc_store())])],
-        &[(0, 1 << 20), (DTRACEOPT_DYNVARSIZE as u32, 1024), (DTRACEOPT_CLEANRATE as u32, 1_000_000)],
+        &[
+            (0, 1 << 20),
+            (DTRACEOPT_DYNVARSIZE as u32, 1024),
+            (DTRACEOPT_CLEANRATE as u32, 1_000_000),
+        ],
     );
     enable(&c, &d).unwrap();
     go(&c).unwrap();
@@ -163,7 +205,11 @@ fn dynamic_variables_exhaust_and_clean() {
     for k in 1000..1000 + stored {
         fire(ids[0], [k, 1, 0, 0, 0]);
     }
-    assert_eq!(status(&c).unwrap().dyndrops(), drops, "cleaned chunks were reused without new drops");
+    assert_eq!(
+        status(&c).unwrap().dyndrops(),
+        drops,
+        "cleaned chunks were reused without new drops"
+    );
     stop(&c).unwrap();
 }
 
@@ -173,7 +219,10 @@ fn several_threads_fire_at_once() {
     let c = open();
     let d = dof(
         &[
-            Clause::new("tthreads:::p", Act::aggregation(DTRACEAGG_COUNT, 1, vec![], None, 0)),
+            Clause::new(
+                "tthreads:::p",
+                Act::aggregation(DTRACEAGG_COUNT, 1, vec![], None, 0),
+            ),
             Clause::new("tthreads:::p", vec![Act::trace(Dif::var(0x106))]),
         ],
         &[(0, 4 << 20), (DTRACEOPT_AGGSIZE as u32, 4096)],
@@ -204,7 +253,15 @@ fn several_threads_fire_at_once() {
         }
     }
     assert_eq!(total, 4 * per);
-    let mut seen: Vec<u64> = all_records(&c).iter().filter(|r| r.epid == 2).map(|r| u64_at(&r.bytes, 16)).collect();
+    let mut seen: Vec<u64> = all_records(&c)
+        .iter()
+        .filter(|r| r.epid == 2)
+        .map(|r| u64_at(&r.bytes, 16))
+        .collect();
     seen.sort();
-    assert_eq!(seen, (0..4 * per).collect::<Vec<_>>(), "every firing recorded exactly once");
+    assert_eq!(
+        seen,
+        (0..4 * per).collect::<Vec<_>>(),
+        "every firing recorded exactly once"
+    );
 }

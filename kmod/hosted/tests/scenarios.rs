@@ -10,15 +10,29 @@ use rdtrace_hosted::Errno;
 fn begin_trace_and_exit() {
     let c = open();
     let d = dof(
-        &[Clause::new("dtrace:::BEGIN", vec![Act::trace(Dif::constant(42)), Act::exit(3)])],
+        &[Clause::new(
+            "dtrace:::BEGIN",
+            vec![Act::trace(Dif::constant(42)), Act::exit(3)],
+        )],
         &[(DTRACEOPT_BUFSIZE as u32, 64 * 1024)],
     );
     assert_eq!(enable(&c, &d).unwrap(), 1);
     let (probe, size, recs) = eprobe(&c, 1).unwrap();
     assert_eq!(probe, 1, "BEGIN is probe 1");
     assert_eq!(recs.len(), 2);
-    assert_eq!((recs[0].action, recs[0].offset, recs[0].size, recs[0].alignment), (DTRACEACT_DIFEXPR, 16, 8, 8));
-    assert_eq!((recs[1].action, recs[1].offset, recs[1].size), (DTRACEACT_EXIT, 24, 4));
+    assert_eq!(
+        (
+            recs[0].action,
+            recs[0].offset,
+            recs[0].size,
+            recs[0].alignment
+        ),
+        (DTRACEACT_DIFEXPR, 16, 8, 8)
+    );
+    assert_eq!(
+        (recs[1].action, recs[1].offset, recs[1].size),
+        (DTRACEACT_EXIT, 24, 4)
+    );
     assert_eq!(size, 28);
     go(&c).unwrap();
     let st = status(&c).unwrap();
@@ -33,9 +47,19 @@ fn begin_trace_and_exit() {
 #[test]
 fn errno_refusals() {
     let c = open();
-    assert_eq!(status(&c).unwrap_err(), Errno::ENOENT, "STATUS while INACTIVE");
+    assert_eq!(
+        status(&c).unwrap_err(),
+        Errno::ENOENT,
+        "STATUS while INACTIVE"
+    );
     assert_eq!(stop(&c).unwrap_err(), Errno::EINVAL, "STOP while INACTIVE");
-    let d = dof(&[Clause::new("dtrace:::END", vec![Act::trace(Dif::constant(1))])], &[(0, 4096)]);
+    let d = dof(
+        &[Clause::new(
+            "dtrace:::END",
+            vec![Act::trace(Dif::constant(1))],
+        )],
+        &[(0, 4096)],
+    );
     enable(&c, &d).unwrap();
     go(&c).unwrap();
     assert_eq!(go(&c).unwrap_err(), Errno::EBUSY, "GO twice");
@@ -57,7 +81,10 @@ fn printf_records_and_format() {
     let ids = test_provider("tprintf", &["p"]);
     let c = open();
     let d = dof(
-        &[Clause::new("tprintf:::p", Act::printf("%d and %d\n", vec![Dif::var(0x106), Dif::var(0x107)]))],
+        &[Clause::new(
+            "tprintf:::p",
+            Act::printf("%d and %d\n", vec![Dif::var(0x106), Dif::var(0x107)]),
+        )],
         &[(0, 64 * 1024)],
     );
     assert_eq!(enable(&c, &d).unwrap(), 1);
@@ -71,7 +98,10 @@ fn printf_records_and_format() {
     fire(ids[0], [7, 8, 0, 0, 0]);
     stop(&c).unwrap();
     let r = all_records(&c);
-    let vals: Vec<(u64, u64)> = r.iter().map(|x| (u64_at(&x.bytes, 16), u64_at(&x.bytes, 24))).collect();
+    let vals: Vec<(u64, u64)> = r
+        .iter()
+        .map(|x| (u64_at(&x.bytes, 16), u64_at(&x.bytes, 24)))
+        .collect();
     assert_eq!(vals, vec![(5, 6), (7, 8)]);
     assert!(r[0].timestamp <= r[1].timestamp && r[0].timestamp > 0);
 }
@@ -81,7 +111,10 @@ fn predicate_filters_and_string_trace() {
     let ids = test_provider("tpred", &["p"]);
     let c = open();
     let d = dof(
-        &[Clause::new("tpred:::p", vec![Act::trace(Dif::string("hello"))]).when(Dif::arg0_equals(3))],
+        &[
+            Clause::new("tpred:::p", vec![Act::trace(Dif::string("hello"))])
+                .when(Dif::arg0_equals(3)),
+        ],
         &[(0, 64 * 1024), (DTRACEOPT_STRSIZE as u32, 16)],
     );
     enable(&c, &d).unwrap();
@@ -110,7 +143,10 @@ fn provider_probes_and_probematch() {
     assert_eq!(&pd[64..67], &[6, 6, 5]);
     let mut pd = [0u8; 92];
     pd[..7].copy_from_slice(b"nothere");
-    assert_eq!(c.ioctl(DTRACEIOC_PROVIDER, &mut pd).unwrap_err(), Errno::ESRCH);
+    assert_eq!(
+        c.ioctl(DTRACEIOC_PROVIDER, &mut pd).unwrap_err(),
+        Errno::ESRCH
+    );
     // PROBES from id 1: BEGIN, END, ERROR are 1, 2, 3.
     let mut desc = [0u8; 388];
     desc[0..4].copy_from_slice(&1u32.to_ne_bytes());
@@ -125,14 +161,23 @@ fn provider_probes_and_probematch() {
     assert_eq!(u32::from_ne_bytes(desc[0..4].try_into().unwrap()), ids[1]);
     let next = ids[1] + 1;
     desc[0..4].copy_from_slice(&next.to_ne_bytes());
-    assert_eq!(c.ioctl(DTRACEIOC_PROBEMATCH, &mut desc).unwrap_err(), Errno::ESRCH);
+    assert_eq!(
+        c.ioctl(DTRACEIOC_PROBEMATCH, &mut desc).unwrap_err(),
+        Errno::ESRCH
+    );
     desc[324..328].copy_from_slice(b"[ab\0");
     desc[0..4].copy_from_slice(&0u32.to_ne_bytes());
-    assert_eq!(c.ioctl(DTRACEIOC_PROBEMATCH, &mut desc).unwrap_err(), Errno::EINVAL);
+    assert_eq!(
+        c.ioctl(DTRACEIOC_PROBEMATCH, &mut desc).unwrap_err(),
+        Errno::EINVAL
+    );
     // CONF
     let mut conf = [0u8; 48];
     c.ioctl(DTRACEIOC_CONF, &mut conf).unwrap();
-    assert_eq!(&conf[0..16], &[2, 0, 0, 0, 8, 0, 0, 0, 8, 0, 0, 0, 2, 0, 0, 0]);
+    assert_eq!(
+        &conf[0..16],
+        &[2, 0, 0, 0, 8, 0, 0, 0, 8, 0, 0, 0, 2, 0, 0, 0]
+    );
     // PROBEARG: the test provider has no argument descriptions.
     let mut ad = [0u8; 268];
     ad[0..4].copy_from_slice(&ids[0].to_ne_bytes());
@@ -143,15 +188,28 @@ fn provider_probes_and_probematch() {
 #[test]
 fn dof_rejections_have_messages() {
     let c = open();
-    let good = dof(&[Clause::new("dtrace:::BEGIN", vec![Act::trace(Dif::constant(1))])], &[]);
+    let good = dof(
+        &[Clause::new(
+            "dtrace:::BEGIN",
+            vec![Act::trace(Dif::constant(1))],
+        )],
+        &[],
+    );
     let mut bad = good.clone();
     bad[1] = b'X';
     assert_eq!(enable(&c, &bad).unwrap_err(), Errno::EINVAL);
-    assert!(c.last_dof_error().contains("magic"), "{}", c.last_dof_error());
+    assert!(
+        c.last_dof_error().contains("magic"),
+        "{}",
+        c.last_dof_error()
+    );
     // A backward branch is refused by the DIF validator.
     let mut loopy = Dif::constant(1);
     loopy.text = vec![br(dof_builder::op::BE, 0), ret(1)];
-    let d = dof(&[Clause::new("dtrace:::BEGIN", vec![Act::trace(loopy)])], &[]);
+    let d = dof(
+        &[Clause::new("dtrace:::BEGIN", vec![Act::trace(loopy)])],
+        &[],
+    );
     assert_eq!(enable(&c, &d).unwrap_err(), Errno::EINVAL);
     assert!(c.last_dof_error().contains("DIF"), "{}", c.last_dof_error());
     // Bad options: index out of range, negative size.
@@ -162,7 +220,10 @@ fn dof_rejections_have_messages() {
     // An unmapped DOF pointer.
     let mut arg = [0u8; 16];
     arg[0..8].copy_from_slice(&16u64.to_ne_bytes());
-    assert_eq!(c.ioctl(DTRACEIOC_ENABLE, &mut arg).unwrap_err(), Errno::EINVAL);
+    assert_eq!(
+        c.ioctl(DTRACEIOC_ENABLE, &mut arg).unwrap_err(),
+        Errno::EINVAL
+    );
     // The good one still works afterwards.
     assert_eq!(enable(&c, &good).unwrap(), 1);
     assert_eq!(c.last_dof_error(), "");
@@ -173,7 +234,10 @@ fn switch_policy_counts_drops() {
     bind0();
     let ids = test_provider("tdrops", &["p"]);
     let c = open();
-    let d = dof(&[Clause::new("tdrops:::p", vec![Act::trace(Dif::var(0x106))])], &[(0, 64)]);
+    let d = dof(
+        &[Clause::new("tdrops:::p", vec![Act::trace(Dif::var(0x106))])],
+        &[(0, 64)],
+    );
     enable(&c, &d).unwrap();
     go(&c).unwrap();
     for i in 0..10 {
@@ -183,7 +247,10 @@ fn switch_policy_counts_drops() {
     assert_eq!(s.data.len(), 48, "two 24-byte records fit in 64 bytes");
     assert_eq!(s.drops, 8);
     let r = records(&c, &s.data);
-    assert_eq!(r.iter().map(|x| u64_at(&x.bytes, 16)).collect::<Vec<_>>(), vec![0, 1]);
+    assert_eq!(
+        r.iter().map(|x| u64_at(&x.bytes, 16)).collect::<Vec<_>>(),
+        vec![0, 1]
+    );
     // After the switch the other half is live and empty.
     fire(ids[0], [99, 0, 0, 0, 0]);
     let s = bufsnap(&c, 0, 4096).unwrap();
@@ -199,22 +266,36 @@ fn ring_policy_wraps_keeping_newest() {
     let c = open();
     let d = dof(
         &[Clause::new("tring:::p", vec![Act::trace(Dif::var(0x106))])],
-        &[(0, 24 * 5), (DTRACEOPT_BUFPOLICY as u32, DTRACEOPT_BUFPOLICY_RING)],
+        &[
+            (0, 24 * 5),
+            (DTRACEOPT_BUFPOLICY as u32, DTRACEOPT_BUFPOLICY_RING),
+        ],
     );
     enable(&c, &d).unwrap();
     go(&c).unwrap();
     for i in 0..13 {
         fire(ids[0], [i, 0, 0, 0, 0]);
     }
-    assert_eq!(bufsnap(&c, 0, 4096).unwrap_err(), Errno::EBUSY, "ring snapshots need STOPPED");
+    assert_eq!(
+        bufsnap(&c, 0, 4096).unwrap_err(),
+        Errno::EBUSY,
+        "ring snapshots need STOPPED"
+    );
     stop(&c).unwrap();
     let s = bufsnap(&c, 0, 4096).unwrap();
     assert_eq!(s.data.len(), 120);
     let o = s.oldest as usize;
     let mut ordered = s.data[o..].to_vec();
     ordered.extend_from_slice(&s.data[..o]);
-    let vals: Vec<u64> = records(&c, &ordered).iter().map(|x| u64_at(&x.bytes, 16)).collect();
-    assert_eq!(vals, vec![8, 9, 10, 11, 12], "the five newest, oldest first");
+    let vals: Vec<u64> = records(&c, &ordered)
+        .iter()
+        .map(|x| u64_at(&x.bytes, 16))
+        .collect();
+    assert_eq!(
+        vals,
+        vec![8, 9, 10, 11, 12],
+        "the five newest, oldest first"
+    );
     let again = bufsnap(&c, 0, 4096).unwrap();
     assert_eq!(again.data.len(), 0, "a ring is consumed once");
 }
@@ -229,7 +310,10 @@ fn fill_policy_keeps_end_reserve() {
             Clause::new("tfill:::p", vec![Act::trace(Dif::var(0x106))]),
             Clause::new("dtrace:::END", vec![Act::trace(Dif::constant(777))]),
         ],
-        &[(0, 24 * 6), (DTRACEOPT_BUFPOLICY as u32, DTRACEOPT_BUFPOLICY_FILL)],
+        &[
+            (0, 24 * 6),
+            (DTRACEOPT_BUFPOLICY as u32, DTRACEOPT_BUFPOLICY_FILL),
+        ],
     );
     enable(&c, &d).unwrap();
     go(&c).unwrap();
@@ -240,7 +324,10 @@ fn fill_policy_keeps_end_reserve() {
     assert_eq!(st.filled(), 1, "one CPU buffer is full");
     stop(&c).unwrap();
     let s = bufsnap(&c, 0, 4096).unwrap();
-    let vals: Vec<u64> = records(&c, &s.data).iter().map(|x| u64_at(&x.bytes, 16)).collect();
+    let vals: Vec<u64> = records(&c, &s.data)
+        .iter()
+        .map(|x| u64_at(&x.bytes, 16))
+        .collect();
     // END needs 24 + 8 (alignment) reserved: 144 - 32 = 112 → 4 records.
     assert_eq!(vals, vec![0, 1, 2, 3, 777]);
 }

@@ -4,4 +4,6 @@
 pub mod isa;
 pub mod provider;
 
-pub use provider::{function_excluded, module_excluded, FbtProvider, FunctionSymbol, Invop, ProvideStats};
+pub use provider::{
+    function_excluded, module_excluded, FbtProvider, FunctionSymbol, Invop, ProvideStats,
+};

@@ -178,7 +178,8 @@ where
                     stats.entry_probes += 1;
                 }
             }
-            if !returns.is_empty() && self.host.probe_lookup(handle, module, f.name, "return") == 0 {
+            if !returns.is_empty() && self.host.probe_lookup(handle, module, f.name, "return") == 0
+            {
                 let n = returns.len();
                 if self.create(handle, module, f.name, "return", returns) {
                     stats.return_probes += 1;
@@ -199,7 +200,9 @@ where
         sites: Vec<PatchSite<I::Emulation>>,
     ) -> bool {
         let parg = self.probes.lock().len();
-        let id = self.host.probe_create(handle, module, function, name, I::AFRAMES as i32, parg);
+        let id = self
+            .host
+            .probe_create(handle, module, function, name, I::AFRAMES as i32, parg);
         if id == 0 {
             return false;
         }
@@ -253,7 +256,10 @@ where
     /// site no longer holds the bytes seen when the probe was created.
     pub fn enable(&self, _id: u32, parg: usize) -> Result<(), Errno> {
         let mut probes = self.probes.lock();
-        let probe = probes.get_mut(parg).and_then(Option::as_mut).ok_or(Errno::EINVAL)?;
+        let probe = probes
+            .get_mut(parg)
+            .and_then(Option::as_mut)
+            .ok_or(Errno::EINVAL)?;
         if probe.enabled {
             return Ok(());
         }
@@ -270,11 +276,17 @@ where
             let patch = site.patch.bytes();
             // SAFETY: `site` was decoded from this function's code and the
             // breakpoint is no wider than the displaced instruction.
-            if let Err(e) = unsafe { self.text.write_text(site.addr, &patch[..usize::from(site.patch.width)]) } {
+            if let Err(e) = unsafe {
+                self.text
+                    .write_text(site.addr, &patch[..usize::from(site.patch.width)])
+            } {
                 for undo in probe.sites.iter().take(done) {
                     let original = undo.original.bytes();
                     // SAFETY: restoring the bytes that were there before.
-                    let _ = unsafe { self.text.write_text(undo.addr, &original[..usize::from(undo.original.width)]) };
+                    let _ = unsafe {
+                        self.text
+                            .write_text(undo.addr, &original[..usize::from(undo.original.width)])
+                    };
                 }
                 return Err(e);
             }
@@ -286,14 +298,19 @@ where
     /// `disable`: restore the original bytes of probe `parg`'s sites.
     pub fn disable(&self, _id: u32, parg: usize) {
         let mut probes = self.probes.lock();
-        let Some(probe) = probes.get_mut(parg).and_then(Option::as_mut) else { return };
+        let Some(probe) = probes.get_mut(parg).and_then(Option::as_mut) else {
+            return;
+        };
         if !probe.enabled {
             return;
         }
         for site in &probe.sites {
             let original = site.original.bytes();
             // SAFETY: writing back exactly the bytes the breakpoint replaced.
-            let _ = unsafe { self.text.write_text(site.addr, &original[..usize::from(site.original.width)]) };
+            let _ = unsafe {
+                self.text
+                    .write_text(site.addr, &original[..usize::from(site.original.width)])
+            };
         }
         probe.enabled = false;
     }
@@ -311,18 +328,31 @@ where
         // SAFETY: the snapshot is null or published by `publish`, and freed
         // only after it is replaced and every CPU has left probe context.
         let snapshot = unsafe { self.snapshot.load(Ordering::Acquire).as_ref() }?;
-        let index = snapshot.sites.binary_search_by_key(&addr, |e| e.site.addr).ok()?;
+        let index = snapshot
+            .sites
+            .binary_search_by_key(&addr, |e| e.site.addr)
+            .ok()?;
         snapshot.sites.get(index)
     }
 
     /// Fire the probe of the site at `addr`, if it is ours, and return the
     /// site for the caller to emulate (the FreeBSD amd64 stub emulates
     /// `push %rbp` itself). *Probe context.*
-    pub fn fire_site<R: RegisterFile<I::Reg>>(&self, addr: u64, regs: &R) -> Option<PatchSite<I::Emulation>> {
+    pub fn fire_site<R: RegisterFile<I::Reg>>(
+        &self,
+        addr: u64,
+        regs: &R,
+    ) -> Option<PatchSite<I::Emulation>> {
         let entry = self.lookup(addr)?;
         let args = match entry.site.kind {
             SiteKind::Entry => I::ARG_REGS.map(|r| regs.get(r)),
-            SiteKind::Return => [u64::from(entry.site.offset), regs.get(I::RETVAL_REG), 0, 0, 0],
+            SiteKind::Return => [
+                u64::from(entry.site.offset),
+                regs.get(I::RETVAL_REG),
+                0,
+                0,
+                0,
+            ],
         };
         self.host.probe(entry.probe_id, args);
         Some(entry.site)
@@ -330,8 +360,15 @@ where
 
     /// The whole breakpoint handler: fire the probe of the site at `addr`
     /// and emulate its displaced instruction. *Probe context.*
-    pub fn invop<R: RegisterFile<I::Reg>, M: StackMemory>(&self, addr: u64, regs: &mut R, mem: &mut M) -> Invop {
-        let Some(site) = self.fire_site(addr, regs) else { return Invop::NotOurs };
+    pub fn invop<R: RegisterFile<I::Reg>, M: StackMemory>(
+        &self,
+        addr: u64,
+        regs: &mut R,
+        mem: &mut M,
+    ) -> Invop {
+        let Some(site) = self.fire_site(addr, regs) else {
+            return Invop::NotOurs;
+        };
         match I::emulate(&site, regs, mem) {
             Ok(()) => Invop::Emulated,
             Err(e) => Invop::Failed(e),
@@ -345,8 +382,14 @@ where
             .iter()
             .enumerate()
             .filter_map(|(parg, p)| {
-                p.as_ref()
-                    .map(|p| (p.id, parg, p.sites.first().is_some_and(|s| s.kind == SiteKind::Entry), p.sites.len()))
+                p.as_ref().map(|p| {
+                    (
+                        p.id,
+                        parg,
+                        p.sites.first().is_some_and(|s| s.kind == SiteKind::Entry),
+                        p.sites.len(),
+                    )
+                })
             })
             .collect()
     }
@@ -364,7 +407,10 @@ impl<I: Isa> Drop for FbtProvider<I> {
             for site in &probe.sites {
                 let original = site.original.bytes();
                 // SAFETY: restoring the bytes the breakpoint replaced.
-                let _ = unsafe { self.text.write_text(site.addr, &original[..usize::from(site.original.width)]) };
+                let _ = unsafe {
+                    self.text
+                        .write_text(site.addr, &original[..usize::from(site.original.width)])
+                };
             }
         }
         let old = self.snapshot.swap(ptr::null_mut(), Ordering::AcqRel);

@@ -95,10 +95,18 @@ impl ProfileProvider {
             }
             None => {
                 for rate in PROFILE_RATES {
-                    self.create(&format!("profile-{rate}"), ProfileKind::Profile, 1_000_000_000 / rate);
+                    self.create(
+                        &format!("profile-{rate}"),
+                        ProfileKind::Profile,
+                        1_000_000_000 / rate,
+                    );
                 }
                 for rate in TICK_RATES {
-                    self.create(&format!("tick-{rate}"), ProfileKind::Tick, 1_000_000_000 / rate);
+                    self.create(
+                        &format!("tick-{rate}"),
+                        ProfileKind::Tick,
+                        1_000_000_000 / rate,
+                    );
                 }
             }
         }
@@ -136,7 +144,9 @@ impl ProfileProvider {
     /// tick-). Enabling an enabled or unknown probe does nothing.
     pub fn enable(&self, id: u32) {
         let mut probes = self.probes.lock();
-        let Some(probe) = probes.get_mut(&id) else { return };
+        let Some(probe) = probes.get_mut(&id) else {
+            return;
+        };
         if !probe.armed.is_empty() {
             return;
         }
@@ -218,13 +228,16 @@ pub fn fire(arg: usize) {
     // does not make every later firing look late.
     let interval = firing.interval_ns.max(1);
     let periods = (late / interval).saturating_add(1);
-    firing
-        .expected_ns
-        .store(expected.saturating_add(periods.saturating_mul(interval)), Ordering::Relaxed);
+    firing.expected_ns.store(
+        expected.saturating_add(periods.saturating_mul(interval)),
+        Ordering::Relaxed,
+    );
     let (kernel_pc, user_pc) = firing.host.interrupted_pcs();
     let lateness = match firing.kind {
         ProfileKind::Profile => late,
         ProfileKind::Tick => 0,
     };
-    firing.host.probe(firing.id, [kernel_pc, user_pc, lateness, 0, 0]);
+    firing
+        .host
+        .probe(firing.id, [kernel_pc, user_pc, lateness, 0, 0]);
 }

@@ -122,8 +122,14 @@ mod tests {
         for (name, want) in cases {
             assert_eq!(parse(name).map(|(_, ns)| ns), Ok(want), "{name}");
         }
-        assert_eq!(parse("tick-1d"), Ok((ProfileKind::Tick, 86_400_000_000_000)));
-        assert_eq!(parse("profile-1ms").map(|(k, _)| k), Ok(ProfileKind::Profile));
+        assert_eq!(
+            parse("tick-1d"),
+            Ok((ProfileKind::Tick, 86_400_000_000_000))
+        );
+        assert_eq!(
+            parse("profile-1ms").map(|(k, _)| k),
+            Ok(ProfileKind::Profile)
+        );
     }
 
     #[test]
@@ -137,7 +143,10 @@ mod tests {
         assert_eq!(parse("tick--5"), Err(NameError::BadNumber));
         assert_eq!(parse("tick-5fortnights"), Err(NameError::UnknownUnit));
         assert_eq!(parse("tick-5 s"), Err(NameError::UnknownUnit));
-        assert_eq!(parse("tick-99999999999999999999"), Err(NameError::BadNumber));
+        assert_eq!(
+            parse("tick-99999999999999999999"),
+            Err(NameError::BadNumber)
+        );
         assert_eq!(parse("tick-999999999999d"), Err(NameError::BadNumber));
         assert_eq!(parse("tock-1"), Err(NameError::NoPrefix));
         assert_eq!(parse("profile-*"), Err(NameError::BadNumber));

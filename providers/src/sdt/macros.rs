@@ -1,10 +1,18 @@
 //! Macros for rdtrace's own Rust code to declare SDT providers and probes
 //! that land in the same linker sets as the kernel's, and to fire them.
 //!
-//! ```ignore
+//! ```
 //! rdtrace_providers::sdt_provider_define!(pub RDTRACE_SDT, "rdtrace");
-//! rdtrace_providers::sdt_probe_define!(pub BUF_SWITCH, RDTRACE_SDT, "framework", "buffer", "switch__start", ["int", "uint64_t"]);
-//! rdtrace_providers::sdt_probe!(BUF_SWITCH, cpu as u64, bytes);
+//! rdtrace_providers::sdt_probe_define!(
+//!     pub BUF_SWITCH, RDTRACE_SDT, "framework", "buffer", "switch__start", ["int", "uint64_t"]
+//! );
+//! # fn main() {
+//! let (cpu, bytes) = (1u32, 4096u64);
+//! // Disabled: nothing fires and the arguments are not evaluated.
+//! rdtrace_providers::sdt_probe!(BUF_SWITCH, cpu, bytes);
+//! assert_eq!(BUF_SWITCH.enabled_id(), 0);
+//! assert_eq!(BUF_SWITCH.n_args, 2);
+//! # }
 //! ```
 //!
 //! Call sites test the probe's id (no hot-patching for rdtrace's own probes):

@@ -75,20 +75,40 @@ pub unsafe fn discover(sets: &LinkerSets<'_>) -> Vec<DiscoveredProbe> {
     let mut out = Vec::new();
     for &record in sets.probes {
         // SAFETY: per the caller, non-null entries are live records.
-        let Some(probe) = (unsafe { record.as_ref() }) else { continue };
+        let Some(probe) = (unsafe { record.as_ref() }) else {
+            continue;
+        };
         // SAFETY: as above for the provider record.
-        let Some(provider_record) = (unsafe { probe.provider.as_ref() }) else { continue };
+        let Some(provider_record) = (unsafe { probe.provider.as_ref() }) else {
+            continue;
+        };
         // SAFETY: a live provider record's name is null or a C string.
         let provider = unsafe { c_str(provider_record.name) };
         // SAFETY: string fields of a live record.
-        let (module, function, name) = unsafe { (c_str(probe.module), c_str(probe.function), c_str(probe.name)) };
+        let (module, function, name) = unsafe {
+            (
+                c_str(probe.module),
+                c_str(probe.function),
+                c_str(probe.name),
+            )
+        };
         if provider.is_empty() || name.is_empty() {
             continue;
         }
         out.push(DiscoveredProbe {
             provider: provider.into(),
-            module: if module.is_empty() { module_of_file(sets.file_name) } else { module }.into(),
-            function: if function.is_empty() { "none" } else { function }.into(),
+            module: if module.is_empty() {
+                module_of_file(sets.file_name)
+            } else {
+                module
+            }
+            .into(),
+            function: if function.is_empty() {
+                "none"
+            } else {
+                function
+            }
+            .into(),
             name: dtrace_name(name),
             record: record as usize,
             n_args: probe.n_args,
@@ -101,7 +121,11 @@ pub unsafe fn discover(sets: &LinkerSets<'_>) -> Vec<DiscoveredProbe> {
 ///
 /// # Safety
 /// As for [`discover`].
-pub unsafe fn argtype<'a>(sets: &LinkerSets<'a>, record: usize, index: i32) -> Option<(&'a str, &'a str)> {
+pub unsafe fn argtype<'a>(
+    sets: &LinkerSets<'a>,
+    record: usize,
+    index: i32,
+) -> Option<(&'a str, &'a str)> {
     sets.argtypes.iter().find_map(|&a| {
         // SAFETY: per the caller, non-null entries are live records.
         let arg = unsafe { a.as_ref() }?;
@@ -125,7 +149,12 @@ pub struct SdtProvider {
 }
 
 impl SdtProvider {
-    pub fn new(name: &str, host: &'static dyn ProviderHost, text: &'static dyn TextWriter, arch: Arch) -> Self {
+    pub fn new(
+        name: &str,
+        host: &'static dyn ProviderHost,
+        text: &'static dyn TextWriter,
+        arch: Arch,
+    ) -> Self {
         SdtProvider {
             host,
             text,
@@ -150,15 +179,30 @@ impl SdtProvider {
         let handle = self.handle.load(Ordering::Acquire);
         let mut created = 0;
         // SAFETY: forwarded from the caller.
-        for p in unsafe { discover(sets) }.into_iter().filter(|p| p.provider == self.name) {
-            if self.host.probe_lookup(handle, &p.module, &p.function, &p.name) != 0 {
+        for p in unsafe { discover(sets) }
+            .into_iter()
+            .filter(|p| p.provider == self.name)
+        {
+            if self
+                .host
+                .probe_lookup(handle, &p.module, &p.function, &p.name)
+                != 0
+            {
                 continue;
             }
-            if self.host.probe_create(handle, &p.module, &p.function, &p.name, AFRAMES, p.record) != 0 {
+            if self
+                .host
+                .probe_create(handle, &p.module, &p.function, &p.name, AFRAMES, p.record)
+                != 0
+            {
                 created += 1;
                 self.records.lock().push(p.record);
                 let mut tps = self.tracepoints.lock();
-                for tp in sets.tracepoints.iter().filter(|tp| tp.probe as usize == p.record) {
+                for tp in sets
+                    .tracepoints
+                    .iter()
+                    .filter(|tp| tp.probe as usize == p.record)
+                {
                     tps.push((p.record, tp.patchpoint as u64, tp.target as u64));
                 }
             }
@@ -177,9 +221,17 @@ impl SdtProvider {
 
     /// `enable`: publish the id and patch the probe's tracepoints in.
     pub fn enable(&self, id: u32, parg: usize) -> Result<(), Errno> {
-        let Some(record) = self.record(parg) else { return Err(Errno::EINVAL) };
+        let Some(record) = self.record(parg) else {
+            return Err(Errno::EINVAL);
+        };
         record.id.store(u64::from(id), Ordering::Release);
-        let sites: Vec<(u64, u64)> = self.tracepoints.lock().iter().filter(|t| t.0 == parg).map(|t| (t.1, t.2)).collect();
+        let sites: Vec<(u64, u64)> = self
+            .tracepoints
+            .lock()
+            .iter()
+            .filter(|t| t.0 == parg)
+            .map(|t| (t.1, t.2))
+            .collect();
         for (site, target) in sites {
             let bytes = patch::enabled(self.arch, site, target).map_err(|e| match e {
                 PatchError::OutOfRange | PatchError::Misaligned => Errno::EINVAL,
@@ -193,8 +245,16 @@ impl SdtProvider {
 
     /// `disable`: NOP the tracepoints out and clear the id.
     pub fn disable(&self, _id: u32, parg: usize) {
-        let Some(record) = self.record(parg) else { return };
-        let sites: Vec<u64> = self.tracepoints.lock().iter().filter(|t| t.0 == parg).map(|t| t.1).collect();
+        let Some(record) = self.record(parg) else {
+            return;
+        };
+        let sites: Vec<u64> = self
+            .tracepoints
+            .lock()
+            .iter()
+            .filter(|t| t.0 == parg)
+            .map(|t| t.1)
+            .collect();
         let nop = patch::disabled(self.arch);
         for site in sites {
             // SAFETY: as in `enable`; the NOP is the disabled form.

@@ -111,7 +111,11 @@ pub fn enabled(arch: Arch, site: u64, target: u64) -> Result<SiteBytes, PatchErr
             let imm = delta as u32;
             let bit = |hi: u32, lo: u32| (imm >> lo) & ((1 << (hi - lo + 1)) - 1);
             // jal x0: imm[20|10:1|11|19:12] in bits 31|30:21|20|19:12.
-            let word = (bit(20, 20) << 31) | (bit(10, 1) << 21) | (bit(11, 11) << 20) | (bit(19, 12) << 12) | 0x6f;
+            let word = (bit(20, 20) << 31)
+                | (bit(10, 1) << 21)
+                | (bit(11, 11) << 20)
+                | (bit(19, 12) << 12)
+                | 0x6f;
             Ok(SiteBytes::word(word))
         }
     }
@@ -128,26 +132,53 @@ mod tests {
         assert_eq!(e.as_slice(), &[0xE9, 0x00, 0x01, 0, 0]);
         let back = enabled(Arch::X86_64, 0x2000, 0x1000).unwrap();
         assert_eq!(back.as_slice(), &[0xE9, 0xfb, 0xef, 0xff, 0xff]); // -0x1005
-        assert_eq!(enabled(Arch::X86_64, 0, 0x1_0000_0000), Err(PatchError::OutOfRange));
+        assert_eq!(
+            enabled(Arch::X86_64, 0, 0x1_0000_0000),
+            Err(PatchError::OutOfRange)
+        );
     }
 
     #[test]
     fn arm64_b() {
-        assert_eq!(disabled(Arch::Aarch64).as_slice(), &0xd503_201fu32.to_le_bytes());
+        assert_eq!(
+            disabled(Arch::Aarch64).as_slice(),
+            &0xd503_201fu32.to_le_bytes()
+        );
         // b +0x100 = 0x14000040 ; b -4 = 0x17ffffff
-        assert_eq!(enabled(Arch::Aarch64, 0x1000, 0x1100).unwrap().as_slice(), &0x1400_0040u32.to_le_bytes());
-        assert_eq!(enabled(Arch::Aarch64, 0x1000, 0xffc).unwrap().as_slice(), &0x17ff_ffffu32.to_le_bytes());
-        assert_eq!(enabled(Arch::Aarch64, 0x1000, 0x1002), Err(PatchError::Misaligned));
-        assert_eq!(enabled(Arch::Aarch64, 0, 1 << 28), Err(PatchError::OutOfRange));
+        assert_eq!(
+            enabled(Arch::Aarch64, 0x1000, 0x1100).unwrap().as_slice(),
+            &0x1400_0040u32.to_le_bytes()
+        );
+        assert_eq!(
+            enabled(Arch::Aarch64, 0x1000, 0xffc).unwrap().as_slice(),
+            &0x17ff_ffffu32.to_le_bytes()
+        );
+        assert_eq!(
+            enabled(Arch::Aarch64, 0x1000, 0x1002),
+            Err(PatchError::Misaligned)
+        );
+        assert_eq!(
+            enabled(Arch::Aarch64, 0, 1 << 28),
+            Err(PatchError::OutOfRange)
+        );
     }
 
     #[test]
     fn riscv_jal_x0() {
         assert_eq!(disabled(Arch::Riscv64).as_slice(), &0x13u32.to_le_bytes());
         // j +8 = 0x0080006f ; j -8 = 0xff9ff06f ; j +0x800 = 0x0010006f|... check by decoding
-        assert_eq!(enabled(Arch::Riscv64, 0x1000, 0x1008).unwrap().as_slice(), &0x0080_006fu32.to_le_bytes());
-        assert_eq!(enabled(Arch::Riscv64, 0x1008, 0x1000).unwrap().as_slice(), &0xff9f_f06fu32.to_le_bytes());
-        assert_eq!(enabled(Arch::Riscv64, 0, 1 << 20), Err(PatchError::OutOfRange));
+        assert_eq!(
+            enabled(Arch::Riscv64, 0x1000, 0x1008).unwrap().as_slice(),
+            &0x0080_006fu32.to_le_bytes()
+        );
+        assert_eq!(
+            enabled(Arch::Riscv64, 0x1008, 0x1000).unwrap().as_slice(),
+            &0xff9f_f06fu32.to_le_bytes()
+        );
+        assert_eq!(
+            enabled(Arch::Riscv64, 0, 1 << 20),
+            Err(PatchError::OutOfRange)
+        );
         assert_eq!(enabled(Arch::Riscv64, 0, 3), Err(PatchError::Misaligned));
     }
 }

@@ -16,6 +16,8 @@
 //! Probe context: [`SyscallProvider::fire_entry`],
 //! [`SyscallProvider::fire_return`] and [`SyscallProvider::fire_from_syscall_args`].
 
+pub mod freebsd;
+
 use crate::host::{ProviderHandle, ProviderHost};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -95,12 +97,16 @@ impl SyscallProvider {
     pub fn provide(&self) {
         let handle = self.handle.load(Ordering::Acquire);
         for sysnum in 0..self.table.len() {
-            let Some(name) = self.table.name(sysnum) else { continue };
+            let Some(name) = self.table.name(sysnum) else {
+                continue;
+            };
             if name.is_empty() || self.host.probe_lookup(handle, MODULE, name, "entry") != 0 {
                 continue;
             }
-            self.host.probe_create(handle, MODULE, name, "entry", AFRAMES, sysnum | ENTRY_FLAG);
-            self.host.probe_create(handle, MODULE, name, "return", AFRAMES, sysnum);
+            self.host
+                .probe_create(handle, MODULE, name, "entry", AFRAMES, sysnum | ENTRY_FLAG);
+            self.host
+                .probe_create(handle, MODULE, name, "return", AFRAMES, sysnum);
         }
     }
 
@@ -115,8 +121,11 @@ impl SyscallProvider {
 
     /// `enable`: publish the probe id to the table and install the hook.
     pub fn enable(&self, id: u32, parg: usize) {
-        let Some((slot, sysnum, site)) = self.slot(parg) else { return };
-        if slot.swap(id, Ordering::AcqRel) == 0 && self.enabled.fetch_add(1, Ordering::AcqRel) == 0 {
+        let Some((slot, sysnum, site)) = self.slot(parg) else {
+            return;
+        };
+        if slot.swap(id, Ordering::AcqRel) == 0 && self.enabled.fetch_add(1, Ordering::AcqRel) == 0
+        {
             self.table.set_hook(true);
         }
         self.table.set_probe_id(sysnum, site, id);
@@ -124,7 +133,9 @@ impl SyscallProvider {
 
     /// `disable`: clear the probe id; remove the hook with the last probe.
     pub fn disable(&self, _id: u32, parg: usize) {
-        let Some((slot, sysnum, site)) = self.slot(parg) else { return };
+        let Some((slot, sysnum, site)) = self.slot(parg) else {
+            return;
+        };
         self.table.set_probe_id(sysnum, site, 0);
         if slot.swap(0, Ordering::AcqRel) != 0 && self.enabled.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.table.set_hook(false);
@@ -141,7 +152,10 @@ impl SyscallProvider {
 
     /// Fire `sysnum`'s entry probe, if enabled. *Probe context.*
     pub fn fire_entry(&self, sysnum: usize, args: &[u64]) {
-        let id = self.entry_ids.get(sysnum).map_or(0, |s| s.load(Ordering::Acquire));
+        let id = self
+            .entry_ids
+            .get(sysnum)
+            .map_or(0, |s| s.load(Ordering::Acquire));
         if id == 0 {
             return;
         }
@@ -155,7 +169,10 @@ impl SyscallProvider {
     /// Fire `sysnum`'s return probe, if enabled; `retval` is the value the
     /// kernel passes (-1 on error). *Probe context.*
     pub fn fire_return(&self, sysnum: usize, retval: i64) {
-        let id = self.return_ids.get(sysnum).map_or(0, |s| s.load(Ordering::Acquire));
+        let id = self
+            .return_ids
+            .get(sysnum)
+            .map_or(0, |s| s.load(Ordering::Acquire));
         if id != 0 {
             let value = retval as u64;
             self.host.probe(id, [value, value, 0, 0, 0]);

@@ -53,7 +53,11 @@ impl MockHost {
 
     pub fn id_of(&self, name: &str) -> u32 {
         let probes = self.probes.lock().unwrap();
-        probes.iter().position(|p| p.name == name).map(|i| i as u32 + 1).unwrap_or(0)
+        probes
+            .iter()
+            .position(|p| p.name == name)
+            .map(|i| i as u32 + 1)
+            .unwrap_or(0)
     }
 
     pub fn probe(&self, id: u32) -> CreatedProbe {
@@ -61,7 +65,13 @@ impl MockHost {
     }
 
     pub fn live_timers(&self) -> Vec<MockTimer> {
-        self.timers.lock().unwrap().iter().filter(|t| t.live).copied().collect()
+        self.timers
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|t| t.live)
+            .copied()
+            .collect()
     }
 
     /// Run every live timer's callback once, "on" its CPU.
@@ -78,7 +88,15 @@ impl MockHost {
 }
 
 impl ProviderHost for MockHost {
-    fn probe_create(&self, provider: ProviderHandle, module: &str, function: &str, name: &str, aframes: i32, parg: usize) -> u32 {
+    fn probe_create(
+        &self,
+        provider: ProviderHandle,
+        module: &str,
+        function: &str,
+        name: &str,
+        aframes: i32,
+        parg: usize,
+    ) -> u32 {
         let mut probes = self.probes.lock().unwrap();
         probes.push(CreatedProbe {
             provider,
@@ -91,11 +109,22 @@ impl ProviderHost for MockHost {
         probes.len() as u32
     }
 
-    fn probe_lookup(&self, provider: ProviderHandle, module: &str, function: &str, name: &str) -> u32 {
+    fn probe_lookup(
+        &self,
+        provider: ProviderHandle,
+        module: &str,
+        function: &str,
+        name: &str,
+    ) -> u32 {
         let probes = self.probes.lock().unwrap();
         probes
             .iter()
-            .position(|p| p.provider == provider && p.module == module && p.function == function && p.name == name)
+            .position(|p| {
+                p.provider == provider
+                    && p.module == module
+                    && p.function == function
+                    && p.name == name
+            })
             .map(|i| i as u32 + 1)
             .unwrap_or(0)
     }
@@ -121,9 +150,21 @@ impl ProviderHost for MockHost {
         self.now.load(Ordering::SeqCst)
     }
 
-    fn timer_create(&self, cpu: Option<usize>, interval_ns: u64, func: fn(usize), arg: usize) -> Option<TimerId> {
+    fn timer_create(
+        &self,
+        cpu: Option<usize>,
+        interval_ns: u64,
+        func: fn(usize),
+        arg: usize,
+    ) -> Option<TimerId> {
         let mut timers = self.timers.lock().unwrap();
-        timers.push(MockTimer { cpu, interval_ns, func, arg, live: true });
+        timers.push(MockTimer {
+            cpu,
+            interval_ns,
+            func,
+            arg,
+            live: true,
+        });
         Some(TimerId(timers.len() - 1))
     }
 

@@ -15,7 +15,8 @@
 //! * nothing the loader cannot handle: no `.eh_frame`, `.init_array`, TLS or
 //!   COMMON symbols, and only relocation types FreeBSD accepts on that
 //!   architecture (amd64: never `R_X86_64_32` or a GOT-relative type);
-//! * no FP/SIMD register anywhere in the code (disassembled by llvm-objdump);
+//! * no FP/SIMD register anywhere in the code (disassembled by llvm-objdump),
+//!   and the per-CPU register (arm64 x18, riscv64 tp/gp) is never clobbered;
 //! * every undefined symbol is in `sys-headers/kpi-symbols.txt`.
 //!
 //! Host-only test code; nothing here runs in the kernel.
@@ -805,6 +806,35 @@ pub fn fp_simd_uses(listing: &str, arch: Arch) -> Vec<String> {
         .collect()
 }
 
+/// Instructions that touch a register the kernel reserves for its per-CPU
+/// pointer: arm64 x18 may only serve as the base of a load (reading
+/// `struct pcpu`), riscv64 tp/gp must never be written. amd64 reaches the
+/// per-CPU area through %gs and has no reserved general register.
+pub fn reserved_register_uses(listing: &str, arch: Arch) -> Vec<String> {
+    instructions(listing)
+        .filter(|(mnemonic, operands, _)| match arch {
+            Arch::Amd64 => false,
+            Arch::Arm64 => {
+                let mentions = tokens(operands).any(|t| t == "x18" || t == "w18");
+                let as_base_only = operands.matches("x18").count()
+                    == operands.matches("[x18").count()
+                    && !tokens(operands).any(|t| t == "w18");
+                let is_load = mnemonic.starts_with("ld");
+                mentions && !(as_base_only && is_load)
+            }
+            Arch::Riscv64 => {
+                let is_store = matches!(
+                    *mnemonic,
+                    "sb" | "sh" | "sw" | "sd" | "c.sw" | "c.sd" | "c.swsp" | "c.sdsp"
+                );
+                let first = tokens(operands).next().unwrap_or("");
+                !is_store && matches!(first, "tp" | "gp" | "x3" | "x4")
+            }
+        })
+        .map(|(_, _, line)| line.trim().to_string())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -843,6 +873,18 @@ mod tests {
         assert_eq!(fp_simd_uses(riscv, Arch::Riscv64).len(), 1);
         let unknown = "      10:\t<unknown>\n";
         assert_eq!(fp_simd_uses(unknown, Arch::Arm64).len(), 1);
+    }
+
+    #[test]
+    fn reserved_registers_are_guarded() {
+        let arm = "  10:\tldr\tx0, [x18]\n  14:\tldr\tw0, [x18, x8]\n";
+        assert!(reserved_register_uses(arm, Arch::Arm64).is_empty());
+        let arm_bad = "  10:\tmov\tx18, x0\n  14:\tadd\tx0, x18, #8\n";
+        assert_eq!(reserved_register_uses(arm_bad, Arch::Arm64).len(), 2);
+        let rv = "  10:\tld\ta0, 0x0(tp)\n  14:\tadd\ta0, a0, tp\n";
+        assert!(reserved_register_uses(rv, Arch::Riscv64).is_empty());
+        let rv_bad = "  10:\tmv\ttp, a0\n  14:\taddi\tgp, gp, 8\n";
+        assert_eq!(reserved_register_uses(rv_bad, Arch::Riscv64).len(), 2);
     }
 
     #[test]

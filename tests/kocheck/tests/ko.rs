@@ -34,6 +34,9 @@ fn check_all(arch: Arch) {
     for line in fp_simd_uses(&listing, arch).into_iter().take(20) {
         problems.push(format!("FP/SIMD register use: {line}"));
     }
+    for line in reserved_register_uses(&listing, arch).into_iter().take(20) {
+        problems.push(format!("reserved per-CPU register use: {line}"));
+    }
     assert!(
         problems.is_empty(),
         "build/{}/rdtrace.ko fails the FreeBSD module checks:\n  {}",

@@ -208,10 +208,11 @@ pub struct Section {
 }
 
 impl Section {
-    /// Whether `link_elf_obj` places this section in the module image.
+    /// Whether `link_elf_obj` places this section in the module image
+    /// (zero-sized ones too: they get an address, and code may take it —
+    /// e.g. a zero-sized static).
     pub fn is_loaded(&self) -> bool {
         self.flags & SHF_ALLOC != 0
-            && self.size != 0
             && matches!(
                 self.sh_type,
                 SHT_PROGBITS | SHT_NOBITS | SHT_X86_64_UNWIND | SHT_INIT_ARRAY | SHT_FINI_ARRAY

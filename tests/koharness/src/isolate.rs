@@ -41,3 +41,35 @@ pub fn run_isolated(test_name: &str, case: &str, body: impl FnOnce()) {
         }
     }
 }
+
+/// Like [`run_isolated`], for a body that must make the kernel panic: the
+/// child must die (abort) rather than pass. Returns the child's stderr in
+/// the parent (None in the child).
+pub fn run_isolated_expecting_panic(
+    test_name: &str,
+    case: &str,
+    body: impl FnOnce(),
+) -> Option<String> {
+    if let Ok(current) = std::env::var(CASE_VAR) {
+        if current == case {
+            body();
+        }
+        return None;
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    let out = Command::new(exe)
+        .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
+        .env(CASE_VAR, case)
+        .output()
+        .expect("spawn child test process");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "case `{case}` of `{test_name}` was expected to panic the kernel but passed\n{stderr}"
+    );
+    assert!(
+        stderr.contains("panic: "),
+        "the child failed without a kernel panic:\n{stderr}"
+    );
+    Some(stderr)
+}

@@ -198,8 +198,8 @@ impl LinkedImage {
                 let sym = &object.symbols[r.sym as usize];
                 let s_val = values[r.sym as usize].ok_or_else(|| {
                     LoadError::Malformed(format!(
-                        "{}: relocation against `{}` in a section that is not loaded",
-                        rs.name, sym.name
+                        "{}: relocation against symbol #{} `{}` (section index {}) in a section that is not loaded",
+                        rs.name, r.sym, sym.name, sym.shndx
                     ))
                 })?;
                 let place = target_addr + r.offset;

@@ -262,3 +262,104 @@ fn fixture_duplicate_version_is_eexist() {
         assert!(first.unload().expect("unload").leaks.is_empty());
     });
 }
+
+const IOC_ARM: u64 = 0x8008_6604; // _IOW('f', 4, long)
+const IOC_DISARM: u64 = 0x2000_6605; // _IO('f', 5)
+const IOC_HITS: u64 = 0x4010_6607; // _IOR('f', 7, long[2])
+
+#[test]
+fn fixture_breakpoint_reaches_the_invop_hook_and_text_patching_works() {
+    run_isolated(
+        "fixture_breakpoint_reaches_the_invop_hook_and_text_patching_works",
+        "invop",
+        || {
+            let mut kld = load_fixture();
+            let f = devfs::open("/dev/fixture/dev0", libc::O_RDWR).expect("open");
+            assert_eq!(kernel::ktext::call_fbt_target(1, 2, 3), 5);
+            let claim = UserBuf::from_bytes(&1i64.to_le_bytes());
+            assert_eq!(
+                f.ioctl(IOC_ARM, claim.addr()),
+                0,
+                "patching kernel text through the CR0.WP dance"
+            );
+            for i in 0..3u64 {
+                assert_eq!(
+                    kernel::ktext::call_fbt_target(1, 40 + i, 2),
+                    42 + i,
+                    "emulated push %rbp keeps the function correct"
+                );
+            }
+            let hits = UserBuf::new(16);
+            assert_eq!(f.ioctl(IOC_HITS, hits.addr()), 0);
+            let word =
+                |i: usize| i64::from_le_bytes(hits.bytes()[i * 8..i * 8 + 8].try_into().unwrap());
+            assert_eq!(
+                (word(0), word(1)),
+                (3, 42),
+                "three breakpoints; the trap frame carried %rdi"
+            );
+            assert_eq!(f.ioctl(IOC_DISARM, 0), 0);
+            assert_eq!(kernel::ktext::call_fbt_target(2, 1, 1), 2);
+            assert_eq!(f.ioctl(IOC_HITS, hits.addr()), 0);
+            assert_eq!(
+                word(0),
+                3,
+                "no breakpoint after the original byte was restored"
+            );
+            drop(f);
+            let report = kld.unload().expect("unload");
+            assert!(report.leaks.is_empty(), "{:?}", report.leaks);
+        },
+    );
+}
+
+#[test]
+fn fixture_unclaimed_breakpoint_goes_to_calltrap_and_panics() {
+    let out = rdtrace_koharness::isolate::run_isolated_expecting_panic(
+        "fixture_unclaimed_breakpoint_goes_to_calltrap_and_panics",
+        "stray",
+        || {
+            let _kld = load_fixture();
+            let f = devfs::open("/dev/fixture/dev0", libc::O_RDWR).expect("open");
+            let claim = UserBuf::from_bytes(&0i64.to_le_bytes());
+            assert_eq!(f.ioctl(IOC_ARM, claim.addr()), 0);
+            kernel::ktext::call_fbt_target(0, 1, 1);
+        },
+    );
+    if let Some(out) = out {
+        assert!(out.contains("stray breakpoint at"), "{out}");
+    }
+}
+
+const IOC_NOFAULT: u64 = 0xc018_6608; // _IOWR('f', 8, long[3])
+
+#[test]
+fn fixture_page_fault_in_module_code_reaches_dtrace_trap_func() {
+    run_isolated(
+        "fixture_page_fault_in_module_code_reaches_dtrace_trap_func",
+        "nofault",
+        || {
+            let mut kld = load_fixture();
+            let f = devfs::open("/dev/fixture/dev0", libc::O_RDWR).expect("open");
+            let mut arg = [0u8; 24];
+            arg[..8].copy_from_slice(&0x18u64.to_le_bytes());
+            let buf = UserBuf::from_bytes(&arg);
+            assert_eq!(f.ioctl(IOC_NOFAULT, buf.addr()), 0);
+            let word =
+                |i: usize| u64::from_le_bytes(buf.bytes()[i * 8..i * 8 + 8].try_into().unwrap());
+            assert_eq!(
+                word(0) as i64,
+                -1,
+                "the faulting load was skipped, not completed"
+            );
+            assert_eq!(word(1), 12, "T_PAGEFLT");
+            assert_eq!(word(2), 0x18, "tf_addr is the faulting address");
+            assert_eq!(
+                kernel::trap::HANDLED_FAULTS.load(std::sync::atomic::Ordering::SeqCst),
+                1
+            );
+            drop(f);
+            assert!(kld.unload().expect("unload").leaks.is_empty());
+        },
+    );
+}

@@ -151,20 +151,41 @@ fn rdtrace_ko_open_and_close_run_the_cdevpriv_destructor() {
                 return;
             };
             let mut kld = common::load_rdtrace(bytes);
-            let before = malloc::live_total();
-            let f = devfs::open("/dev/dtrace/dtrace", libc::O_RDWR).unwrap_or_else(|e| {
-                panic!("open /dev/dtrace/dtrace: errno {e} (the module refuses consumers)")
-            });
+            let open = || {
+                devfs::open("/dev/dtrace/dtrace", libc::O_RDWR).unwrap_or_else(|e| {
+                    panic!("open /dev/dtrace/dtrace: errno {e} (the module refuses consumers)")
+                })
+            };
+            // The first open may create probes that live until unload; after
+            // it, each open allocates a consumer state and its close frees it.
+            let f = open();
             assert!(
                 f.has_cdevpriv(),
                 "open attaches the consumer state with devfs_set_cdevpriv"
             );
             assert_eq!(f.close(), 0);
+            let steady = malloc::live_total();
+            let f = open();
+            assert!(f.has_cdevpriv());
+            let during = malloc::live_total();
+            assert!(
+                during > steady,
+                "an open consumer holds memory ({during} vs {steady} live)"
+            );
+            assert_eq!(f.close(), 0);
             assert_eq!(
                 malloc::live_total(),
-                before,
+                steady,
                 "the cdevpriv destructor freed the consumer state"
             );
+            // Two files at once get two states.
+            let (a, b) = (open(), open());
+            assert!(
+                malloc::live_total() > during,
+                "a second open file has its own state"
+            );
+            drop((a, b));
+            assert_eq!(malloc::live_total(), steady);
             assert!(kld.unload().expect("unload").leaks.is_empty());
         },
     );

@@ -58,6 +58,18 @@ pub fn compile_all(cfg: &Config) -> Result<Vec<Program>, u8> {
         }
     }
     let tags = errtags(cfg);
+    // Preprocessor options may also come as -x options.
+    let mut cpp = cfg.cpp;
+    let mut cpp_args = cfg.cpp_args.clone();
+    for (n, v) in &cfg.options {
+        match (n.as_str(), v) {
+            ("cpp", _) => cpp = true,
+            ("define", Some(v)) => cpp_args.push(format!("-D{}", v)),
+            ("undef", Some(v)) => cpp_args.push(format!("-U{}", v)),
+            ("incdir", Some(v)) => cpp_args.push(format!("-I{}", v)),
+            _ => {}
+        }
+    }
     let mut out = Vec::new();
     for src in &cfg.programs {
         let (label, text, name, spec) = match src {
@@ -86,7 +98,7 @@ pub fn compile_all(cfg: &Config) -> Result<Vec<Program>, u8> {
         let opts = CompileOptions {
             macro_args,
             macro_vars: macro_vars(cfg),
-            cpp: cfg.cpp.then(|| preprocess::CppConfig { program: None, args: cfg.cpp_args.clone() }),
+            cpp: cpp.then(|| preprocess::CppConfig { program: None, args: cpp_args.clone() }),
             options: cfg.options.clone(),
             probe_spec: spec,
             zdefs: cfg.zdefs,

@@ -4,6 +4,7 @@
 
 mod args;
 mod compile;
+mod list;
 mod run;
 
 use std::process::ExitCode;

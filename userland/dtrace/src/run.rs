@@ -1,20 +1,193 @@
-//! The run side of dtrace(1): enabling compiled programs and consuming their data.
-//!
-//! Not implemented yet: the consumer (libdtrace's consumer and the hosted kernel) is a later
-//! phase. Until it lands, running a program reports that tracing cannot be enabled and exits with
-//! status 2 — deliberately not 1, so that tests expecting a run-time failure (exit 1) do not pass
-//! by accident.
+//! The run side of dtrace(1): open the DTrace device (`/dev/dtrace/dtrace`, or the hosted kernel
+//! where that node does not exist), enable the default ERROR handler and every compiled program,
+//! run libdtrace's session loop with FreeBSD's text output, and exit with the status `exit()`
+//! gave (0 if none, 1 on errors).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use rdtrace_libdtrace::compiler::{self, CompileOptions};
+use rdtrace_libdtrace::consumer::client::Client;
+use rdtrace_libdtrace::consumer::device;
+use rdtrace_libdtrace::consumer::session::{RunConfig, Session};
+use rdtrace_libdtrace::output::stack::NoSymbols;
+use rdtrace_libdtrace::output::text::TextOutput;
+use rdtrace_libdtrace::output::OutputOptions;
 
 use crate::args::Config;
 use crate::compile::Program;
+use crate::list;
+
+/// libdtrace's default ERROR handler: its records become the
+/// "error on enabled probe ID …" messages.
+const ERROR_HANDLER: &str =
+    "dtrace:::ERROR { trace(arg1); trace(arg2); trace(arg3); trace(arg4); trace(arg5); }";
+
+/// SIGINT/SIGTERM count: the first asks the loop to stop, like dtrace(1).
+static INTERRUPTS: AtomicU32 = AtomicU32::new(0);
+
+extern "C" fn on_interrupt(_sig: libc::c_int) {
+    INTERRUPTS.fetch_add(1, Ordering::SeqCst);
+}
+
+fn install_signal_handlers() {
+    let handler = on_interrupt as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    // SAFETY: the handler only performs an atomic increment, which is
+    // async-signal-safe; installing it has no other preconditions.
+    unsafe {
+        libc::signal(libc::SIGINT, handler);
+        libc::signal(libc::SIGTERM, handler);
+    }
+}
+
+/// The value of option `name` after the command line and the programs'
+/// pragmas (later settings win, as in libdtrace).
+fn option<'a>(cfg: &'a Config, programs: &'a [Program], name: &str) -> Option<Option<&'a str>> {
+    let mut found = None;
+    for (n, v) in cfg
+        .options
+        .iter()
+        .chain(programs.iter().flat_map(|p| p.compiled.options.iter()))
+    {
+        if n == name {
+            found = Some(v.as_deref());
+        } else if *n == format!("no{name}") {
+            found = None;
+        }
+    }
+    found
+}
+
+fn flag(cfg: &Config, programs: &[Program], name: &str) -> bool {
+    match option(cfg, programs, name) {
+        Some(None) => true,
+        Some(Some(v)) => compiler::options::validate(name, Some(v), false)
+            .map(|n| n != 0)
+            .unwrap_or(true),
+        None => false,
+    }
+}
+
+fn number(cfg: &Config, programs: &[Program], name: &str) -> Option<i64> {
+    let v = option(cfg, programs, name)??;
+    compiler::options::validate(name, Some(v), false).ok()
+}
+
+fn output_options(cfg: &Config, programs: &[Program]) -> OutputOptions {
+    let defaults = OutputOptions::default();
+    OutputOptions {
+        quiet: flag(cfg, programs, "quiet"),
+        flowindent: flag(cfg, programs, "flowindent"),
+        rawbytes: flag(cfg, programs, "rawbytes"),
+        stackindent: number(cfg, programs, "stackindent")
+            .map(|n| n as usize)
+            .unwrap_or(defaults.stackindent),
+        aggsortkey: flag(cfg, programs, "aggsortkey"),
+        aggsortrev: flag(cfg, programs, "aggsortrev"),
+        aggsortpos: number(cfg, programs, "aggsortpos")
+            .map(|n| n as usize)
+            .unwrap_or(0),
+        aggsortkeypos: number(cfg, programs, "aggsortkeypos")
+            .map(|n| n as usize)
+            .unwrap_or(0),
+        aggzoom: flag(cfg, programs, "aggzoom"),
+        droptags: flag(cfg, programs, "droptags"),
+        ..defaults
+    }
+}
+
+fn matched_notice(label: &str, matched: i32) -> String {
+    format!(
+        "dtrace: {label} matched {matched} probe{}\n",
+        if matched == 1 { "" } else { "s" }
+    )
+}
 
 /// Runs the programs; returns the exit status.
-pub fn execute(_cfg: &Config, programs: &[Program]) -> u8 {
-    let n: usize = programs.iter().map(|p| p.compiled.ecbs.len()).sum();
-    eprintln!(
-        "dtrace: could not enable tracing: executing programs is not implemented yet ({} enabling{} compiled)",
-        n,
-        if n == 1 { "" } else { "s" }
+pub fn execute(cfg: &Config, programs: &[Program]) -> u8 {
+    let device = match device::open_default() {
+        Ok(d) => d,
+        Err(msg) => {
+            eprintln!("dtrace: {msg}");
+            return 1;
+        }
+    };
+    let client = Client::new(device);
+    if cfg.list {
+        return list::list(&client, cfg, programs);
+    }
+    let quiet = flag(cfg, programs, "quiet");
+    let names: HashMap<u64, String> = programs
+        .iter()
+        .flat_map(|p| p.compiled.aggregations.iter())
+        .map(|a| (u64::from(a.varid), a.name.clone()))
+        .collect();
+    let mut session = Session::new(client, RunConfig::default(), names);
+
+    match compiler::compile(ERROR_HANDLER, &CompileOptions::default()) {
+        Ok(handler) => {
+            if let Err(e) = session.enable_error_handler(&handler.dof) {
+                eprintln!("dtrace: could not enable tracing: {e}");
+                return 1;
+            }
+        }
+        Err(e) => {
+            eprintln!(
+                "dtrace: internal error compiling the default ERROR handler: {}",
+                e.render(false)
+            );
+            return 1;
+        }
+    }
+    for program in programs {
+        match session.enable(&program.compiled.dof) {
+            Ok(matched) => {
+                if !quiet {
+                    eprint!("{}", matched_notice(&program.label, matched));
+                }
+            }
+            Err(e) => {
+                eprintln!("dtrace: could not enable tracing: {e}");
+                return 1;
+            }
+        }
+    }
+
+    let stdout = std::io::stdout();
+    let out: Box<dyn Write> = match &cfg.output {
+        Some(path) => match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            Ok(f) => Box::new(std::io::BufWriter::new(f)),
+            Err(e) => {
+                eprintln!("dtrace: failed to open output file '{path}': {e}");
+                return 1;
+            }
+        },
+        None => Box::new(stdout.lock()),
+    };
+    let symbols = NoSymbols;
+    let mut sink = TextOutput::new(
+        out,
+        std::io::stderr(),
+        output_options(cfg, programs),
+        &symbols,
     );
-    2
+    install_signal_handlers();
+    let interrupted = || INTERRUPTS.load(Ordering::SeqCst) > 0;
+    match session.run(&mut sink, &interrupted) {
+        Ok(status) => {
+            drop(sink);
+            let _ = std::io::stdout().flush();
+            status.map(|s| (s & 0xff) as u8).unwrap_or(0)
+        }
+        Err(e) => {
+            drop(sink);
+            eprintln!("dtrace: {e}");
+            1
+        }
+    }
 }

@@ -1003,3 +1003,65 @@ fn quantize_last_bucket() {
     let got = run(quiet(), |s| s.end_of_run(&[&q]).unwrap());
     assert_eq!(got, want);
 }
+
+fn oracle() -> OutputOptions {
+    OutputOptions {
+        oracle_testing_columns: true,
+        oracle_trace_integers: true,
+        ..OutputOptions::default()
+    }
+}
+
+#[test]
+fn oracle_compat_trace_integers() {
+    // trace((int8_t)-1), trace((int16_t)-1), trace((int32_t)-1), trace(self->x++)
+    let cases = [
+        ("actions/trace/tst.int8_t.r", Record::int(1, -1, true)),
+        ("actions/trace/tst.int16_t.r", Record::int(2, -1, true)),
+        ("actions/trace/tst.int32_t.r", Record::int(4, -1, true)),
+        ("codegen/tst.post_inc_tvar_val.r", Record::int(8, 0, true)),
+    ];
+    for (file, rec) in cases {
+        let Some(want) = expected(file) else { return };
+        let got = run(oracle(), |s| {
+            s.begin_probe(&begin(1), None).unwrap();
+            s.record(&rec).unwrap();
+            s.record(&Record::Exit(0)).unwrap();
+            s.end_probe().unwrap();
+            s.end_of_run(&[]).unwrap();
+        });
+        assert_eq!(got, want, "{file}");
+    }
+}
+
+#[test]
+fn signed_keys_sort_unsigned() {
+    // The aggregation part of aggs/tst.signedkeys.r (aggsortkey): 1- and
+    // 2-byte keys print unsigned, and keys sort as unsigned values.
+    let Some(full) = expected("aggs/tst.signedkeys.r") else {
+        return;
+    };
+    let start = full
+        .find("\n   0                0\n")
+        .expect("aggregation section");
+    let want = &full[start..];
+    let vals = [-2i64, -1, 0, 1, 2];
+    let mk = |id, size| {
+        agg(
+            id,
+            "a",
+            AggKind::Sum,
+            vals.iter()
+                .map(|&v| (vec![Record::int(size, v, true)], vec![v]))
+                .collect(),
+        )
+    };
+    let aggs = [mk(1, 1), mk(2, 2), mk(3, 4), mk(4, 8)];
+    let refs: Vec<&Aggregation> = aggs.iter().collect();
+    let opts = OutputOptions {
+        aggsortkey: true,
+        ..quiet()
+    };
+    let got = run(opts, |s| s.end_of_run(&refs).unwrap());
+    assert_eq!(got, want);
+}

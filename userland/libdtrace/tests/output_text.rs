@@ -363,9 +363,15 @@ fn agghist_draws_keys_as_histogram_rows() {
     let a = agg(
         1,
         AggKind::Count,
-        vec![(vec![Record::string("sshd", 16)], vec![1]), (vec![Record::string("cron", 16)], vec![3])],
+        vec![
+            (vec![Record::string("sshd", 16)], vec![1]),
+            (vec![Record::string("cron", 16)], vec![3]),
+        ],
     );
-    let opts = OutputOptions { agghist: true, ..quiet() };
+    let opts = OutputOptions {
+        agghist: true,
+        ..quiet()
+    };
     let (out, _) = run(opts, |s| s.end_of_run(&[&a]).unwrap());
     // key column = packed width 16 + 1; bars scaled to the total (4).
     let expect = format!(
@@ -391,8 +397,18 @@ fn aggpack_packs_each_quantize_on_one_line() {
     q1[64] = 4; // value 1
     let mut q2 = vec![0i64; 127];
     q2[65] = 2; // values 2..3
-    let a = agg(1, AggKind::Quantize, vec![(vec![Record::int(4, 1, true)], q1), (vec![Record::int(4, 2, true)], q2)]);
-    let opts = OutputOptions { aggpack: true, ..quiet() };
+    let a = agg(
+        1,
+        AggKind::Quantize,
+        vec![
+            (vec![Record::int(4, 1, true)], q1),
+            (vec![Record::int(4, 2, true)], q2),
+        ],
+    );
+    let opts = OutputOptions {
+        aggpack: true,
+        ..quiet()
+    };
     let (out, _) = run(opts, |s| s.end_of_run(&[&a]).unwrap());
     // Shared range: buckets 63 (0) to 66 (4); one cell per bucket.
     let expect = concat!(

@@ -69,24 +69,8 @@ pub fn arith_program(n: usize) -> (Difo, u64) {
     );
     match difo {
         Ok(d) => (d, expect),
-        // The program above is valid by construction; an empty fallback
-        // keeps this function panic-free should that ever change.
-        Err(_) => (fallback(), 0),
+        // The program above is valid by construction; a bare RET keeps
+        // this function panic-free should that ever change.
+        Err(_) => (Difo::bare_ret(), 0),
     }
-}
-
-fn fallback() -> Difo {
-    Difo::from_parts(
-        alloc::vec![instr(op::RET, 0, 0, 0)],
-        Vec::new(),
-        Vec::new(),
-        &[],
-        TypeDesc::default(),
-    )
-    .unwrap_or_else(|_| unreachable_difo())
-}
-
-#[allow(clippy::panic)]
-fn unreachable_difo() -> Difo {
-    panic!("a single RET is always a valid DIFO")
 }

@@ -9,6 +9,8 @@ use super::Fault;
 
 /// `MAXCOMLEN + 1`: the size of a FreeBSD process name.
 const EXECNAME_SIZE: usize = 20;
+/// Longest `execargs` we copy.
+const EXECARGS_SIZE: usize = 256;
 /// Longest jail name we copy (`MAXHOSTNAMELEN`).
 const JAILNAME_SIZE: usize = 256;
 
@@ -68,7 +70,17 @@ pub(crate) fn builtin(m: &mut Machine<'_, '_>, id: u16) -> Result<u64, Fault> {
         v::JID => t.jid as i64 as u64,
         v::ERRNO => m.ctx.errno as i64 as u64,
         v::CPU => u64::from(m.ctx.cpu),
-        v::EXECNAME | v::EXECARGS => {
+        v::EXECARGS => {
+            let mut args = [0u8; EXECARGS_SIZE];
+            if m.ctx.hooks.exec_args(&mut args) {
+                m.scratch_string(&args)?
+            } else {
+                let mut name = [0u8; EXECNAME_SIZE];
+                m.ctx.platform.current_execname(&mut name);
+                m.scratch_string(&name)?
+            }
+        }
+        v::EXECNAME => {
             let mut name = [0u8; EXECNAME_SIZE];
             m.ctx.platform.current_execname(&mut name);
             m.scratch_string(&name)?

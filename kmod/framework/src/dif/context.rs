@@ -55,6 +55,12 @@ pub trait ExecHooks {
     fn vtimestamp(&mut self) -> u64 {
         0
     }
+    /// `execargs`: write the current process's arguments (space-separated,
+    /// NUL-terminated) into `buf`; false when unknown (the VM then uses the
+    /// process name).
+    fn exec_args(&mut self, _buf: &mut [u8]) -> bool {
+        false
+    }
     /// `jailname`: write the current jail's name (NUL-padded) into `buf`.
     fn jail_name(&mut self, buf: &mut [u8]) {
         let name = b"0";
@@ -79,8 +85,9 @@ pub trait ExecHooks {
     fn copyout(&mut self, _bytes: &[u8], _uaddr: u64) -> bool {
         false
     }
-    /// The lock-state subroutines (`mutex_owned`, `rw_read_held`, ...). The
-    /// default answers from the FreeBSD lock word layout (see `subr::locks`).
+    /// The lock-state subroutines (`mutex_owned`, `rw_read_held`, ...):
+    /// `Some(answer)` overrides the VM's own reading of the FreeBSD lock
+    /// layout (`subr::locks`); the default `None` keeps it.
     fn lock_query(&mut self, _query: u16, _addr: u64) -> Option<u64> {
         None
     }
@@ -120,10 +127,12 @@ impl<'a> Scratch<'a> {
         self.buf.as_ptr() as u64
     }
 
-    /// Allocate `size` bytes aligned to 8, zeroed. Returns the offset of the
-    /// allocation, or `None` when the scratch region is exhausted.
+    /// Allocate `size` bytes whose address is aligned to 8, zeroed. Returns
+    /// the offset of the allocation, or `None` when the scratch region is
+    /// exhausted.
     pub(crate) fn alloc(&mut self, size: u64) -> Option<usize> {
-        let start = self.used.checked_add(7)? & !7usize;
+        let base = self.buf.as_ptr() as usize;
+        let start = (base.checked_add(self.used)?.checked_add(7)? & !7usize) - base;
         let size = usize::try_from(size).ok()?;
         let end = start.checked_add(size)?;
         let region = self.buf.get_mut(start..end)?;
@@ -354,6 +363,14 @@ impl StaticVars {
             .get(off)?
             .store(if is_null { NULL_MARKER } else { 0 }, Ordering::Relaxed);
         Some((off + 8, slot.size as usize))
+    }
+
+    /// Forget per-firing subroutine state (the `strtok()` position). The
+    /// core calls this on a CPU's clause-locals at the start of each probe
+    /// firing, so `strtok(NULL, ...)` never continues a previous firing's
+    /// string. Probe context.
+    pub fn begin_firing(&self) {
+        self.set_strtok_state(0, 0);
     }
 
     /// The saved `strtok()` position and limit.

@@ -142,6 +142,8 @@ impl fmt::Display for DifoError {
     }
 }
 
+impl core::error::Error for DifoError {}
+
 fn err_at(pc: usize, message: String) -> DifoError {
     DifoError {
         instruction: Some(pc),
@@ -522,6 +524,23 @@ impl Difo {
         })
     }
 
+    /// The one-instruction DIFO `ret %r0` (returns 0), built without the
+    /// validator (it is trivially valid).
+    pub fn bare_ret() -> Difo {
+        Difo {
+            text: alloc::vec![u32::from(op::RET) << 24],
+            inttab: Vec::new(),
+            strtab: Vec::new(),
+            vars: Vec::new(),
+            rtype: TypeDesc::ctf(0, 8),
+            destructive: false,
+            uses_dynvars: false,
+            max_assoc_keys: 0,
+            max_assoc_byref_keys: 0,
+            max_dynvar_value: 0,
+        }
+    }
+
     /// The instructions.
     pub fn text(&self) -> &[u32] {
         &self.text
@@ -579,6 +598,32 @@ impl Difo {
             .saturating_mul(strsize.saturating_add(8) & !7);
         super::dynvar::chunk_size_for(entries, byref, self.max_dynvar_value as usize)
     }
+}
+
+/// Check that the DIFOs of one consumer agree on every variable they share
+/// (same id and scope ⇒ same kind, by-reference-ness and size), as the
+/// kernel does when it adds a DIFO to a state. Not probe context.
+pub fn check_consistency(difos: &[&Difo]) -> Result<(), DifoError> {
+    for (i, a) in difos.iter().enumerate() {
+        for b in difos.iter().skip(i + 1) {
+            for va in a.vars() {
+                let clash = b.vars().iter().find(|vb| {
+                    vb.id == va.id
+                        && vb.scope == va.scope
+                        && (vb.is_array != va.is_array
+                            || vb.by_ref != va.by_ref
+                            || vb.size != va.size)
+                });
+                if clash.is_some() {
+                    return Err(err(format!(
+                        "variable {:#x} ({:?}) is declared inconsistently by two DIFOs",
+                        va.id, va.scope
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn validate_vartab(vartab: &[VarDesc]) -> Result<Vec<VarInfo>, DifoError> {

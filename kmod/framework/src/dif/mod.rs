@@ -35,7 +35,7 @@ pub use abi::FaultCode;
 pub use context::{
     ExecContext, ExecHooks, GlobalVars, LocalVars, NoHooks, ProbeInfo, Scratch, StaticVars,
 };
-pub use difo::{Difo, DifoError, TypeDesc, VarDesc, VarInfo, VarScope};
+pub use difo::{check_consistency, Difo, DifoError, TypeDesc, VarDesc, VarInfo, VarScope};
 pub use dynvar::{DynDrops, DynVarArena};
 pub use vm::execute;
 

@@ -137,8 +137,16 @@ fn run(difo: &Difo, m: &mut Machine<'_, '_>) -> Result<u64, Fault> {
                 pc = d.label as usize;
                 continue;
             }
-            op::BE | op::BNE | op::BG | op::BGU | op::BGE | op::BGEU | op::BL | op::BLU
-            | op::BLE | op::BLEU => {
+            op::BE
+            | op::BNE
+            | op::BG
+            | op::BGU
+            | op::BGE
+            | op::BGEU
+            | op::BL
+            | op::BLU
+            | op::BLE
+            | op::BLEU => {
                 let nv = cc.n ^ cc.v;
                 let taken = match d.op {
                     op::BE => cc.z,

@@ -15,13 +15,19 @@ pub struct ElfFunction {
 }
 
 fn u16_at(b: &[u8], off: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(off..off.checked_add(2)?)?.try_into().ok()?))
+    Some(u16::from_le_bytes(
+        b.get(off..off.checked_add(2)?)?.try_into().ok()?,
+    ))
 }
 fn u32_at(b: &[u8], off: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(off..off.checked_add(4)?)?.try_into().ok()?))
+    Some(u32::from_le_bytes(
+        b.get(off..off.checked_add(4)?)?.try_into().ok()?,
+    ))
 }
 fn u64_at(b: &[u8], off: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(off..off.checked_add(8)?)?.try_into().ok()?))
+    Some(u64::from_le_bytes(
+        b.get(off..off.checked_add(8)?)?.try_into().ok()?,
+    ))
 }
 
 const SHT_SYMTAB: u32 = 2;
@@ -73,15 +79,78 @@ pub fn parse(bytes: &[u8]) -> Option<Vec<ElfFunction>> {
         let tail = strings.get(name_off..)?;
         let end = tail.iter().position(|&c| c == 0)?;
         let name = std::str::from_utf8(tail.get(..end)?).ok()?;
-        out.push(ElfFunction { name: name.to_string(), value, size: sym_size });
+        out.push(ElfFunction {
+            name: name.to_string(),
+            value,
+            size: sym_size,
+        });
     }
     Some(out)
+}
+
+/// The loadable segments of an ELF64 LE file: (virtual address, file
+/// offset, size in the file).
+pub fn load_segments(bytes: &[u8]) -> Option<Vec<(u64, u64, u64)>> {
+    if bytes.get(0..4)? != b"\x7fELF" {
+        return None;
+    }
+    let phoff = usize::try_from(u64_at(bytes, 0x20)?).ok()?;
+    let phentsize = usize::from(u16_at(bytes, 0x36)?);
+    let phnum = usize::from(u16_at(bytes, 0x38)?);
+    let mut out = Vec::new();
+    for i in 0..phnum {
+        let base = phoff.checked_add(i.checked_mul(phentsize)?)?;
+        if u32_at(bytes, base)? == 1 {
+            out.push((u64_at(bytes, base.checked_add(0x10)?)?, u64_at(bytes, base.checked_add(8)?)?, u64_at(bytes, base.checked_add(0x20)?)?));
+        }
+    }
+    Some(out)
+}
+
+/// Code of an ELF file on disk, addressed by link-time virtual address:
+/// a read-only [`TextWriter`](rdtrace_providers::text::TextWriter) for
+/// enumerating a binary that is not running.
+pub struct FileText {
+    bytes: Vec<u8>,
+    segments: Vec<(u64, u64, u64)>,
+}
+
+impl FileText {
+    pub fn new(bytes: Vec<u8>) -> Option<FileText> {
+        let segments = load_segments(&bytes)?;
+        Some(FileText { bytes, segments })
+    }
+}
+
+impl rdtrace_providers::text::TextWriter for FileText {
+    fn read_text(&self, addr: u64, buf: &mut [u8]) -> Result<(), rdtrace_framework::platform::Errno> {
+        let efault = rdtrace_framework::platform::Errno::EFAULT;
+        let len = buf.len() as u64;
+        let (vaddr, offset, _) = self
+            .segments
+            .iter()
+            .find(|(v, _, size)| addr >= *v && addr.saturating_add(len) <= v.saturating_add(*size))
+            .ok_or(efault)?;
+        let start = usize::try_from(offset + (addr - vaddr)).map_err(|_| efault)?;
+        let end = start.checked_add(buf.len()).ok_or(efault)?;
+        buf.copy_from_slice(self.bytes.get(start..end).ok_or(efault)?);
+        Ok(())
+    }
+
+    unsafe fn write_text(&self, _addr: u64, _bytes: &[u8]) -> Result<(), rdtrace_framework::platform::Errno> {
+        Err(rdtrace_framework::platform::Errno::EACCES)
+    }
 }
 
 /// Read and parse the function symbols of the file at `path`.
 pub fn read(path: &Path) -> std::io::Result<Vec<ElfFunction>> {
     let bytes = std::fs::read(path)?;
-    parse(&bytes).ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "not a parsable ELF64 LE file"))
+    parse(&bytes).ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "not a parsable ELF64 LE file",
+        )
+    })
 }
 
 #[cfg(test)]
@@ -98,7 +167,10 @@ mod tests {
     fn own_binary_has_this_function() {
         let funcs = read(Path::new("/proc/self/exe")).unwrap();
         assert!(funcs.len() > 100);
-        let anchor = funcs.iter().find(|f| f.name == "elf_symbols_test_anchor").expect("anchor symbol");
+        let anchor = funcs
+            .iter()
+            .find(|f| f.name == "elf_symbols_test_anchor")
+            .expect("anchor symbol");
         assert!(anchor.size > 0);
         assert_eq!(elf_symbols_test_anchor(2), 6);
     }

@@ -35,8 +35,14 @@ fn page_size() -> usize {
 
 impl TextWriter for MprotectText {
     fn read_text(&self, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
-        let local = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
-        let remote = libc::iovec { iov_base: addr as usize as *mut libc::c_void, iov_len: buf.len() };
+        let local = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        let remote = libc::iovec {
+            iov_base: addr as usize as *mut libc::c_void,
+            iov_len: buf.len(),
+        };
         // SAFETY: `local` describes `buf`, which we own; the kernel validates
         // `remote` and fails with EFAULT instead of faulting us.
         let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
@@ -51,7 +57,9 @@ impl TextWriter for MprotectText {
         let _serialised = self.lock.lock().map_err(|_| Errno::EBUSY)?;
         let page = page_size();
         let start = (addr as usize) & !(page - 1);
-        let end = (addr as usize).checked_add(bytes.len()).ok_or(Errno::EINVAL)?;
+        let end = (addr as usize)
+            .checked_add(bytes.len())
+            .ok_or(Errno::EINVAL)?;
         let len = end - start;
         let rwx = libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC;
         // SAFETY: the range covers code pages of this process (the caller
@@ -66,7 +74,14 @@ impl TextWriter for MprotectText {
             unsafe { core::ptr::write_volatile((addr as usize + i) as *mut u8, *b) };
         }
         // SAFETY: as above, restoring read+execute.
-        if unsafe { libc::mprotect(start as *mut libc::c_void, len, libc::PROT_READ | libc::PROT_EXEC) } != 0 {
+        if unsafe {
+            libc::mprotect(
+                start as *mut libc::c_void,
+                len,
+                libc::PROT_READ | libc::PROT_EXEC,
+            )
+        } != 0
+        {
             return Err(Errno::EACCES);
         }
         Ok(())
@@ -165,12 +180,18 @@ fn die_of_sigtrap() {
 }
 
 /// The SIGTRAP handler. *Probe context.*
-extern "C" fn on_sigtrap(_sig: libc::c_int, _info: *mut libc::siginfo_t, context: *mut libc::c_void) {
+extern "C" fn on_sigtrap(
+    _sig: libc::c_int,
+    _info: *mut libc::siginfo_t,
+    context: *mut libc::c_void,
+) {
     IN_HANDLER.fetch_add(1, Ordering::SeqCst);
     // SAFETY: for an SA_SIGINFO handler the third argument is the
     // interrupted thread's ucontext, valid and exclusively ours until return.
     let uc = unsafe { &mut *(context as *mut libc::ucontext_t) };
-    let mut regs = UcontextRegs { gregs: &mut uc.uc_mcontext.gregs };
+    let mut regs = UcontextRegs {
+        gregs: &mut uc.uc_mcontext.gregs,
+    };
     let addr = regs.get(X86Reg::Rip).wrapping_sub(1);
     // SAFETY: PROVIDER is null or a provider `install` was given for 'static.
     let outcome = match unsafe { PROVIDER.load(Ordering::Acquire).as_ref() } {

@@ -43,7 +43,9 @@ impl rdtrace_providers::text::TextWriter for NoText {
 
 /// Register profile, syscall and the SDT providers of this process on the
 /// attached framework, over `platform`. Call once, after `attach`.
-pub fn register<P: Platform + PlatformTimers>(platform: &'static P) -> Result<HostedProviders, Errno> {
+pub fn register<P: Platform + PlatformTimers>(
+    platform: &'static P,
+) -> Result<HostedProviders, Errno> {
     let host = FrameworkHost::leaked(platform);
     rdtrace_providers::sdt::set_own_host(host);
     let profile = glue::register_profile(host)?;
@@ -51,9 +53,19 @@ pub fn register<P: Platform + PlatformTimers>(platform: &'static P) -> Result<Ho
     let syscall = glue::register_syscall(host, syscall_table)?;
     let mut sdt = Vec::new();
     for name in sdt::own_provider_names() {
-        sdt.push(glue::register_sdt(&name, host, &NoText, &sdt::OwnLinkerSets)?);
+        sdt.push(glue::register_sdt(
+            &name,
+            host,
+            &NoText,
+            &sdt::OwnLinkerSets,
+        )?);
     }
-    Ok(HostedProviders { profile, syscall, syscall_table, sdt })
+    Ok(HostedProviders {
+        profile,
+        syscall,
+        syscall_table,
+        sdt,
+    })
 }
 
 #[cfg(test)]

@@ -32,9 +32,18 @@ fn linker_set<T>(start: *const T, stop: *const T) -> &'static [T] {
 pub fn own_linker_sets() -> LinkerSets<'static> {
     LinkerSets {
         file_name: "rdtrace-hosted",
-        providers: linker_set(&raw const __start_set_sdt_providers_set, &raw const __stop_set_sdt_providers_set),
-        probes: linker_set(&raw const __start_set_sdt_probes_set, &raw const __stop_set_sdt_probes_set),
-        argtypes: linker_set(&raw const __start_set_sdt_argtypes_set, &raw const __stop_set_sdt_argtypes_set),
+        providers: linker_set(
+            &raw const __start_set_sdt_providers_set,
+            &raw const __stop_set_sdt_providers_set,
+        ),
+        probes: linker_set(
+            &raw const __start_set_sdt_probes_set,
+            &raw const __stop_set_sdt_probes_set,
+        ),
+        argtypes: linker_set(
+            &raw const __start_set_sdt_argtypes_set,
+            &raw const __stop_set_sdt_argtypes_set,
+        ),
         tracepoints: &[],
     }
 }

@@ -109,7 +109,11 @@ impl HostedSyscallTable {
 
     /// The probe id stored for `sysnum`'s entry or return (0 = off).
     pub fn probe_id(&self, sysnum: usize, site: Site) -> u32 {
-        let ids = if site == Site::Entry { &self.entry_ids } else { &self.return_ids };
+        let ids = if site == Site::Entry {
+            &self.entry_ids
+        } else {
+            &self.return_ids
+        };
         ids.get(sysnum).map_or(0, |id| id.load(Ordering::Acquire))
     }
 }
@@ -122,7 +126,11 @@ impl SyscallTable for HostedSyscallTable {
         self.names.get(sysnum).copied().flatten()
     }
     fn set_probe_id(&self, sysnum: usize, site: Site, id: u32) {
-        let ids = if site == Site::Entry { &self.entry_ids } else { &self.return_ids };
+        let ids = if site == Site::Entry {
+            &self.entry_ids
+        } else {
+            &self.return_ids
+        };
         if let Some(slot) = ids.get(sysnum) {
             slot.store(id, Ordering::Release);
         }
@@ -148,7 +156,12 @@ rdtrace_providers::sdt_probe_define!(pub SYSCALL_DISPATCH, RDTRACE_HOSTED_SDT, "
 /// (the outcome being given by the test) its return probe with the return
 /// value, or -1 with `errno` set on error. Returns what the call returns
 /// (`Err(errno)` on error), like a libc wrapper.
-pub fn syscall(provider: &SyscallProvider, sysnum: usize, args: &[u64], outcome: Result<i64, i32>) -> Result<i64, i32> {
+pub fn syscall(
+    provider: &SyscallProvider,
+    sysnum: usize,
+    args: &[u64],
+    outcome: Result<i64, i32>,
+) -> Result<i64, i32> {
     rdtrace_providers::sdt_probe!(SYSCALL_DISPATCH, sysnum as u64);
     provider.fire_entry(sysnum, args);
     let retval = match outcome {

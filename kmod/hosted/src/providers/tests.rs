@@ -27,10 +27,6 @@ fn hosted() -> &'static HostedProviders {
 fn set_enabled(provider: ProviderId, id: u32, on: bool) {
     let fw = registry::get().unwrap();
     let parg = registry::probe_arg(provider, id);
-    let core = fw.lock.lock();
-    let record = fw.provider_by_name(&core, "syscall").map(|p| p as *const _ as usize);
-    drop(core);
-    let _ = record;
     let probe = fw.probe_by_id(id).unwrap();
     let ops = &probe.provider().ops;
     if on {
@@ -45,12 +41,29 @@ fn probes_are_created_with_freebsd_names() {
     let p = hosted();
     assert_ne!(registry::probe_lookup(p.profile.0, "", "", "profile-97"), 0);
     assert_ne!(registry::probe_lookup(p.profile.0, "", "", "tick-5000"), 0);
-    assert_ne!(registry::probe_lookup(p.syscall.0, "freebsd", "write", "entry"), 0);
-    assert_ne!(registry::probe_lookup(p.syscall.0, "freebsd", "openat", "return"), 0);
-    let rdtrace = p.sdt.iter().find(|(_, s)| s.name == "rdtrace").expect("the rdtrace SDT provider");
-    assert_ne!(registry::probe_lookup(rdtrace.0, "hosted", "syscall", "dispatch"), 0);
+    assert_ne!(
+        registry::probe_lookup(p.syscall.0, "freebsd", "write", "entry"),
+        0
+    );
+    assert_ne!(
+        registry::probe_lookup(p.syscall.0, "freebsd", "openat", "return"),
+        0
+    );
+    let rdtrace = p
+        .sdt
+        .iter()
+        .find(|(_, s)| s.name == "rdtrace")
+        .expect("the rdtrace SDT provider");
+    assert_ne!(
+        registry::probe_lookup(rdtrace.0, "hosted", "syscall", "dispatch"),
+        0
+    );
     // On-demand profile probe through a described provide.
-    let desc = rdtrace_framework::ProbeDescription { provider: "profile", name: "tick-3ms", ..Default::default() };
+    let desc = rdtrace_framework::ProbeDescription {
+        provider: "profile",
+        name: "tick-3ms",
+        ..Default::default()
+    };
     registry::get().unwrap().provide_all(Some(&desc));
     assert_ne!(registry::probe_lookup(p.profile.0, "", "", "tick-3ms"), 0);
 }
@@ -66,9 +79,15 @@ fn syscall_enable_fires_and_records_errno() {
     assert!(p.syscall_table.hook_installed());
     assert_eq!(p.syscall_table.probe_id(write, Site::Entry), entry);
     assert_eq!(p.syscall_table.probe_id(write, Site::Return), ret);
-    assert_eq!(syscall::syscall(p.syscall.1, write, &[1, 0x1000, 5], Ok(5)), Ok(5));
+    assert_eq!(
+        syscall::syscall(p.syscall.1, write, &[1, 0x1000, 5], Ok(5)),
+        Ok(5)
+    );
     assert_eq!(syscall::errno(), 0);
-    assert_eq!(syscall::syscall(p.syscall.1, write, &[99, 0, 0], Err(9)), Err(9));
+    assert_eq!(
+        syscall::syscall(p.syscall.1, write, &[99, 0, 0], Err(9)),
+        Err(9)
+    );
     assert_eq!(syscall::errno(), 9);
     set_enabled(p.syscall.0, entry, false);
     set_enabled(p.syscall.0, ret, false);

@@ -74,21 +74,38 @@ pub fn string_type(size: u32) -> [u8; 8] {
 impl Dif {
     /// `return <constant>` (8 bytes).
     pub fn constant(v: u64) -> Dif {
-        Dif { text: vec![imm(op::SETX, 0, 1), ret(1)], ints: vec![v], rtype: ctf_type(8), ..Default::default() }
+        Dif {
+            text: vec![imm(op::SETX, 0, 1), ret(1)],
+            ints: vec![v],
+            rtype: ctf_type(8),
+            ..Default::default()
+        }
     }
     /// `return <constant>` as a `size`-byte integer.
     pub fn constant_sized(v: u64, size: u32) -> Dif {
-        Dif { rtype: ctf_type(size), ..Dif::constant(v) }
+        Dif {
+            rtype: ctf_type(size),
+            ..Dif::constant(v)
+        }
     }
     /// `return <built-in variable>` (e.g. 0x106 = arg0, 0x101 = timestamp).
     pub fn var(id: u32) -> Dif {
-        Dif { text: vec![imm(op::LDGS, id, 1), ret(1)], rtype: ctf_type(8), ..Default::default() }
+        Dif {
+            text: vec![imm(op::LDGS, id, 1), ret(1)],
+            rtype: ctf_type(8),
+            ..Default::default()
+        }
     }
     /// `return "<s>"` as a string of `size` bytes.
     pub fn string(s: &str) -> Dif {
         let mut strtab = s.as_bytes().to_vec();
         strtab.push(0);
-        Dif { text: vec![imm(op::SETS, 0, 1), ret(1)], strtab, rtype: string_type(0), ..Default::default() }
+        Dif {
+            text: vec![imm(op::SETS, 0, 1), ret(1)],
+            strtab,
+            rtype: string_type(0),
+            ..Default::default()
+        }
     }
     /// `return 1 / 0` (DIVZERO at DIF offset 8).
     pub fn divzero() -> Dif {
@@ -141,7 +158,14 @@ pub struct Act {
 
 impl Act {
     pub fn new(kind: u16, dif: Option<Dif>) -> Act {
-        Act { kind, dif, ntuple: 0, arg: 0, format: None, uarg: 0 }
+        Act {
+            kind,
+            dif,
+            ntuple: 0,
+            arg: 0,
+            format: None,
+            uarg: 0,
+        }
     }
     pub fn trace(dif: Dif) -> Act {
         Act::new(1, Some(dif))
@@ -164,7 +188,13 @@ impl Act {
         v
     }
     /// An aggregation: varid tuple entry, keys, then the aggregating action.
-    pub fn aggregation(kind: u16, varid: u64, keys: Vec<Dif>, value: Option<Dif>, arg: u64) -> Vec<Act> {
+    pub fn aggregation(
+        kind: u16,
+        varid: u64,
+        keys: Vec<Dif>,
+        value: Option<Dif>,
+        arg: u64,
+    ) -> Vec<Act> {
         let mut v = vec![Act::trace(Dif::constant(varid))];
         let n = 1 + keys.len() as u32;
         v.extend(keys.into_iter().map(Act::trace));
@@ -189,7 +219,12 @@ impl Clause {
     pub fn new(probe: &str, acts: Vec<Act>) -> Clause {
         let parts: Vec<&str> = probe.split(':').collect();
         let get = |i: usize| parts.get(i).copied().unwrap_or("").to_string();
-        Clause { probe: [get(0), get(1), get(2), get(3)], pred: None, acts, uarg: 0 }
+        Clause {
+            probe: [get(0), get(1), get(2), get(3)],
+            pred: None,
+            acts,
+            uarg: 0,
+        }
     }
     pub fn when(mut self, pred: Dif) -> Clause {
         self.pred = Some(pred);
@@ -221,7 +256,13 @@ impl DofBuilder {
     }
 
     pub fn add(&mut self, kind: u32, align: u32, entsize: u32, data: Vec<u8>) -> u32 {
-        self.secs.push(Sec { kind, align, flags: 1, entsize, data });
+        self.secs.push(Sec {
+            kind,
+            align,
+            flags: 1,
+            entsize,
+            data,
+        });
         (self.secs.len() - 1) as u32
     }
 
@@ -229,13 +270,23 @@ impl DofBuilder {
         let mut links = Vec::new();
         links.push(self.add(SECT_DIF, 4, 4, u32s(&d.text)));
         if !d.ints.is_empty() {
-            links.push(self.add(SECT_INTTAB, 8, 8, d.ints.iter().flat_map(|x| x.to_ne_bytes()).collect()));
+            links.push(self.add(
+                SECT_INTTAB,
+                8,
+                8,
+                d.ints.iter().flat_map(|x| x.to_ne_bytes()).collect(),
+            ));
         }
         if !d.strtab.is_empty() {
             links.push(self.add(SECT_STRTAB, 1, 0, d.strtab.clone()));
         }
         if !d.vars.is_empty() {
-            links.push(self.add(SECT_VARTAB, 4, 20, d.vars.iter().flatten().copied().collect()));
+            links.push(self.add(
+                SECT_VARTAB,
+                4,
+                20,
+                d.vars.iter().flatten().copied().collect(),
+            ));
         }
         let mut hdr = d.rtype.to_vec();
         hdr.extend(u32s(&links));
@@ -269,12 +320,20 @@ impl DofBuilder {
         let mut acts = Vec::new();
         for (a, f) in c.acts.iter().zip(fmts) {
             let difo = a.dif.as_ref().map(|d| self.difo(d)).unwrap_or(NONE);
-            let (st_idx, arg) = if a.format.is_some() { (strtab, f) } else { (NONE, a.arg) };
+            let (st_idx, arg) = if a.format.is_some() {
+                (strtab, f)
+            } else {
+                (NONE, a.arg)
+            };
             acts.extend(u32s(&[difo, st_idx, u32::from(a.kind), a.ntuple]));
             acts.extend(arg.to_ne_bytes());
             acts.extend(a.uarg.to_ne_bytes());
         }
-        let actions = if acts.is_empty() { NONE } else { self.add(SECT_ACTDESC, 8, 32, acts) };
+        let actions = if acts.is_empty() {
+            NONE
+        } else {
+            self.add(SECT_ACTDESC, 8, 32, acts)
+        };
         let mut e = u32s(&[probes, pred, actions, 0]);
         e.extend(c.uarg.to_ne_bytes());
         self.add(SECT_ECBDESC, 8, 0, e)

@@ -47,10 +47,15 @@ pub fn test_provider(name: &str, probes: &[&str]) -> Vec<u32> {
         &ProviderAttributes::uniform(rdtrace_framework::Attribute::STABLE_COMMON),
         0,
         None,
-        Box::new(TestProvider { enabled: AtomicUsize::new(0) }),
+        Box::new(TestProvider {
+            enabled: AtomicUsize::new(0),
+        }),
     )
     .expect("register");
-    probes.iter().map(|p| registry::probe_create(id, "mod", "func", p, 0, 0)).collect()
+    probes
+        .iter()
+        .map(|p| registry::probe_create(id, "mod", "func", p, 0, 0))
+        .collect()
 }
 
 pub fn fire(id: u32, args: [u64; 5]) {
@@ -84,13 +89,27 @@ pub struct Status {
 }
 
 impl Status {
-    pub fn dyndrops(&self) -> u64 { self.v[0] }
-    pub fn specdrops(&self) -> u64 { self.v[3] }
-    pub fn specdrops_busy(&self) -> u64 { self.v[4] }
-    pub fn specdrops_unavail(&self) -> u64 { self.v[5] }
-    pub fn errors(&self) -> u64 { self.v[6] }
-    pub fn filled(&self) -> u64 { self.v[7] }
-    pub fn dblerrors(&self) -> u64 { self.v[9] }
+    pub fn dyndrops(&self) -> u64 {
+        self.v[0]
+    }
+    pub fn specdrops(&self) -> u64 {
+        self.v[3]
+    }
+    pub fn specdrops_busy(&self) -> u64 {
+        self.v[4]
+    }
+    pub fn specdrops_unavail(&self) -> u64 {
+        self.v[5]
+    }
+    pub fn errors(&self) -> u64 {
+        self.v[6]
+    }
+    pub fn filled(&self) -> u64 {
+        self.v[7]
+    }
+    pub fn dblerrors(&self) -> u64 {
+        self.v[9]
+    }
 }
 
 pub fn status(c: &HostedConsumer) -> Result<Status, Errno> {
@@ -149,7 +168,9 @@ pub fn ncpu() -> u32 {
 
 /// All CPUs' principal buffers concatenated (switch policy).
 pub fn snap_all(c: &HostedConsumer, cap: usize) -> Vec<Snap> {
-    (0..ncpu()).filter_map(|cpu| bufsnap(c, cpu, cap).ok()).collect()
+    (0..ncpu())
+        .filter_map(|cpu| bufsnap(c, cpu, cap).ok())
+        .collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,12 +260,18 @@ pub fn records(c: &HostedConsumer, data: &[u8]) -> Vec<Record> {
             off += 4;
             continue;
         }
-        let size = *sizes.entry(epid).or_insert_with(|| eprobe(c, epid).expect("eprobe").1) as usize;
+        let size = *sizes
+            .entry(epid)
+            .or_insert_with(|| eprobe(c, epid).expect("eprobe").1) as usize;
         assert!(size >= 12, "record size {size} for epid {epid}");
         let bytes = data[off..off + size].to_vec();
         let hi = u32::from_ne_bytes(bytes[4..8].try_into().unwrap()) as u64;
         let lo = u32::from_ne_bytes(bytes[8..12].try_into().unwrap()) as u64;
-        out.push(Record { epid, timestamp: (hi << 32) | lo, bytes });
+        out.push(Record {
+            epid,
+            timestamp: (hi << 32) | lo,
+            bytes,
+        });
         off += size;
     }
     out
@@ -252,7 +279,10 @@ pub fn records(c: &HostedConsumer, data: &[u8]) -> Vec<Record> {
 
 /// Every record on every CPU, in timestamp order.
 pub fn all_records(c: &HostedConsumer) -> Vec<Record> {
-    let mut v: Vec<Record> = snap_all(c, 1 << 20).iter().flat_map(|s| records(c, &s.data)).collect();
+    let mut v: Vec<Record> = snap_all(c, 1 << 20)
+        .iter()
+        .flat_map(|s| records(c, &s.data))
+        .collect();
     v.sort_by_key(|r| r.timestamp);
     v
 }

@@ -6,8 +6,9 @@
 //! Entry site: the first of `sd ra, off(sp)`, `c.sdsp ra, off(sp)`,
 //! `addi sp, sp, -N`, `c.addi16sp sp, -N`, `c.addi sp, -N` before any
 //! control transfer.
-//! Return sites: `jalr x0, 0(ra)` (`ret`) and `c.jr ra`, plus `jal x0` /
-//! `c.j` to a target outside the function (a tail call).
+//! Return sites: `jalr x0, 0(ra)` (`ret`) and `c.jr ra`, plus tail calls:
+//! `jal x0` / `c.j` to a target outside the function, and `auipc rX, hi`
+//! followed by `jalr x0, lo(rX)` whose computed target is outside it.
 //!
 //! Decoding is not probe context; [`Riscv64::emulate`] is.
 
@@ -280,10 +281,32 @@ impl Isa for Riscv64 {
 
     fn find_returns(code: &[u8], addr: u64, sink: &mut dyn FnMut(PatchSite<RvEmulation>)) -> usize {
         let mut count = 0usize;
+        // The previous instruction if it was `auipc rd, imm`: (rd, its pc + imm).
+        let mut auipc: Option<(u8, u64)> = None;
         walk_instructions(code, &mut |offset, len, insn| {
             let pc = addr.wrapping_add(offset as u64);
+            let previous_auipc = auipc.take();
+            if len == 4 && insn & 0x7f == 0x17 {
+                let upper = i64::from((insn & 0xffff_f000) as i32);
+                auipc = Some((bits(insn, 11, 7) as u8, pc.wrapping_add(upper as u64)));
+            }
             let emulation = match decode(insn, len, pc) {
                 Some(ret @ RvEmulation::JumpRegister { rs1: RA, offset: 0 }) => ret,
+                // `auipc rX, hi; jalr x0, lo(rX)`: a tail call (`tail sym`)
+                // when the computed target lies outside the function.
+                Some(far @ RvEmulation::JumpRegister { rs1, offset })
+                    if previous_auipc.is_some_and(|(rd, base)| {
+                        rd == rs1
+                            && rd != 0
+                            && outside_function(
+                                base.wrapping_add(i64::from(offset) as u64) & !1,
+                                addr,
+                                code.len(),
+                            )
+                    }) =>
+                {
+                    far
+                }
                 Some(jump @ RvEmulation::Jump { target })
                     if outside_function(target, addr, code.len()) =>
                 {

@@ -94,6 +94,8 @@ pub struct ThreadState {
     pub sleepable_locks: u32,
     /// The devfs file being operated on (FreeBSD's `td_fpop`).
     pub fpop: Option<u64>,
+    /// This thread's alternate signal stack (trap emulation runs on it).
+    _altstack: Vec<u8>,
 }
 
 thread_local! {
@@ -121,6 +123,7 @@ pub fn with_thread<R>(f: impl FnOnce(&mut ThreadState) -> R) -> R {
                 sleep_mutexes: 0,
                 sleepable_locks: 0,
                 fpop: None,
+                _altstack: super::trap::setup_altstack(),
             });
         }
         f(t.as_mut().expect("thread state just created"))

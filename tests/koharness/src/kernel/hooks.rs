@@ -77,6 +77,9 @@ pub(super) fn data() -> Vec<DataObject> {
         ptr("dtrace_fasttrap_exec"),
         ptr("dtrace_fasttrap_exit"),
         flag("lockstat_enabled"),
+        // `const char *panicstr`: non-NULL once the kernel panics (never here:
+        // a harness panic aborts the process).
+        ptr("panicstr"),
         DataObject {
             name: "sysent",
             size: NSYSENT * SYSENT_SIZE,

@@ -80,6 +80,8 @@ fn ensure_kernel_file() {
     let name_c = super::leak_c_string("kernel");
     write_struct(lf.addr(), 1, name_c, lo, hi - lo);
     *NEXT_ID.lock().unwrap_or_else(|e| e.into_inner()) = 2;
+    super::sdt::set_linker_file(lf.addr());
+    let sets = super::sdt::kernel_sets();
     files.push(LinkerFile {
         id: 1,
         name: "kernel".into(),
@@ -87,7 +89,7 @@ fn ensure_kernel_file() {
         address: lo,
         size: hi - lo,
         symbols,
-        sets: Vec::new(),
+        sets,
     });
 }
 

@@ -240,7 +240,11 @@ pub fn is_live_range(addr: u64, len: u64) -> bool {
 /// Whether `[addr, addr + len)` overlaps any live allocation.
 pub fn overlaps_live(addr: u64, len: u64) -> bool {
     let end = addr.saturating_add(len.max(1));
-    with_heap(|h| h.live.iter().any(|(base, a)| addr < base + a.size.max(1) as u64 && *base < end))
+    with_heap(|h| {
+        h.live
+            .iter()
+            .any(|(base, a)| addr < base + a.size.max(1) as u64 && *base < end)
+    })
 }
 
 /// Leak warnings printed by `malloc_uninit`.

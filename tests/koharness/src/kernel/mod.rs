@@ -15,6 +15,7 @@ pub mod cpu;
 pub mod devfs;
 pub mod eventhandler;
 pub mod hooks;
+pub mod ktext;
 pub mod libkern;
 pub mod linker;
 pub mod locks;
@@ -110,7 +111,13 @@ impl KernelImage {
         data.extend(sdt::data());
         let fixups = sdt::fixups();
 
-        let text_len = align_up(functions.len() * TRAMPOLINE_SIZE, 4096);
+        let code = ktext::functions();
+        let code_start = align_up(functions.len() * TRAMPOLINE_SIZE, 64);
+        let mut code_len = 0usize;
+        for (_, bytes) in &code {
+            code_len = align_up(code_len, 16) + bytes.len();
+        }
+        let text_len = align_up(code_start + code_len, 4096);
         let mut data_len = 0usize;
         for d in &data {
             data_len = align_up(data_len, d.align) + d.size;
@@ -133,6 +140,24 @@ impl KernelImage {
                 },
             );
             assert!(previous.is_none(), "kernel symbol {name} defined twice");
+        }
+        let mut at = code_start;
+        for (name, bytes) in &code {
+            at = align_up(at, 16);
+            let addr = region.addr() + at as u64;
+            // SAFETY: within the writable text part of the region.
+            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), addr as *mut u8, bytes.len()) };
+            let previous = symbols.insert(
+                *name,
+                KernelSymbol {
+                    name,
+                    addr,
+                    size: bytes.len() as u64,
+                    kind: SymbolKind::Function,
+                },
+            );
+            assert!(previous.is_none(), "kernel symbol {name} defined twice");
+            at += bytes.len();
         }
         let mut off = text_len;
         for d in &data {

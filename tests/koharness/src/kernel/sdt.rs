@@ -26,8 +26,18 @@ pub(super) fn data() -> Vec<DataObject> {
     probe[80..88].copy_from_slice(&cstr("fire").to_le_bytes());
     probe[96..100].copy_from_slice(&2i32.to_le_bytes());
     vec![
-        DataObject { name: "sdt_harness_provider", size: SDT_PROVIDER_SIZE, align: 8, init: provider },
-        DataObject { name: "sdt_harness_fire_probe", size: SDT_PROBE_SIZE, align: 8, init: probe },
+        DataObject {
+            name: "sdt_harness_provider",
+            size: SDT_PROVIDER_SIZE,
+            align: 8,
+            init: provider,
+        },
+        DataObject {
+            name: "sdt_harness_fire_probe",
+            size: SDT_PROBE_SIZE,
+            align: 8,
+            init: probe,
+        },
         DataObject::zeroed("__set_sdt_providers_set_harness", 8),
         DataObject::zeroed("__set_sdt_probes_set_harness", 8),
     ]

@@ -9,8 +9,22 @@
 //!   from the signal context (T_PAGEFLT with `tf_addr` = the faulting
 //!   address, or T_PROTFLT); if the hook returns non-zero, execution resumes
 //!   from the (possibly advanced) frame — DTrace's NOFAULT mechanism;
+//! * `mov %cr0,%reg` / `mov %reg,%cr0` (how amd64 code clears CR0.WP to
+//!   patch its own text) are emulated on a fake CR0: clearing WP makes the
+//!   kernel's and every module's text writable, setting it makes them
+//!   read+exec again;
+//! * an `int3` in kernel or module text (SIGTRAP) takes the amd64 kernel's
+//!   breakpoint path: with `dtrace_invop_jump_addr` set, a `struct
+//!   trapframe` (T_BPTFLT, `tf_rip` after the int3, the user CS/SS so the
+//!   handler's `iretq` works) is built just below the interrupted stack
+//!   pointer, `dtrace_invop_calltrap_addr` is set to the kernel's fallback
+//!   (`harness_calltrap`), and execution continues at the jump address with
+//!   `%rsp` at the frame — exactly the state the kernel leaves;
 //! * everything else is a kernel panic: the fault is described (module and
 //!   symbol) and the process aborts.
+//!
+//! Handlers run on a per-thread alternate signal stack, so the frame written
+//! below the interrupted stack pointer cannot overlap the signal frame.
 //!
 //! The handler runs on the faulting thread, so its GS base is the CPU's.
 
@@ -20,7 +34,166 @@ use std::sync::Once;
 const MAX_RANGES: usize = 16;
 static TEXT_RANGES: [AtomicU64; MAX_RANGES * 2] = [const { AtomicU64::new(0) }; MAX_RANGES * 2];
 static INSTALL: Once = Once::new();
+pub const T_BPTFLT: u32 = 3;
 pub const T_PROTFLT: u32 = 9;
+/// CR0 as module code reads it (PG, AM, WP, NE, ET, MP, PE).
+static FAKE_CR0: AtomicU64 = AtomicU64::new(0x8005_0033);
+const CR0_WP: u64 = 1 << 16;
+/// Breakpoints delivered to `dtrace_invop_jump_addr`.
+pub static INVOP_TRAPS: AtomicU64 = AtomicU64::new(0);
+const ALTSTACK_SIZE: usize = 256 * 1024;
+
+/// Give the calling thread an alternate signal stack (kept alive by the
+/// returned buffer, which must outlive the thread's use of module code).
+pub fn setup_altstack() -> Vec<u8> {
+    let mut mem = vec![0u8; ALTSTACK_SIZE];
+    let st = libc::stack_t {
+        ss_sp: mem.as_mut_ptr().cast(),
+        ss_flags: 0,
+        ss_size: ALTSTACK_SIZE,
+    };
+    // SAFETY: `st` describes memory owned by the returned Vec.
+    unsafe { libc::sigaltstack(&st, std::ptr::null_mut()) };
+    mem
+}
+
+fn set_text_writable(writable: bool) {
+    let prot = if writable {
+        libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC
+    } else {
+        libc::PROT_READ | libc::PROT_EXEC
+    };
+    let mut ranges = Vec::new();
+    if let Some(img) = super::IMAGE.get() {
+        let (lo, _, text_end) = img.bounds();
+        ranges.push((lo, text_end));
+    }
+    for i in 0..MAX_RANGES {
+        let lo = TEXT_RANGES[2 * i].load(Ordering::SeqCst);
+        let hi = TEXT_RANGES[2 * i + 1].load(Ordering::SeqCst);
+        if lo != 0 && hi > lo {
+            ranges.push((lo, hi));
+        }
+    }
+    for (lo, hi) in ranges {
+        // SAFETY: page-aligned text ranges of mappings the harness owns.
+        unsafe { libc::mprotect(lo as *mut libc::c_void, (hi - lo) as usize, prot) };
+    }
+}
+
+/// Linux `gregs` index of x86-64 register number `n` (ModRM/REX order).
+fn greg_index(n: u8) -> usize {
+    (match n {
+        0 => libc::REG_RAX,
+        1 => libc::REG_RCX,
+        2 => libc::REG_RDX,
+        3 => libc::REG_RBX,
+        4 => libc::REG_RSP,
+        5 => libc::REG_RBP,
+        6 => libc::REG_RSI,
+        7 => libc::REG_RDI,
+        8 => libc::REG_R8,
+        9 => libc::REG_R9,
+        10 => libc::REG_R10,
+        11 => libc::REG_R11,
+        12 => libc::REG_R12,
+        13 => libc::REG_R13,
+        14 => libc::REG_R14,
+        _ => libc::REG_R15,
+    }) as usize
+}
+
+/// Emulate `mov %cr0,%reg` / `mov %reg,%cr0` at `rip`; returns the
+/// instruction length if it was one.
+fn emulate_cr0(gregs: &mut [libc::greg_t; 23], rip: u64) -> Option<u64> {
+    // SAFETY: `rip` is in module or kernel text (checked by the caller);
+    // instructions there are at least 4 readable bytes before the end of text.
+    let code = unsafe { std::ptr::read_unaligned(rip as *const [u8; 4]) };
+    let (rex, at) = if (0x40..=0x4f).contains(&code[0]) {
+        (code[0], 1)
+    } else {
+        (0, 0)
+    };
+    if code[at] != 0x0f || (code[at + 1] != 0x20 && code[at + 1] != 0x22) {
+        return None;
+    }
+    let modrm = code[at + 2];
+    if modrm >> 6 != 3 || (modrm >> 3) & 7 != 0 {
+        return None;
+    }
+    let reg = greg_index((modrm & 7) | ((rex & 1) << 3));
+    if code[at + 1] == 0x20 {
+        gregs[reg] = FAKE_CR0.load(Ordering::SeqCst) as i64;
+    } else {
+        let new = gregs[reg] as u64;
+        let old = FAKE_CR0.swap(new, Ordering::SeqCst);
+        if (old ^ new) & CR0_WP != 0 {
+            set_text_writable(new & CR0_WP == 0);
+        }
+    }
+    Some(at as u64 + 3)
+}
+
+fn user_selectors() -> (u64, u64) {
+    let (cs, ss): (u16, u16);
+    // SAFETY: reading segment selectors has no side effects.
+    unsafe {
+        std::arch::asm!("mov {0:x}, cs", "mov {1:x}, ss", out(reg) cs, out(reg) ss, options(nomem, nostack));
+    }
+    (u64::from(cs), u64::from(ss))
+}
+
+/// The breakpoint path of the amd64 kernel (see the module docs).
+fn on_breakpoint(gregs: &mut [libc::greg_t; 23]) {
+    let rip = gregs[libc::REG_RIP as usize] as u64;
+    let bp = rip.wrapping_sub(1);
+    let ours = in_module_text(bp) || in_kernel_text(bp);
+    let jump = if ours {
+        super::read_u64("dtrace_invop_jump_addr")
+    } else {
+        0
+    };
+    if jump == 0 {
+        let place = match super::linker::search_symbol(bp) {
+            Some((name, off)) => format!("{name}+{off:#x}"),
+            None => "outside module and kernel text".to_string(),
+        };
+        super::kpanic(&format!(
+            "breakpoint trap at {bp:#x} ({place}) with no DTrace invop hook installed"
+        ));
+    }
+    let sp = gregs[libc::REG_RSP as usize] as u64;
+    let frame_addr = (sp & !15) - 192;
+    let mut frame = [0u64; 24];
+    for (slot, reg) in FRAME_REGS {
+        frame[slot] = gregs[reg as usize] as u64;
+    }
+    let (cs, ss) = user_selectors();
+    frame[15] = u64::from(T_BPTFLT);
+    frame[19] = rip;
+    frame[20] = cs;
+    frame[21] = gregs[libc::REG_EFL as usize] as u64;
+    frame[22] = sp;
+    frame[23] = ss;
+    // SAFETY: the frame goes just below the interrupted stack pointer, in
+    // the interrupted thread's own stack (kernel code keeps no red zone);
+    // this handler runs on the alternate signal stack.
+    unsafe { std::ptr::write(frame_addr as *mut [u64; 24], frame) };
+    let calltrap = super::image()
+        .symbol("harness_calltrap")
+        .map(|s| s.addr)
+        .unwrap_or(0);
+    // SAFETY: the hook variable is an 8-byte object in the kernel image.
+    unsafe {
+        std::ptr::write_volatile(
+            super::image().data("dtrace_invop_calltrap_addr") as *mut u64,
+            calltrap,
+        )
+    };
+    gregs[libc::REG_RSP as usize] = frame_addr as i64;
+    gregs[libc::REG_RIP as usize] = jump as i64;
+    INVOP_TRAPS.fetch_add(1, Ordering::Relaxed);
+}
 pub const T_PAGEFLT: u32 = 12;
 /// Number of `cli`/`sti` instructions emulated (diagnostics).
 pub static EMULATED_INTR_OPS: AtomicU64 = AtomicU64::new(0);
@@ -67,10 +240,11 @@ pub fn install() {
         unsafe {
             let mut sa: libc::sigaction = std::mem::zeroed();
             sa.sa_sigaction = on_fault as *const () as usize;
-            sa.sa_flags = libc::SA_SIGINFO | libc::SA_NODEFER;
+            sa.sa_flags = libc::SA_SIGINFO | libc::SA_NODEFER | libc::SA_ONSTACK;
             libc::sigemptyset(&mut sa.sa_mask);
             libc::sigaction(libc::SIGSEGV, &sa, std::ptr::null_mut());
             libc::sigaction(libc::SIGBUS, &sa, std::ptr::null_mut());
+            libc::sigaction(libc::SIGTRAP, &sa, std::ptr::null_mut());
         }
     });
 }
@@ -98,6 +272,10 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut l
     // SAFETY: the kernel passes a valid ucontext_t for SA_SIGINFO handlers.
     let uc = unsafe { &mut *(ctx as *mut libc::ucontext_t) };
     let gregs = &mut uc.uc_mcontext.gregs;
+    if sig == libc::SIGTRAP {
+        on_breakpoint(gregs);
+        return;
+    }
     let rip = gregs[libc::REG_RIP as usize] as u64;
     let opcode = if in_module_text(rip) || in_kernel_text(rip) {
         // SAFETY: `rip` is the address of the instruction that faulted; it
@@ -110,6 +288,12 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut l
         gregs[libc::REG_RIP as usize] += 1;
         EMULATED_INTR_OPS.fetch_add(1, Ordering::Relaxed);
         return;
+    }
+    if sig == libc::SIGSEGV && (in_module_text(rip) || in_kernel_text(rip)) {
+        if let Some(len) = emulate_cr0(gregs, rip) {
+            gregs[libc::REG_RIP as usize] += len as i64;
+            return;
+        }
     }
     // SAFETY: si_addr is valid for SIGSEGV/SIGBUS.
     let fault_addr = unsafe { (*info).si_addr() } as u64;

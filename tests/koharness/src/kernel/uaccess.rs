@@ -20,7 +20,8 @@ pub const EFAULT: i32 = 14;
 pub const ENAMETOOLONG: i32 = 63;
 
 static USER_RANGES: Mutex<Vec<(u64, u64)>> = Mutex::new(Vec::new());
-static PROCESS_USER_SPACE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static PROCESS_USER_SPACE: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
 
 /// Treat every mapped non-kernel address of this process as user memory
 /// (for an in-process consumer library), or only [`UserBuf`]s (default).
@@ -41,8 +42,14 @@ fn process_copy(user: u64, kernel: u64, len: usize, to_kernel: bool) -> bool {
     if is_kernel_range(user, len as u64) {
         return false;
     }
-    let local = libc::iovec { iov_base: kernel as *mut libc::c_void, iov_len: len };
-    let remote = libc::iovec { iov_base: user as *mut libc::c_void, iov_len: len };
+    let local = libc::iovec {
+        iov_base: kernel as *mut libc::c_void,
+        iov_len: len,
+    };
+    let remote = libc::iovec {
+        iov_base: user as *mut libc::c_void,
+        iov_len: len,
+    };
     // SAFETY: the local iovec is kernel memory the caller owns; the remote
     // side is checked by the host kernel, which returns EFAULT for unmapped
     // addresses instead of faulting us.
@@ -136,7 +143,11 @@ fn user_extent(addr: u64) -> u64 {
 
 extern "C" fn kpi_copyin(uaddr: u64, kaddr: u64, len: usize) -> i32 {
     if process_mode() && user_extent(uaddr) == 0 {
-        return if process_copy(uaddr, kaddr, len, true) { 0 } else { EFAULT };
+        return if process_copy(uaddr, kaddr, len, true) {
+            0
+        } else {
+            EFAULT
+        };
     }
     // SAFETY: the user range was checked; `kaddr` is kernel memory the caller owns.
     with_user_range(uaddr, len as u64, || unsafe {
@@ -147,7 +158,11 @@ extern "C" fn kpi_copyin(uaddr: u64, kaddr: u64, len: usize) -> i32 {
 
 extern "C" fn kpi_copyout(kaddr: u64, uaddr: u64, len: usize) -> i32 {
     if process_mode() && user_extent(uaddr) == 0 {
-        return if process_copy(uaddr, kaddr, len, false) { 0 } else { EFAULT };
+        return if process_copy(uaddr, kaddr, len, false) {
+            0
+        } else {
+            EFAULT
+        };
     }
     // SAFETY: as for copyin, in the other direction.
     with_user_range(uaddr, len as u64, || unsafe {
@@ -235,6 +250,34 @@ extern "C" fn kpi_fueword64(addr: u64, val: *mut i64) -> i32 {
     }
 }
 
+/// `pmap_kextract(va)`: the "physical address" of a mapped kernel page, 0
+/// if the page is not mapped. The harness has no physical memory, so the
+/// answer is the page's own address (identity) when the page is readable —
+/// probed with `process_vm_readv`, which cannot fault — and 0 otherwise.
+extern "C" fn kpi_pmap_kextract(va: u64) -> u64 {
+    let page = va & !0xfff;
+    if page == 0 {
+        return 0;
+    }
+    let mut byte = 0u8;
+    let local = libc::iovec {
+        iov_base: (&mut byte as *mut u8).cast(),
+        iov_len: 1,
+    };
+    let remote = libc::iovec {
+        iov_base: page as *mut libc::c_void,
+        iov_len: 1,
+    };
+    // SAFETY: reading one byte of our own address space through the host
+    // kernel, which returns EFAULT for an unmapped or unreadable page.
+    let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+    if n == 1 {
+        va
+    } else {
+        0
+    }
+}
+
 /// copyin for harness-side callers (the generic ioctl layer).
 pub fn copyin(uaddr: u64, kaddr: u64, len: usize) -> i32 {
     kpi_copyin(uaddr, kaddr, len)
@@ -255,5 +298,6 @@ pub(super) fn functions() -> Vec<(&'static str, usize)> {
         ("fueword", kpi_fueword as *const () as usize),
         ("fueword32", kpi_fueword32 as *const () as usize),
         ("fueword64", kpi_fueword64 as *const () as usize),
+        ("pmap_kextract", kpi_pmap_kextract as *const () as usize),
     ]
 }

@@ -1014,7 +1014,9 @@ fn aggregation(ck: &mut Checker, name: &str, keys: &[Expr], rhs: &Expr, st: &mut
             while v < nsteps {
                 v *= factor;
             }
-            if v % nsteps != 0 || nsteps % factor != 0 {
+            // Steps must divide a power of the factor and be a multiple of it, or divide it.
+            let steps_ok = (v % nsteps == 0 && nsteps % factor == 0) || (nsteps <= factor && factor % nsteps == 0);
+            if !steps_ok {
                 return err(
                     "D_LLQUANT_STEPVAL",
                     line,

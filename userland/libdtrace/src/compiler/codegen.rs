@@ -590,6 +590,27 @@ impl<'c, 'm> Gen<'c, 'm> {
                 self.free(ra);
                 Ok(())
             }
+            Place::Bits { addr, size, shift, width } => {
+                // Read-modify-write of the storage unit.
+                let ra = self.expr(addr)?;
+                let unit = self.alloc()?;
+                self.emit(Instruction::Load { op: Self::load_op(*size, false), addr: ra, rd: unit });
+                let mask = if *width >= 64 { u64::MAX } else { ((1u64 << width) - 1) << shift };
+                let t = self.alloc()?;
+                self.setx(!mask, t)?;
+                self.emit(Instruction::Reg3 { op: Opcode::And, r1: unit, r2: t, rd: unit });
+                let v = self.alloc()?;
+                self.setx(u64::from(*shift), t)?;
+                self.emit(Instruction::Reg3 { op: Opcode::Sll, r1: rv, r2: t, rd: v });
+                self.setx(mask, t)?;
+                self.emit(Instruction::Reg3 { op: Opcode::And, r1: v, r2: t, rd: v });
+                self.emit(Instruction::Reg3 { op: Opcode::Or, r1: unit, r2: v, rd: unit });
+                self.emit(Instruction::Store { op: Self::store_op(*size), rs: unit, addr: ra });
+                for r in [ra, unit, t, v] {
+                    self.free(r);
+                }
+                Ok(())
+            }
         }
     }
 
@@ -606,6 +627,9 @@ impl<'c, 'm> Gen<'c, 'm> {
                 self.assoc_op(v, &regs, Some(rold), None)?;
                 (regs, None)
             }
+            Place::Bits { .. } => {
+                return Err(CompileError::unlocated("D_CG_EXPR", "compound assignment to a bit-field is not supported"));
+            }
             Place::Mem { addr, size } => {
                 let ra = self.expr(addr)?;
                 let signed = self.ck.c(ty).is_some_and(|c| self.ck.repo.is_signed(c));
@@ -620,6 +644,7 @@ impl<'c, 'm> Gen<'c, 'm> {
         match place {
             Place::Var(v) => self.store_var(v, rnew)?,
             Place::Assoc(v, _) => self.assoc_op(v, &keys, None, Some(rnew))?,
+            Place::Bits { .. } => {}
             Place::Mem { .. } => {
                 if let Some((ra, size)) = addr {
                     self.emit(Instruction::Store { op: Self::store_op(size), rs: rnew, addr: ra });

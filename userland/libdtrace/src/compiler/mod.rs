@@ -34,6 +34,7 @@ use types::TypeRepo;
 /// The D library shipped with libdtrace (`/usr/lib/dtrace` equivalent), compiled before every
 /// program unless `-x nolibs`.
 pub const DLIB: &[(&str, &str)] = &[
+    ("base.d", include_str!("../../dlib/base.d")),
     ("errno.d", include_str!("../../dlib/errno.d")),
     ("signal.d", include_str!("../../dlib/signal.d")),
     ("io.d", include_str!("../../dlib/io.d")),
@@ -319,6 +320,7 @@ pub fn compile(source: &str, opts: &CompileOptions) -> Result<CompiledProgram, C
             format!("extraneous argument '{}' (${} is not referenced)", opts.macro_args[i], i),
         ));
     }
+    typeck::collect_assigned(&prog, &mut ck.assigned);
     let clauses = check_items(&mut ck, &prog)?;
 
     // Code generation.

@@ -84,6 +84,7 @@ pub fn option_kind(name: &str) -> Option<OptKind> {
         "iregs" | "tregs" => Regs,
         "version" | "ctypes" | "dtypes" | "incdir" | "define" | "undef" | "libdir" | "syslibdir" | "modpath" => Text,
         "ld" | "ldpath" | "cpppath" => CmdlineText,
+        "stdc" => Choice(&["a", "c", "s", "t"]),
         _ => return None,
     })
 }
@@ -154,9 +155,9 @@ pub fn validate(name: &str, value: Option<&str>, from_program: bool) -> Result<i
         }
         OptKind::Flag => match value {
             None => Ok(1),
-            Some(v) => match v {
-                "" | "1" | "yes" | "true" | "on" | "set" => Ok(1),
-                "0" | "no" | "false" | "off" | "unset" => Ok(0),
+            Some(v) => match v.to_ascii_lowercase().as_str() {
+                "" | "1" | "yes" | "true" | "on" | "set" | "enable" | "enabled" => Ok(1),
+                "0" | "no" | "false" | "off" | "unset" | "disable" | "disabled" => Ok(0),
                 _ => Err(EDT_BADOPTVAL),
             },
         },

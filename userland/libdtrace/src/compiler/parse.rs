@@ -355,10 +355,10 @@ impl<'a, 's> Parser<'a, 's> {
         let mut tag = None;
         if let TokKind::Ident(_) = self.peek()?.kind {
             let (name, line) = self.expect_ident()?;
-            if name.contains('`') {
+            if name.contains('`') && self.is_punct("{")? {
                 return err("D_SYNTAX", line, format!("syntax error near \"{}\"", name));
             }
-            tag = Some(name);
+            tag = Some(strip_scope(name));
         }
         if !self.eat_punct("{")? {
             if tag.is_none() {
@@ -746,16 +746,6 @@ impl<'a, 's> Parser<'a, 's> {
                     self.expect_punct(")")?;
                     return Ok(Expr::new(ExprKind::Offsetof(Box::new(tn), m), line));
                 }
-                "xlate" => {
-                    self.next()?;
-                    self.expect_punct("<")?;
-                    let tn = self.parse_type_name()?;
-                    self.expect_punct(">")?;
-                    self.expect_punct("(")?;
-                    let e = self.parse_expr()?;
-                    self.expect_punct(")")?;
-                    return Ok(Expr::new(ExprKind::Xlate(Box::new(tn), Box::new(e)), line));
-                }
                 _ => {}
             }
         }
@@ -846,6 +836,15 @@ impl<'a, 's> Parser<'a, 's> {
                 Ok(Expr::new(ExprKind::Str(s), line))
             }
             TokKind::Agg(n) => Ok(Expr::new(ExprKind::AggName(n), line)),
+            TokKind::Ident(w) if w == "xlate" => {
+                self.expect_punct("<")?;
+                let tn = self.parse_type_name()?;
+                self.expect_punct(">")?;
+                self.expect_punct("(")?;
+                let e = self.parse_expr()?;
+                self.expect_punct(")")?;
+                Ok(Expr::new(ExprKind::Xlate(Box::new(tn), Box::new(e)), line))
+            }
             TokKind::Ident(w) if w == "self" || w == "this" => {
                 if !self.is_punct("->")? {
                     let n = self.next()?;
@@ -870,6 +869,14 @@ impl<'a, 's> Parser<'a, 's> {
             }
             _ => Err(syntax_near(&t)),
         }
+    }
+}
+
+/// Drops a module scope (`` D`name `` → `name`) from a type tag reference.
+fn strip_scope(name: String) -> String {
+    match name.rsplit_once('`') {
+        Some((_, n)) => n.to_string(),
+        None => name,
     }
 }
 

@@ -50,6 +50,8 @@ pub enum Place {
     Assoc(VarRef, Vec<TExpr>),
     /// Memory at an address (for `*p = ...`, `s.m = ...` on scratch memory).
     Mem { addr: Box<TExpr>, size: u8 },
+    /// A bit-field: `width` bits at bit `shift` of the `size`-byte unit at `addr`.
+    Bits { addr: Box<TExpr>, size: u8, shift: u8, width: u8 },
 }
 
 #[derive(Debug, Clone)]

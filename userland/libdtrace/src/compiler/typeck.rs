@@ -87,6 +87,82 @@ pub struct Checker<'m> {
     pub(crate) bindings: Vec<(String, TExpr)>,
     /// Variables that were assigned an `alloca()` pointer.
     alloca_vars: std::collections::HashSet<String>,
+    /// Variables the program assigns somewhere (`=`, `++`, `--`): reading them before the first
+    /// assignment in program order is allowed, as in libdtrace. `bool` = used as an array.
+    pub assigned: HashMap<(Scope, String), bool>,
+}
+
+/// Records every variable the program assigns with `=`, `++` or `--`.
+pub fn collect_assigned(prog: &Program, out: &mut HashMap<(Scope, String), bool>) {
+    fn target(e: &Expr, out: &mut HashMap<(Scope, String), bool>) {
+        let (base, array) = match &e.kind {
+            ExprKind::Index(b, _) => (&**b, true),
+            _ => (e, false),
+        };
+        let key = match &base.kind {
+            ExprKind::Ident(n) => (Scope::Global, n.clone()),
+            ExprKind::SelfVar(n) => (Scope::Thread, n.clone()),
+            ExprKind::ThisVar(n) => (Scope::Local, n.clone()),
+            _ => return,
+        };
+        out.entry(key).or_insert(array);
+    }
+    fn walk(e: &Expr, out: &mut HashMap<(Scope, String), bool>) {
+        match &e.kind {
+            ExprKind::Assign(None, l, r) => {
+                target(l, out);
+                walk(l, out);
+                walk(r, out);
+            }
+            ExprKind::Assign(Some(_), l, r) | ExprKind::Binary(_, l, r) => {
+                walk(l, out);
+                walk(r, out);
+            }
+            ExprKind::Unary(op, x) => {
+                if matches!(op, UnOp::PreInc | UnOp::PreDec | UnOp::PostInc | UnOp::PostDec) {
+                    target(x, out);
+                }
+                walk(x, out);
+            }
+            ExprKind::Ternary(a, b, c) => {
+                walk(a, out);
+                walk(b, out);
+                walk(c, out);
+            }
+            ExprKind::Call(_, args) | ExprKind::AggRef(_, args) => args.iter().for_each(|a| walk(a, out)),
+            ExprKind::Index(b, k) => {
+                walk(b, out);
+                k.iter().for_each(|a| walk(a, out));
+            }
+            ExprKind::Member(b, _)
+            | ExprKind::Arrow(b, _)
+            | ExprKind::Cast(_, b)
+            | ExprKind::SizeofExpr(b)
+            | ExprKind::Stringof(b)
+            | ExprKind::Xlate(_, b) => walk(b, out),
+            _ => {}
+        }
+    }
+    fn stmts(v: &[Stmt], out: &mut HashMap<(Scope, String), bool>) {
+        for s in v {
+            match s {
+                Stmt::Expr(e) => walk(e, out),
+                Stmt::If { cond, then, els, .. } => {
+                    walk(cond, out);
+                    stmts(then, out);
+                    stmts(els, out);
+                }
+            }
+        }
+    }
+    for item in &prog.items {
+        if let Item::Clause(c) = item {
+            if let Some(p) = &c.predicate {
+                walk(p, out);
+            }
+            stmts(&c.body, out);
+        }
+    }
 }
 
 pub(crate) fn incompat(line: u32, l: &str, op: &str, r: &str) -> CompileError {
@@ -111,6 +187,7 @@ impl<'m> Checker<'m> {
             matcher,
             bindings: Vec::new(),
             alloca_vars: std::collections::HashSet::new(),
+            assigned: HashMap::new(),
         }
     }
 
@@ -159,6 +236,10 @@ impl<'m> Checker<'m> {
     pub fn is_sou(&self, t: Ty) -> bool {
         self.c(t).is_some_and(|c| self.repo.is_sou(c))
     }
+    pub fn is_void_ptr(&self, t: Ty) -> bool {
+        self.c(t).and_then(|c| self.repo.referenced(c)).is_some_and(|p| self.repo.is_void(p)) && self.is_ptr(t)
+    }
+
     /// Strings, `char *` and `char []` all work as D strings.
     pub fn is_stringish(&self, t: Ty) -> bool {
         if self.is_string(t) {
@@ -511,17 +592,18 @@ impl<'m> Checker<'m> {
         Ok(id)
     }
 
-    /// Applies a declarator to a base type. `tuple_ok` allows `[type, ...]` array signatures
+    /// Applies a declarator to a base type. `allow_unsized` accepts `[]` (extern declarations).
     /// (the caller handles those; here they are an error).
-    pub fn apply_declarator(&mut self, base: TypeId, d: &Declarator, line: u32, tuple_ok: bool) -> CResult<TypeId> {
+    pub fn apply_declarator(&mut self, base: TypeId, d: &Declarator, line: u32, allow_unsized: bool) -> CResult<TypeId> {
         match d {
             Declarator::Name(_) => Ok(base),
             Declarator::Pointer(inner) => {
                 let p = self.repo.pointer_to(base);
-                self.apply_declarator(p, inner, line, tuple_ok)
+                self.apply_declarator(p, inner, line, allow_unsized)
             }
             Declarator::Array(inner, dim) => {
                 let count = match dim {
+                    ArrayDim::Empty if allow_unsized => 0,
                     ArrayDim::Empty => {
                         return err(
                             "D_DECL_ARRNULL",
@@ -554,7 +636,7 @@ impl<'m> Checker<'m> {
                     return err("D_DECL_ARRBIG", line, "array dimension too big");
                 }
                 let a = self.repo.add(TypeKind::Array { elem: base, count });
-                self.apply_declarator(a, inner, line, tuple_ok)
+                self.apply_declarator(a, inner, line, allow_unsized)
             }
             Declarator::Function(inner, params, varargs) => {
                 let mut ps = Vec::new();
@@ -595,7 +677,7 @@ impl<'m> Checker<'m> {
                     ps.push(pt);
                 }
                 let f = self.repo.add(TypeKind::Function { ret: base, params: ps, varargs: *varargs });
-                self.apply_declarator(f, inner, line, tuple_ok)
+                self.apply_declarator(f, inner, line, allow_unsized)
             }
         }
     }
@@ -731,7 +813,8 @@ impl<'m> Checker<'m> {
                 self.declare_var(&name, scope, Ty::C(vt), VarShape::Assoc(Some(keys)), *dline)?;
                 continue;
             }
-            let t = self.apply_declarator(base, dtor, *dline, false)?;
+            let is_extern = classes.contains(&StorageClass::Extern);
+            let t = self.apply_declarator(base, dtor, *dline, is_extern)?;
             if self.repo.is_function(t) {
                 if Self::is_builtin_function(&name) {
                     return err("D_DECL_IDRED", *dline, format!("identifier redefined: {}", name));
@@ -989,7 +1072,11 @@ impl<'m> Checker<'m> {
             return true;
         }
         if self.is_string(to) {
-            return self.is_stringish(from);
+            return self.is_stringish(from) || self.is_void_ptr(from);
+        }
+        if (self.is_sou(to) || self.is_array(to)) && matches!(v.kind, TKind::Const(0)) {
+            // Storing 0 deletes a dynamic variable of any type.
+            return true;
         }
         if self.is_ptr(to) {
             if self.is_int(from) {
@@ -1067,6 +1154,11 @@ impl<'m> Checker<'m> {
         if name.contains('`') {
             return err("D_IDENT_UNDEF", line, format!("failed to resolve {}: Unknown symbol name", name));
         }
+        if self.assigned.get(&(Scope::Global, name.to_string())) == Some(&false) {
+            let long = Ty::C(self.repo.b.long);
+            let v = self.new_var(name, Scope::Global, long, VarShape::Scalar);
+            return Ok(TExpr::new(TKind::Var(v.vref), v.ty));
+        }
         if self.functions.contains_key(name) || super::calls::is_known_function(name) {
             return err("D_IDENT_BADREF", line, format!("function '{}' may not be referenced as scalar", name));
         }
@@ -1135,6 +1227,11 @@ impl<'m> Checker<'m> {
                             );
                         }
                         Ok(TExpr::new(TKind::Var(v.vref.clone()), v.ty))
+                    }
+                    None if self.assigned.get(&(scope, n.clone())) == Some(&false) => {
+                        let long = Ty::C(self.repo.b.long);
+                        let v = self.new_var(n, scope, long, VarShape::Scalar);
+                        Ok(TExpr::new(TKind::Var(v.vref), v.ty))
                     }
                     None => {
                         let prefix = if scope == Scope::Thread { "self->" } else { "this->" };
@@ -1570,7 +1667,8 @@ impl<'m> Checker<'m> {
                     let unsigned = self.is_unsigned(rt);
                     return Ok(mk(self, int, unsigned, false, ta, tb));
                 }
-                if (self.is_string(ta.ty) && self.is_stringish(tb.ty)) || (self.is_string(tb.ty) && self.is_stringish(ta.ty)) {
+                let strish = |s: &Self, t: Ty| s.is_stringish(t) || s.is_ptr(t);
+                if (self.is_string(ta.ty) && strish(self, tb.ty)) || (self.is_string(tb.ty) && strish(self, ta.ty)) {
                     return Ok(TExpr::new(TKind::Bin { op, l: Box::new(ta), r: Box::new(tb), unsigned: false, strings: true }, int));
                 }
                 let pa = self.is_ptr(ta.ty) || self.is_array(ta.ty);
@@ -1757,6 +1855,10 @@ impl<'m> Checker<'m> {
     fn mem_place(&mut self, te: TExpr, op: &str, line: u32) -> CResult<(Place, Ty)> {
         match te.kind {
             TKind::Load { addr, size, .. } => Ok((Place::Mem { addr, size }, te.ty)),
+            TKind::Bitfield { unit, shift, width, .. } => match unit.kind {
+                TKind::Load { addr, size, .. } => Ok((Place::Bits { addr, size, shift, width }, te.ty)),
+                _ => err("D_OP_LVAL", line, format!("operator {} requires modifiable lvalue as an operand", op)),
+            },
             TKind::Var(ref v) if self.is_array(te.ty) => err(
                 "D_OP_ARRFUN",
                 line,
@@ -1855,8 +1957,15 @@ impl<'m> Checker<'m> {
             ExprKind::Ident(n) => match self.globals.get(n) {
                 Some(v) if matches!(v.shape, VarShape::Assoc(_)) => Some(v.clone()),
                 None if !self.inlines.contains_key(n) && BuiltinVar::from_name(n).is_none() && !self.bindings.iter().any(|(b, _)| b == n) => {
-                    // Reading an array nobody assigned: resolve the keys first (their errors win).
-                    self.keys(keys)?;
+                    // Reading an array before its first assignment: fine if the program assigns
+                    // it somewhere, else an undefined name (the keys' own errors come first).
+                    let tk = self.keys(keys)?;
+                    if self.assigned.get(&(Scope::Global, n.clone())) == Some(&true) {
+                        let long = Ty::C(self.repo.b.long);
+                        let kt = tk.iter().map(|k| k.ty).collect();
+                        let v = self.new_var(n, Scope::Global, long, VarShape::Assoc(Some(kt)));
+                        return Ok(TExpr::new(TKind::Assoc(v.vref, tk), long));
+                    }
                     return err("D_IDENT_UNDEF", line, format!("failed to resolve {}: Unknown variable name", n));
                 }
                 _ => None,
@@ -1864,7 +1973,13 @@ impl<'m> Checker<'m> {
             ExprKind::SelfVar(n) => match self.tls.get(n) {
                 Some(v) if matches!(v.shape, VarShape::Assoc(_)) => Some(v.clone()),
                 None => {
-                    self.keys(keys)?;
+                    let tk = self.keys(keys)?;
+                    if self.assigned.get(&(Scope::Thread, n.clone())) == Some(&true) {
+                        let long = Ty::C(self.repo.b.long);
+                        let kt = tk.iter().map(|k| k.ty).collect();
+                        let v = self.new_var(n, Scope::Thread, long, VarShape::Assoc(Some(kt)));
+                        return Ok(TExpr::new(TKind::Assoc(v.vref, tk), long));
+                    }
                     return err("D_VAR_UNDEF", line, format!("self->{} has not yet been declared or assigned", n));
                 }
                 _ => None,
@@ -1885,7 +2000,8 @@ impl<'m> Checker<'m> {
             return err("D_IDX_TUPLE", line, "tuple index may only be used with associative arrays");
         }
         let tk = self.expr(&keys[0])?;
-        let Some(elem) = self.c(tb.ty).and_then(|c| self.repo.referenced(c)) else {
+        let elem = if self.is_string(tb.ty) { Some(self.repo.b.char) } else { self.c(tb.ty).and_then(|c| self.repo.referenced(c)) };
+        let Some(elem) = elem else {
             return err("D_IDX_NONPTR", line, "index applied to non-pointer, non-array type");
         };
         if !self.is_int(tk.ty) {

@@ -171,6 +171,30 @@ impl TypeRepo {
         let _time = td(&mut r, "time_t", long);
         let _hrt = td(&mut r, "hrtime_t", long);
         let _caddr = td(&mut r, "caddr_t", char_ptr);
+        for (n, t) in [
+            ("uchar_t", uchar),
+            ("ushort_t", ushort),
+            ("uint_t", uint),
+            ("ulong_t", ulong),
+            ("u_char", uchar),
+            ("u_short", ushort),
+            ("u_int", uint),
+            ("u_long", ulong),
+            ("longlong_t", longlong),
+            ("u_longlong_t", ulonglong),
+            ("u_int8_t", uchar),
+            ("u_int16_t", ushort),
+            ("u_int32_t", uint),
+            ("u_int64_t", ulong),
+            ("boolean_t", int_t),
+            ("lwpid_t", int_t),
+            ("ipaddr_t", uint),
+            ("mode_t", ushort),
+            ("major_t", uint),
+            ("minor_t", uint),
+        ] {
+            td(&mut r, n, t);
+        }
         r.b = Builtins {
             void,
             char,

@@ -128,6 +128,17 @@ impl Client {
         }
     }
 
+    /// The first probe whose id is at least `id` (DTRACEIOC_PROBES), if any.
+    pub fn probes_from(&self, id: u32) -> Result<Option<ProbeDesc>, IoctlError> {
+        let mut desc = ProbeDesc::zeroed();
+        desc.id = id;
+        match self.call(ioctl::DTRACEIOC_PROBES, &mut desc) {
+            Ok(()) => Ok(Some(desc)),
+            Err(e) if e.errno == libc::ESRCH => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// DTRACEIOC_PROBEARG: the native and translated type of argument `ndx`.
     pub fn probe_arg(&self, probe_id: u32, ndx: i32) -> Result<ArgDesc, IoctlError> {
         let mut desc = ArgDesc::request(probe_id, ndx);

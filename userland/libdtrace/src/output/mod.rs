@@ -18,6 +18,13 @@
 //!   with the final snapshot of every aggregation — it writes dtrace(1)'s
 //!   closing newline and every aggregation `printa()` did not print; then
 //!   [`OutputSink::finish`].
+//!
+//! Building aggregation snapshots: merge per-CPU data with
+//! [`merge::add_entry`] (per-kind combine), then call
+//! [`merge::merge_symbolic_keys`] so `sym()`/`usym()`/`mod()`/`umod()` keys
+//! of one function/module aggregate together, as libdtrace does. Apply
+//! `clear()`/`trunc()`/`normalize()` to the snapshot before `printa`.
+//! `setopt()` changes reach the sink through [`OutputSink::set_options`].
 
 pub mod aggregate;
 pub mod cfmt;
@@ -25,6 +32,7 @@ pub mod flowindent;
 pub mod folded;
 pub mod histogram;
 pub mod json;
+pub mod listing;
 pub mod merge;
 pub mod messages;
 pub mod model;
@@ -66,6 +74,9 @@ pub struct OutputOptions {
     /// Oracle dtrace-utils' `_DTRACE_TESTING` layout (no CPU/ID columns).
     /// FreeBSD has no such mode; off by default.
     pub oracle_testing_columns: bool,
+    /// Oracle dtrace-utils' `trace()` integer widths and signedness (by D
+    /// type). FreeBSD prints by record size only; off by default.
+    pub oracle_trace_integers: bool,
     /// `$target` pid for `%A` of plain integers (0 when none).
     pub target_pid: u64,
 }
@@ -87,6 +98,7 @@ impl Default for OutputOptions {
             utf8: false,
             droptags: false,
             oracle_testing_columns: false,
+            oracle_trace_integers: false,
             target_pid: 0,
         }
     }

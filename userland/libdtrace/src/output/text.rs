@@ -81,7 +81,13 @@ impl<'s, O: Write, E: Write> TextOutput<'s, O, E> {
         let quiet = self.opts.quiet;
         let w50 = Spec::left(50);
         match rec {
-            Record::Int { size, bits, .. } => trace::trace_int(out, *size, *bits, quiet),
+            Record::Int { size, bits, signed } => {
+                if self.opts.oracle_trace_integers {
+                    trace::trace_int_oracle(out, *size, *bits, *signed, quiet)
+                } else {
+                    trace::trace_int(out, *size, *bits, quiet)
+                }
+            }
             Record::Float { value, .. } => {
                 // The kernel records floats as raw bytes; trace() of a
                 // float therefore goes through the 8-byte integer path.
@@ -151,15 +157,13 @@ impl<'s, O: Write, E: Write> TextOutput<'s, O, E> {
     fn print_rows(&mut self, rows: &[Row<'_>]) {
         let agg_opts = self.opts.agg_options();
         let mut out = std::mem::take(&mut self.buf);
-        for row in rows {
-            aggregate::print_row(
-                &mut out,
-                row,
-                self.symbols,
-                self.opts.stackindent,
-                &agg_opts,
-            );
-        }
+        aggregate::print_rows(
+            &mut out,
+            rows,
+            self.symbols,
+            self.opts.stackindent,
+            &agg_opts,
+        );
         self.buf = out;
     }
 }

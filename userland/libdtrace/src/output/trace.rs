@@ -24,6 +24,31 @@ pub fn trace_int(out: &mut Vec<u8>, size: u8, bits: u64, quiet: bool) {
     }
 }
 
+/// Oracle dtrace-utils' `trace()` of integers (the conformance suite's
+/// expectation, output-formats.md §12): width and signedness by record size
+/// **and** D type — signed 8 ` %19ld`, unsigned 8 ` %20lu`, 4 ` %10d`/` %10u`,
+/// 2 ` %5hd`/` %5hu`, 1 ` %3hhd`/` %3hhu`; quiet prints the bare value.
+pub fn trace_int_oracle(out: &mut Vec<u8>, size: u8, bits: u64, signed: bool, quiet: bool) {
+    let width = match (size, signed) {
+        (8, true) => 19,
+        (8, false) => 20,
+        (4, _) => 10,
+        (2, _) => 5,
+        _ => 3,
+    };
+    let text = if signed {
+        sign_extend(size, bits).to_string()
+    } else {
+        bits.to_string()
+    };
+    if quiet {
+        out.extend_from_slice(text.as_bytes());
+    } else {
+        out.push(b' ');
+        cfmt::pad(out, text.as_bytes(), &Spec::right(width));
+    }
+}
+
 /// Whether libdtrace's heuristic treats the byte as printable text
 /// (`isprint`, `isspace`, backspace or bell in the C locale).
 fn printable(c: u8) -> bool {
@@ -118,6 +143,25 @@ mod tests {
         assert_eq!(s(|o| trace_int(o, 1, 0xff, false)), " 255");
         assert_eq!(s(|o| trace_int(o, 1, 0xff, true)), "255");
         assert_eq!(s(|o| trace_int(o, 4, 0xffff_ffff, true)), "-1");
+    }
+
+    #[test]
+    fn oracle_ints_by_size_and_sign() {
+        assert_eq!(s(|o| trace_int_oracle(o, 1, 0xff, true, false)), "  -1");
+        assert_eq!(s(|o| trace_int_oracle(o, 2, 0xffff, true, false)), "    -1");
+        assert_eq!(
+            s(|o| trace_int_oracle(o, 4, 0xffff_ffff, true, false)),
+            format!(" {:>10}", -1)
+        );
+        assert_eq!(
+            s(|o| trace_int_oracle(o, 8, 0, true, false)),
+            format!(" {:>19}", 0)
+        );
+        assert_eq!(
+            s(|o| trace_int_oracle(o, 8, u64::MAX, false, true)),
+            "18446744073709551615"
+        );
+        assert_eq!(s(|o| trace_int_oracle(o, 8, u64::MAX, true, true)), "-1");
     }
 
     #[test]

@@ -4,9 +4,10 @@
 //!
 //! Split by concern: `strings` (string functions), `net` (byte order and
 //! `inet_*`), `json`, `memory_subrs` (copyin family, alloca, bcopy, memref,
-//! memstr) and the small ones here.
+//! memstr), `locks` (lock-state queries) and the small ones here.
 
 pub(crate) mod json;
+pub(crate) mod locks;
 pub(crate) mod memory_subrs;
 pub(crate) mod net;
 pub(crate) mod strings;
@@ -37,11 +38,7 @@ pub(crate) fn call(m: &mut Machine<'_, '_>, id: u16, regs: &mut Regs) -> Result<
         | s::RW_ISWRITER
         | s::SX_SHARED_HELD
         | s::SX_EXCLUSIVE_HELD
-        | s::SX_ISEXCLUSIVE => {
-            // The lock word must at least be readable.
-            m.load_u64(a0)?;
-            Ok(m.ctx.hooks.lock_query(id, a0).unwrap_or(0))
-        }
+        | s::SX_ISEXCLUSIVE => locks::query(m, id, a0),
         s::SPECULATION => Ok(m.ctx.hooks.speculation()),
         s::PROGENYOF => {
             let thread = m.ctx.thread;

@@ -98,62 +98,83 @@ pub(crate) fn format_v4(t: &mut Text, b: &[u8]) {
     }
 }
 
-/// RFC 1884 text: lower-case hex groups, the first longest run of zero
-/// groups compressed to "::", IPv4-mapped and -compatible addresses with
-/// the dotted quad at the end. `v4_only` (inet_ntoa6) prints just the
+/// RFC 1884 text as DTrace prints it: lower-case hex groups, one run of
+/// zero groups compressed to "::", IPv4-mapped and -compatible addresses
+/// with the dotted quad at the end; `v4_only` (inet_ntoa6) prints just the
 /// dotted quad for those two forms.
+///
+/// The zero run is chosen the way the C implementation scans bytes, quirks
+/// included (so output matches byte for byte): a single zero group is
+/// compressed, the first of equally long runs normally wins, but a later
+/// equal run wins when it is ended by a group whose high byte is zero.
 pub(crate) fn format_v6(t: &mut Text, b: &[u8; 16], v4_only: bool) {
+    let byte = |i: usize| b.get(i).copied().unwrap_or(0);
     let first10_zero = b.iter().take(10).all(|&x| x == 0);
-    let mapped = first10_zero && b[10] == 0xff && b[11] == 0xff;
-    let tail = u32::from_be_bytes([b[12], b[13], b[14], b[15]]);
-    let compat = first10_zero && b[10] == 0 && b[11] == 0 && tail > 1;
+    let mapped = first10_zero && byte(10) == 0xff && byte(11) == 0xff;
+    let tail = u32::from_be_bytes([byte(12), byte(13), byte(14), byte(15)]);
+    let compat = first10_zero && byte(10) == 0 && byte(11) == 0 && tail > 1;
     let embedded = mapped || compat;
     if embedded && v4_only {
-        format_v4(t, &b[12..16]);
+        format_v4(t, b.get(12..16).unwrap_or(&[]));
         return;
     }
-    let ngroups = if embedded { 6 } else { 8 };
-    let mut groups = [0u16; 8];
-    for (g, pair) in groups.iter_mut().zip(b.chunks_exact(2)) {
-        if let [hi, lo] = pair {
-            *g = u16::from_be_bytes([*hi, *lo]);
-        }
-    }
-    let zero_at = |i: usize| groups.get(i).is_some_and(|g| *g == 0);
-    // First longest run of zero groups.
-    let (mut best_start, mut best_len) = (0usize, 0usize);
-    let mut i = 0;
-    while i < ngroups {
-        if zero_at(i) {
-            let start = i;
-            while i < ngroups && zero_at(i) {
-                i += 1;
-            }
-            if i - start > best_len {
-                best_start = start;
-                best_len = i - start;
-            }
-        } else {
-            i += 1;
-        }
-    }
-    let mut g = 0;
-    while g < ngroups {
-        if best_len > 0 && g == best_start {
-            t.push_all(b"::");
-            g += best_len;
+    // Byte-level scan for the zero run: (first byte, length in bytes).
+    let (mut first_zero, mut num_zero): (i32, i32) = (-1, 1);
+    let mut try_zero: i32 = -1;
+    for i in 0..16i32 {
+        let v = byte(i as usize);
+        if v == 0 && try_zero == -1 && i % 2 == 0 {
+            try_zero = i;
             continue;
         }
-        if g > 0 && !(best_len > 0 && g == best_start + best_len) {
-            t.push(b':');
+        if try_zero != -1 && (v != 0 || i == 15) {
+            if i - try_zero <= num_zero {
+                try_zero = -1;
+                continue;
+            }
+            first_zero = try_zero;
+            num_zero = i - i % 2 - try_zero;
+            try_zero = -1;
+            if v == 0 && i == 15 {
+                num_zero += 2;
+            }
         }
-        push_hex(t, groups.get(g).copied().unwrap_or(0));
-        g += 1;
+    }
+    // Walk the groups backwards as the C code does, collecting pieces, then
+    // emit them in forward order.
+    let v6_end: i32 = if embedded { 10 } else { 14 };
+    let mut pieces: [(u8, u16); 16] = [(0, 0); 16]; // (kind, value): 0 hex, 1 ':', 2 "::"
+    let mut n = 0usize;
+    let mut push = |kind: u8, value: u16| {
+        if let Some(slot) = pieces.get_mut(n) {
+            *slot = (kind, value);
+            n += 1;
+        }
+    };
+    let mut i = v6_end;
+    while i >= 0 {
+        if i == first_zero + num_zero - 2 {
+            push(2, 0);
+            i -= num_zero - 2;
+            i -= 2;
+            continue;
+        }
+        if i < 14 && i != first_zero - 2 {
+            push(1, 0);
+        }
+        let hi = byte(i as usize);
+        let lo = byte(i as usize + 1);
+        push(0, u16::from_be_bytes([hi, lo]));
+        i -= 2;
+    }
+    for &(kind, value) in pieces.iter().take(n).rev() {
+        match kind {
+            0 => push_hex(t, value),
+            1 => t.push(b':'),
+            _ => t.push_all(b"::"),
+        }
     }
     if embedded {
-        if !(best_len > 0 && best_start + best_len == ngroups) {
-            t.push(b':');
-        }
-        format_v4(t, &b[12..16]);
+        format_v4(t, b.get(12..16).unwrap_or(&[]));
     }
 }

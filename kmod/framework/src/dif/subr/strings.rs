@@ -297,6 +297,19 @@ fn prefix_eq(m: &Machine<'_, '_>, a: u64, b: u64, n: u64) -> Result<bool, Fault>
 }
 
 fn strtok(m: &mut Machine<'_, '_>, input: u64, tokens: u64, size: u64) -> Result<u64, Fault> {
+    // A continuation reads the string the first call was given and checked;
+    // it may live in another DIFO's string table, so (as in DTrace) the
+    // privilege check is not repeated: the loads stay fault-checked.
+    let visible = m.ctx.kernel_visible;
+    if input == 0 {
+        m.ctx.kernel_visible = true;
+    }
+    let result = strtok_inner(m, input, tokens, size);
+    m.ctx.kernel_visible = visible;
+    result
+}
+
+fn strtok_inner(m: &mut Machine<'_, '_>, input: u64, tokens: u64, size: u64) -> Result<u64, Fault> {
     let toklen = m.strlen(false, tokens, size)?;
     let mut map = [0u8; 32];
     for i in 0..toklen {

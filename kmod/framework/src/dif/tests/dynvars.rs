@@ -265,3 +265,91 @@ fn many_keys_and_cpus() {
         assert!(a.is_some(), "key {k} is still there");
     }
 }
+
+#[test]
+fn concurrent_cpus_and_cleaner() {
+    let p = default_platform();
+    let arena: &'static DynVarArena =
+        Box::leak(Box::new(DynVarArena::new(p, 64 * 88, 64, 4).unwrap()));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let cleaner = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut passes = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                arena.clean();
+                passes += 1;
+                std::thread::yield_now();
+            }
+            passes
+        })
+    };
+    let workers: Vec<_> = (0..4u64)
+        .map(|cpu| {
+            std::thread::spawn(move || {
+                let mut read = |_a: u64, _b: &mut [u8]| -> Result<(), Fault> { Ok(()) };
+                let mut ok = 0u32;
+                for round in 0..3000u64 {
+                    // Each "CPU" owns keys cpu*1000 .. cpu*1000+8.
+                    let k = [KeyEntry {
+                        value: cpu * 1000 + round % 8,
+                        size: 0,
+                    }];
+                    // None: dropped (and counted).
+                    if let Some(addr) = arena
+                        .find(cpu as usize, &k, 8, DynOp::Alloc, &mut read)
+                        .unwrap()
+                    {
+                        let off = (addr - arena.data_range().0) as usize;
+                        let v = cpu << 32 | round;
+                        assert!(arena.write(off, &v.to_ne_bytes()));
+                        let mut back = [0u8; 8];
+                        assert!(arena.read(off, &mut back));
+                        assert_eq!(u64::from_ne_bytes(back), v, "nobody else touched our chunk");
+                        ok += 1;
+                    }
+                    if round % 3 == 0 {
+                        arena
+                            .find(cpu as usize, &k, 8, DynOp::Delete, &mut read)
+                            .unwrap();
+                    }
+                }
+                ok
+            })
+        })
+        .collect();
+    let stored: u32 = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    stop.store(true, Ordering::Relaxed);
+    let passes = cleaner.join().unwrap();
+    assert!(passes > 0);
+    let drops = arena.drop_counts();
+    let total_drops = drops.dyndrops + drops.dyndrops_dirty + drops.dyndrops_rinsing;
+    // Every allocation either succeeded (new chunk or existing key) or was
+    // counted as exactly one kind of drop.
+    assert_eq!(u64::from(stored) + total_drops, 4 * 3000);
+    // After a final clean every chunk is either live or back on a list.
+    arena.clean();
+    let (free, dirty, rinsing, clean) = arena.list_lengths();
+    let live = {
+        let mut read = |_a: u64, _b: &mut [u8]| -> Result<(), Fault> { Ok(()) };
+        let mut n = 0;
+        for cpu in 0..4u64 {
+            for k in 0..8 {
+                let key = [KeyEntry {
+                    value: cpu * 1000 + k,
+                    size: 0,
+                }];
+                if arena
+                    .find(0, &key, 8, DynOp::Lookup, &mut read)
+                    .unwrap()
+                    .is_some()
+                {
+                    n += 1;
+                }
+            }
+        }
+        n
+    };
+    assert_eq!(dirty + rinsing, 0);
+    assert_eq!(free + clean + live, arena.chunk_count(), "no chunk leaked");
+}

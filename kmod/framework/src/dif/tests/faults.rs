@@ -226,7 +226,14 @@ fn kernel_privilege() {
     let d = asm.difo();
     let mut h = Harness::new(&[&d]);
     assert!(h.run(&d).is_ok());
-    let mut ctx = ExecContext::new(h.platform, &h.globals, &h.locals, &h.arena, &mut h.scratch, &mut h.hooks);
+    let mut ctx = ExecContext::new(
+        h.platform,
+        &h.globals,
+        &h.locals,
+        &h.arena,
+        &mut h.scratch,
+        &mut h.hooks,
+    );
     ctx.kernel_visible = false;
     let f = execute(&d, &mut ctx).unwrap_err();
     assert_eq!((f.code, f.addr), (FaultCode::KPriv, KMEM));
@@ -235,7 +242,14 @@ fn kernel_privilege() {
     asm.sets(1, "own").r3(op::RLDUB, 1, 0, 2).ret(2);
     let d = asm.difo();
     let mut h = Harness::new(&[&d]);
-    let mut ctx = ExecContext::new(h.platform, &h.globals, &h.locals, &h.arena, &mut h.scratch, &mut h.hooks);
+    let mut ctx = ExecContext::new(
+        h.platform,
+        &h.globals,
+        &h.locals,
+        &h.arena,
+        &mut h.scratch,
+        &mut h.hooks,
+    );
     ctx.kernel_visible = false;
     assert_eq!(execute(&d, &mut ctx).unwrap(), u64::from(b'o'));
 }

@@ -39,6 +39,8 @@ pub(crate) struct TestPlatform {
     pub kernel: Vec<(u64, Vec<u8>)>,
     pub user: Vec<(u64, Vec<u8>)>,
     pub syncs: AtomicUsize,
+    /// Fault-checked loads served (kernel + user).
+    pub loads: AtomicUsize,
     pub ncpu: usize,
 }
 
@@ -99,6 +101,7 @@ unsafe impl Platform for TestPlatform {
     }
     fn interrupts_restore(&self, _cookie: usize) {}
     fn fault_checked_load(&self, addr: u64, buf: &mut [u8]) -> Result<(), AccessFault> {
+        self.loads.fetch_add(1, Ordering::Relaxed);
         if addr % 2 == 1 && buf.len() > 1 && (0xa000_0000..0xb000_0000).contains(&addr) {
             // A window that behaves like a strict-alignment machine.
             return Err(AccessFault::BadAlignment);
@@ -106,6 +109,7 @@ unsafe impl Platform for TestPlatform {
         read_from(&self.kernel, addr, buf)
     }
     fn fault_checked_user_load(&self, addr: u64, buf: &mut [u8]) -> Result<(), AccessFault> {
+        self.loads.fetch_add(1, Ordering::Relaxed);
         read_from(&self.user, addr, buf)
     }
     fn copyin(&self, _uaddr: u64, _buf: &mut [u8]) -> Result<(), Errno> {
@@ -144,6 +148,7 @@ pub(crate) fn platform_with(
         kernel,
         user,
         syncs: AtomicUsize::new(0),
+        loads: AtomicUsize::new(0),
         ncpu: 2,
     }))
 }
@@ -160,6 +165,10 @@ pub(crate) fn default_platform() -> &'static TestPlatform {
     k[0x90..0x95].copy_from_slice(b"a\0b\0c");
     // An IPv4 address (192.168.1.10) and IPv6 addresses.
     k[0xa0..0xa4].copy_from_slice(&[192, 168, 1, 10]);
+    // A string for strtok() across DIFOs.
+    k[0xb0..0xb4].copy_from_slice(b"x y\0");
+    // A string for strtok() across DIFOs.
+    k[0xb0..0xb4].copy_from_slice(b"x y\0");
     let mut u = vec![0u8; 128];
     u[..11].copy_from_slice(b"hello user\0");
     for (i, b) in u[64..].iter_mut().enumerate() {
@@ -173,11 +182,12 @@ pub(crate) fn default_platform() -> &'static TestPlatform {
 pub(crate) struct TestHooks {
     pub speculations: u64,
     pub copied_out: Vec<(u64, Vec<u8>)>,
+    pub lock_override: Option<u64>,
 }
 
 impl ExecHooks for TestHooks {
     fn probe_arg(&mut self, index: u64) -> Option<u64> {
-        Some(1000 + index)
+        Some(index.wrapping_add(1000))
     }
     fn speculation(&mut self) -> u64 {
         self.speculations += 1;
@@ -193,8 +203,8 @@ impl ExecHooks for TestHooks {
         self.copied_out.push((uaddr, bytes.to_vec()));
         true
     }
-    fn lock_query(&mut self, query: u16, addr: u64) -> Option<u64> {
-        Some(u64::from(query) * 0x1_0000 + (addr & 0xff))
+    fn lock_query(&mut self, _query: u16, _addr: u64) -> Option<u64> {
+        self.lock_override
     }
 }
 

@@ -321,3 +321,64 @@ fn bench_program_computes_its_expected_value() {
         assert_ne!(expected, 0);
     }
 }
+
+#[test]
+fn foreign_loads_go_through_the_platform_and_owned_ones_do_not() {
+    let p = default_platform();
+    let count = || p.loads.load(std::sync::atomic::Ordering::Relaxed);
+    // Kernel load: one platform access.
+    let mut asm = Asm::new();
+    asm.set(1, KMEM + 8).r3(op::LDX, 1, 0, 2).ret(2);
+    let d = asm.difo();
+    let mut h = Harness::with_platform(p, &[&d], 4096, 64);
+    let before = count();
+    assert_eq!(h.ok(&d), 0x0f0e_0d0c_0b0a_0908);
+    assert_eq!(count(), before + 1);
+    // User load: one platform access.
+    let mut asm = Asm::new();
+    asm.set(1, UMEM).r3(op::ULDUB, 1, 0, 2).ret(2);
+    let d = asm.difo();
+    let before = count();
+    assert_eq!(
+        Harness::with_platform(p, &[&d], 4096, 64).ok(&d),
+        u64::from(b'h')
+    );
+    assert_eq!(count(), before + 1);
+    // Loads of scratch and the string table never reach the platform.
+    let mut asm = Asm::new();
+    asm.set(2, 8)
+        .r3(op::ALLOCS, 2, 0, 1)
+        .r3(op::LDX, 1, 0, 3)
+        .sets(4, "s")
+        .r3(op::LDUB, 4, 0, 5)
+        .r3(op::ADD, 3, 5, 3)
+        .ret(3);
+    let d = asm.difo();
+    let before = count();
+    assert_eq!(
+        Harness::with_platform(p, &[&d], 4096, 64).ok(&d),
+        u64::from(b's')
+    );
+    assert_eq!(count(), before);
+}
+
+#[test]
+fn scratch_allocations_are_aligned_even_in_an_unaligned_region() {
+    let mut asm = Asm::new();
+    asm.set(2, 3)
+        .r3(op::ALLOCS, 2, 0, 1)
+        .r3(op::ALLOCS, 2, 0, 3)
+        .set(4, 7)
+        .r3(op::AND, 3, 4, 5)
+        .set(6, 0x55)
+        .r3(op::STX, 6, 0, 3)
+        .ret(5);
+    let d = asm.difo();
+    let mut h = Harness::new(&[&d]);
+    let mut backing = vec![0u8; 4096 + 1];
+    for skew in 0..8 {
+        let region = &mut backing[skew..skew + 4096];
+        let mut ctx = ExecContext::new(h.platform, &h.globals, &h.locals, &h.arena, region, &mut h.hooks);
+        assert_eq!(execute(&d, &mut ctx), Ok(0), "skew {skew}: second block 8-aligned, STX allowed");
+    }
+}

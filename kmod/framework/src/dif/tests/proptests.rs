@@ -43,7 +43,9 @@ fn shape(raw: (u8, u8, u8, u8, u16), pc: usize, len: usize, nints: usize, nstrs:
         13 | 14 | 58 => instr(opc, reg(a), 0, rd(c)),
         15 | 39 => instr(opc, reg(a), reg(b), 0),
         16 => instr(opc, reg(a), 0, 0),
-        28..=34 | 64..=77 => instr(opc, reg(a), 0, rd(c)),
+        // Loads mostly through the registers the prologue filled with
+        // addresses (r1, r3, r4, r7), so programs get further.
+        28..=34 | 64..=77 => instr(opc, [1, 3, 4, 7, reg(a)][a as usize % 5], 0, rd(c)),
         60..=63 => instr(opc, reg(a), 0, reg(c)),
         59 => instr(opc, reg(a), reg(b), reg(c)),
         36 | 50 | 51 => instr(opc, 0, 0, 0),
@@ -126,14 +128,25 @@ proptest! {
         ret_reg in 0u8..8,
         strsize in prop_oneof![Just(1u64), Just(16u64), Just(256u64), Just(u64::MAX)],
     ) {
-        let len = raw.len() + 1;
+        // A prologue gives the registers useful values (strings, small
+        // numbers, a kernel address) so random code gets past its first load.
+        let prologue = [
+            imm(op::SETS, 0, 1),
+            imm(op::SETX, 6, 2),
+            imm(op::SETX, 4, 3),
+            imm(op::SETS, 14, 4),
+            imm(op::SETX, 1, 5),
+            imm(op::SETX, 11, 6),
+            imm(op::SETS, 6, 7),
+        ];
+        let len = prologue.len() + raw.len() + 1;
         let ints = ints();
         let strs = strs();
-        let mut text: Vec<u32> = raw
-            .iter()
-            .enumerate()
-            .map(|(pc, r)| shape(*r, pc, len, ints.len(), strs.len()))
-            .collect();
+        let mut text: Vec<u32> = prologue.to_vec();
+        for (i, r) in raw.iter().enumerate() {
+            let pc = prologue.len() + i;
+            text.push(shape(*r, pc, len, ints.len(), strs.len()));
+        }
         text.push(instr(op::RET, 0, 0, ret_reg));
         let d = Difo::new(text.clone(), ints, strs, declared_vars(), ctf8());
         let d = match d {

@@ -281,3 +281,38 @@ fn dynvar_chunk_size_covers_keys_and_value() {
     // of strsize (rounded to 8), and an 8-byte value.
     assert_eq!(d.dynvar_chunk_size(100), 4 * 16 + 104 + 8);
 }
+
+#[test]
+fn bare_ret_is_what_the_validator_would_build() {
+    let built = text(&[instr(op::RET, 0, 0, 0)]).build().unwrap();
+    let bare = Difo::bare_ret();
+    assert_eq!(bare.text(), built.text());
+    assert_eq!(bare.rtype(), built.rtype());
+    assert_eq!(Harness::new(&[&bare]).ok(&bare), 0);
+}
+
+#[test]
+fn difos_of_one_consumer_must_agree_on_shared_variables() {
+    let prog = |v: VarDesc| {
+        let mut a = text(&[instr(op::RET, 0, 0, 0)]);
+        a.var(v);
+        a.build().unwrap()
+    };
+    let int_g = prog(scalar(0x500, var_desc::SCOPE_GLOBAL));
+    let int_g2 = prog(scalar(0x500, var_desc::SCOPE_GLOBAL));
+    let str_g = prog(var(
+        0x500,
+        var_desc::SCOPE_GLOBAL,
+        var_desc::KIND_SCALAR,
+        string_type(32),
+    ));
+    let str_t = prog(var(
+        0x500,
+        var_desc::SCOPE_THREAD,
+        var_desc::KIND_SCALAR,
+        string_type(32),
+    ));
+    assert!(crate::dif::check_consistency(&[&int_g, &int_g2, &str_t]).is_ok());
+    let e = crate::dif::check_consistency(&[&int_g, &str_t, &str_g]).unwrap_err();
+    assert!(e.message.contains("0x500"), "{e}");
+}

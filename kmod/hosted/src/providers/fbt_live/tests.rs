@@ -86,8 +86,19 @@ struct LiveHost {
 
 impl LiveHost {
     fn new() -> Self {
-        let zeros = || (0..MAX_IDS).map(|_| AtomicU64::new(0)).collect::<Vec<_>>().into_boxed_slice();
-        LiveHost { names: Mutex::new(Vec::new()), by_name: Mutex::default(), count: zeros(), arg0_sum: zeros(), arg1_sum: zeros() }
+        let zeros = || {
+            (0..MAX_IDS)
+                .map(|_| AtomicU64::new(0))
+                .collect::<Vec<_>>()
+                .into_boxed_slice()
+        };
+        LiveHost {
+            names: Mutex::new(Vec::new()),
+            by_name: Mutex::default(),
+            count: zeros(),
+            arg0_sum: zeros(),
+            arg1_sum: zeros(),
+        }
     }
     fn id(&self, function: &str, name: &str) -> u32 {
         let key = (function.to_string(), name.to_string());
@@ -99,14 +110,25 @@ impl LiveHost {
 }
 
 impl ProviderHost for LiveHost {
-    fn probe_create(&self, _p: ProviderHandle, _m: &str, function: &str, name: &str, _a: i32, _parg: usize) -> u32 {
+    fn probe_create(
+        &self,
+        _p: ProviderHandle,
+        _m: &str,
+        function: &str,
+        name: &str,
+        _a: i32,
+        _parg: usize,
+    ) -> u32 {
         let mut names = self.names.lock().unwrap();
         if names.len() + 1 >= MAX_IDS {
             return 0;
         }
         names.push((function.to_string(), name.to_string()));
         let id = names.len() as u32;
-        self.by_name.lock().unwrap().insert((function.to_string(), name.to_string()), id);
+        self.by_name
+            .lock()
+            .unwrap()
+            .insert((function.to_string(), name.to_string()), id);
         id
     }
     fn probe_lookup(&self, _p: ProviderHandle, _m: &str, function: &str, name: &str) -> u32 {
@@ -131,7 +153,13 @@ impl ProviderHost for LiveHost {
     fn monotonic_ns(&self) -> u64 {
         0
     }
-    fn timer_create(&self, _c: Option<usize>, _i: u64, _f: fn(usize), _a: usize) -> Option<TimerId> {
+    fn timer_create(
+        &self,
+        _c: Option<usize>,
+        _i: u64,
+        _f: fn(usize),
+        _a: usize,
+    ) -> Option<TimerId> {
         None
     }
     fn timer_destroy(&self, _id: TimerId) {}
@@ -157,9 +185,15 @@ fn live() -> &'static Live {
 /// This binary's functions at their run-time addresses.
 fn own_functions() -> Vec<(String, u64, u64)> {
     let funcs = elf_symbols::read(Path::new("/proc/self/exe")).unwrap();
-    let anchor = funcs.iter().find(|f| f.name == "hosted_target_add").expect("hosted_target_add in the symbol table");
+    let anchor = funcs
+        .iter()
+        .find(|f| f.name == "hosted_target_add")
+        .expect("hosted_target_add in the symbol table");
     let bias = (hosted_target_add as *const () as u64).wrapping_sub(anchor.value);
-    funcs.into_iter().map(|f| (f.name, f.value.wrapping_add(bias), f.size)).collect()
+    funcs
+        .into_iter()
+        .map(|f| (f.name, f.value.wrapping_add(bias), f.size))
+        .collect()
 }
 
 fn code_of(addr: u64, size: u64) -> Vec<u8> {
@@ -171,27 +205,43 @@ fn code_of(addr: u64, size: u64) -> Vec<u8> {
 #[test]
 fn live_fbt_on_known_functions_from_several_threads() {
     let Live { host, fbt } = live();
-    let targets: Vec<(String, u64, u64)> =
-        own_functions().into_iter().filter(|(n, _, _)| n.starts_with("hosted_target_")).collect();
+    let targets: Vec<(String, u64, u64)> = own_functions()
+        .into_iter()
+        .filter(|(n, _, _)| n.starts_with("hosted_target_"))
+        .collect();
     assert_eq!(targets.len(), 4);
     let originals: Vec<Vec<u8>> = targets.iter().map(|(_, a, s)| code_of(*a, *s)).collect();
     let stats = fbt.provide_module(
         "hosted-test",
-        targets.iter().map(|(n, a, s)| FunctionSymbol { name: n, addr: *a, size: *s }),
+        targets.iter().map(|(n, a, s)| FunctionSymbol {
+            name: n,
+            addr: *a,
+            size: *s,
+        }),
     );
-    assert_eq!((stats.entry_probes, stats.return_probes, stats.return_sites), (4, 4, 5));
+    assert_eq!(
+        (stats.entry_probes, stats.return_probes, stats.return_sites),
+        (4, 4, 5)
+    );
     let probe = |f: &str, n: &str| {
         let id = host.id(f, n);
         assert_ne!(id, 0, "{f}:{n}");
         id
     };
-    let ids: Vec<u32> = ["hosted_target_add", "hosted_target_sum5", "hosted_target_twice", "hosted_target_tail"]
-        .iter()
-        .flat_map(|f| [probe(f, "entry"), probe(f, "return")])
-        .collect();
+    let ids: Vec<u32> = [
+        "hosted_target_add",
+        "hosted_target_sum5",
+        "hosted_target_twice",
+        "hosted_target_tail",
+    ]
+    .iter()
+    .flat_map(|f| [probe(f, "entry"), probe(f, "return")])
+    .collect();
     let pargs: Vec<usize> = {
         let list = fbt.probe_list();
-        ids.iter().map(|id| list.iter().find(|p| p.0 == *id).unwrap().1).collect()
+        ids.iter()
+            .map(|id| list.iter().find(|p| p.0 == *id).unwrap().1)
+            .collect()
     };
     for (id, parg) in ids.iter().zip(&pargs) {
         fbt.enable(*id, *parg).unwrap();
@@ -213,7 +263,10 @@ fn live_fbt_on_known_functions_from_several_threads() {
                     unsafe {
                         assert_eq!(hosted_target_add(i, t), i + t);
                         assert_eq!(hosted_target_sum5(i, 1, 2, 3, t), i + 6 + t);
-                        assert_eq!(hosted_target_twice(i), if i == 0 { -1 } else { 2 * i as i64 });
+                        assert_eq!(
+                            hosted_target_twice(i),
+                            if i == 0 { -1 } else { 2 * i as i64 }
+                        );
                         assert_eq!(hosted_target_tail(t, i), t + i);
                     }
                 }
@@ -224,8 +277,9 @@ fn live_fbt_on_known_functions_from_several_threads() {
         w.join().unwrap();
     }
     let n = THREADS * CALLS;
-    let (add_e, add_r, sum_e, sum_r, twice_e, twice_r, tail_e, tail_r) =
-        (ids[0], ids[1], ids[2], ids[3], ids[4], ids[5], ids[6], ids[7]);
+    let (add_e, add_r, sum_e, sum_r, twice_e, twice_r, tail_e, tail_r) = (
+        ids[0], ids[1], ids[2], ids[3], ids[4], ids[5], ids[6], ids[7],
+    );
     // The tail call enters hosted_target_add through its entry, so add fires twice per iteration.
     assert_eq!(host.count(add_e), 2 * n);
     assert_eq!(host.count(add_r), 2 * n);
@@ -237,17 +291,32 @@ fn live_fbt_on_known_functions_from_several_threads() {
     // Entry arguments: add(i, t) and add(t, i) (via tail); sum5's fifth argument is t.
     let sum_i: u64 = THREADS * (CALLS * (CALLS - 1) / 2);
     let sum_t: u64 = CALLS * (THREADS * (THREADS - 1) / 2);
-    assert_eq!(host.arg0_sum[add_e as usize].load(Ordering::SeqCst), sum_i + sum_t);
-    assert_eq!(host.arg1_sum[add_e as usize].load(Ordering::SeqCst), sum_t + sum_i);
+    assert_eq!(
+        host.arg0_sum[add_e as usize].load(Ordering::SeqCst),
+        sum_i + sum_t
+    );
+    assert_eq!(
+        host.arg1_sum[add_e as usize].load(Ordering::SeqCst),
+        sum_t + sum_i
+    );
     assert_eq!(host.arg0_sum[sum_e as usize].load(Ordering::SeqCst), sum_i);
     // Return values: add returns i+t on both paths; twice returns 2i or -1.
-    assert_eq!(host.arg1_sum[add_r as usize].load(Ordering::SeqCst), 2 * (sum_i + sum_t));
+    assert_eq!(
+        host.arg1_sum[add_r as usize].load(Ordering::SeqCst),
+        2 * (sum_i + sum_t)
+    );
     let twice_sum = (2 * sum_i).wrapping_add((THREADS).wrapping_mul(u64::MAX));
-    assert_eq!(host.arg1_sum[twice_r as usize].load(Ordering::SeqCst), twice_sum);
+    assert_eq!(
+        host.arg1_sum[twice_r as usize].load(Ordering::SeqCst),
+        twice_sum
+    );
     // arg0 of return probes is the return site's offset: twice has two sites.
     let twice_offsets = host.arg0_sum[twice_r as usize].load(Ordering::SeqCst);
     let (first_ret, second_ret) = (14u64, 23u64);
-    assert_eq!(twice_offsets, (n - THREADS) * first_ret + THREADS * second_ret);
+    assert_eq!(
+        twice_offsets,
+        (n - THREADS) * first_ret + THREADS * second_ret
+    );
     // The tail-call site is the jmp at offset 5.
     assert_eq!(host.arg0_sum[tail_r as usize].load(Ordering::SeqCst), 5 * n);
 
@@ -255,7 +324,11 @@ fn live_fbt_on_known_functions_from_several_threads() {
         fbt.disable(*id, *parg);
     }
     for ((name, addr, size), original) in targets.iter().zip(&originals) {
-        assert_eq!(&code_of(*addr, *size), original, "{name}: original bytes restored exactly");
+        assert_eq!(
+            &code_of(*addr, *size),
+            original,
+            "{name}: original bytes restored exactly"
+        );
     }
     // SAFETY: as above.
     assert_eq!(unsafe { hosted_target_add(2, 3) }, 5);
@@ -268,11 +341,15 @@ fn iced_workload(code: &[u8]) -> (usize, u64) {
     let (mut count, mut hash) = (0usize, 0u64);
     let mut offset = 0usize;
     while offset < code.len() {
-        let walked = rdtrace_providers::fbt::isa::x86_64::walk_instructions(&code[offset..], 0x1000, &mut |_, insn| {
-            count += 1;
-            hash = hash.wrapping_mul(31).wrapping_add(insn.len() as u64);
-            true
-        });
+        let walked = rdtrace_providers::fbt::isa::x86_64::walk_instructions(
+            &code[offset..],
+            0x1000,
+            &mut |_, insn| {
+                count += 1;
+                hash = hash.wrapping_mul(31).wrapping_add(insn.len() as u64);
+                true
+            },
+        );
         // Skip what the walk refused (data) one byte at a time.
         offset += walked.max(1);
     }
@@ -289,8 +366,14 @@ fn whole_binary_enumeration_and_live_rustc_code() {
     let text: &'static MprotectText = Box::leak(Box::default());
     let offline: FbtProvider<X86_64> = FbtProvider::new(counting_host, text);
     let started = Instant::now();
-    let stats =
-        offline.provide_module("self", functions.iter().map(|(n, a, s)| FunctionSymbol { name: n, addr: *a, size: *s }));
+    let stats = offline.provide_module(
+        "self",
+        functions.iter().map(|(n, a, s)| FunctionSymbol {
+            name: n,
+            addr: *a,
+            size: *s,
+        }),
+    );
     let decoded = started.elapsed();
     eprintln!(
         "fbt enumeration of /proc/self/exe: {} function symbols ({} excluded, {} aliases), {} entry probes, \
@@ -305,24 +388,45 @@ fn whole_binary_enumeration_and_live_rustc_code() {
         decoded
     );
     assert!(stats.functions > 1000);
-    assert!(stats.entry_probes * 2 > stats.functions - stats.excluded, "most functions get an entry probe");
+    assert!(
+        stats.entry_probes * 2 > stats.functions - stats.excluded,
+        "most functions get an entry probe"
+    );
 
     // 2. Live: instrument every iced-x86 function and run iced while enabled.
     let Live { host, fbt } = live();
     let sample = code_of(iced_workload as *const () as u64, 64);
     let mut big = Vec::new();
-    for (_, addr, size) in functions.iter().filter(|(n, _, _)| n.contains("iced_x86")).take(40) {
+    for (_, addr, size) in functions
+        .iter()
+        .filter(|(n, _, _)| n.contains("iced_x86"))
+        .take(40)
+    {
         big.extend(code_of(*addr, (*size).min(4096)));
     }
     big.extend(&sample);
     let expected = iced_workload(&big);
-    let iced: Vec<&(String, u64, u64)> = functions.iter().filter(|(n, _, _)| n.contains("iced_x86")).collect();
+    let iced: Vec<&(String, u64, u64)> = functions
+        .iter()
+        .filter(|(n, _, _)| n.contains("iced_x86"))
+        .collect();
     let before: Vec<Vec<u8>> = iced.iter().map(|(_, a, s)| code_of(*a, *s)).collect();
-    let stats = fbt.provide_module("iced", iced.iter().map(|(n, a, s)| FunctionSymbol { name: n, addr: *a, size: *s }));
+    let stats = fbt.provide_module(
+        "iced",
+        iced.iter().map(|(n, a, s)| FunctionSymbol {
+            name: n,
+            addr: *a,
+            size: *s,
+        }),
+    );
     let probes: Vec<(u32, usize)> = fbt
         .probe_list()
         .into_iter()
-        .filter(|p| host.names.lock().unwrap()[p.0 as usize - 1].0.contains("iced_x86"))
+        .filter(|p| {
+            host.names.lock().unwrap()[p.0 as usize - 1]
+                .0
+                .contains("iced_x86")
+        })
         .map(|p| (p.0, p.1))
         .collect();
     let started = Instant::now();
@@ -354,9 +458,48 @@ fn whole_binary_enumeration_and_live_rustc_code() {
         traps,
         ran_in
     );
-    assert_eq!(result, expected, "instrumented code computes the same result");
+    assert_eq!(
+        result, expected,
+        "instrumented code computes the same result"
+    );
     assert!(traps > 1000, "the workload hit the breakpoints ({traps})");
     for ((name, addr, size), original) in iced.iter().zip(&before) {
         assert_eq!(&code_of(*addr, *size), original, "{name}: restored exactly");
     }
+}
+
+/// Enumerate a binary on disk (RDTRACE_FBT_MEASURE_BIN, default this test
+/// binary) the way fbt enumerates a module, and report how much of it the
+/// x86_64 decoder instruments and how long that takes.
+#[test]
+fn enumerate_a_binary_on_disk() {
+    let path = std::env::var("RDTRACE_FBT_MEASURE_BIN").unwrap_or_else(|_| "/proc/self/exe".into());
+    let bytes = std::fs::read(&path).unwrap();
+    let started = Instant::now();
+    let functions = elf_symbols::parse(&bytes).expect("an ELF64 file");
+    let listed = started.elapsed();
+    let text: &'static elf_symbols::FileText = Box::leak(Box::new(elf_symbols::FileText::new(bytes).unwrap()));
+    let host: &'static LiveHost = Box::leak(Box::new(LiveHost::new()));
+    let fbt: FbtProvider<X86_64> = FbtProvider::new(host, text);
+    let started = Instant::now();
+    let stats = fbt.provide_module(
+        "file",
+        functions.iter().map(|f| FunctionSymbol { name: &f.name, addr: f.value, size: f.size }),
+    );
+    let decoded = started.elapsed();
+    eprintln!(
+        "fbt enumeration of {path}: {} function symbols ({} excluded, {} aliases), {} entry probes, {} return \
+         probes over {} return sites; symbols {:?}, decode+probe creation {:?}",
+        stats.functions,
+        stats.excluded,
+        stats.aliases,
+        stats.entry_probes,
+        stats.return_probes,
+        stats.return_sites,
+        listed,
+        decoded
+    );
+    let candidates = stats.functions - stats.excluded - stats.aliases;
+    assert!(stats.return_probes * 10 > candidates * 8, "most functions get a return probe");
+    assert!(stats.entry_probes * 2 > candidates, "most functions get an entry probe");
 }

@@ -1,0 +1,424 @@
+//! The full ioctl conversation of a consumer with the real rdtrace.ko in the
+//! harness: CONF, PROBES, PROBEMATCH, ENABLE (DOF from our D compiler),
+//! EPROBE, AGGDESC, FORMAT, GO, STATUS, STOP, BUFSNAP, AGGSNAP, with the
+//! records decoded by our consumer — for BEGIN/END, a tick probe (callouts),
+//! a syscall probe fired through the systrace hook, an SDT probe fired
+//! through `sdt_probe_func`, and an FBT probe fired through the invop hook.
+//! Each test runs in a child process. A test fails (never skips) when the
+//! module lacks an ioctl or provider it needs.
+
+mod common;
+
+use std::collections::HashMap;
+
+use rdtrace_ffi::probe::ProbeDesc as KProbeDesc;
+use rdtrace_koharness::isolate::run_isolated;
+use rdtrace_koharness::kernel::{self, cpu, devfs, hooks, ktext, malloc, sdt, uaccess};
+use rdtrace_koharness::kld::Kld;
+use rdtrace_libdtrace::compiler::pdesc::{ProbeDesc as DProbeDesc, StaticProbes};
+use rdtrace_libdtrace::compiler::{compile, CompileOptions, CompiledProgram};
+use rdtrace_libdtrace::consumer::client::Client;
+use rdtrace_libdtrace::consumer::decode::{
+    Action, AggregationMerger, DecodeError, FiredRecord, RecordDecoder,
+};
+use rdtrace_libdtrace::consumer::device::{Device, IoctlError};
+use rdtrace_libdtrace::output::model::Record;
+
+/// `/dev/dtrace/dtrace` of the harness as a libdtrace device.
+struct HarnessDevice {
+    file: devfs::DevFile,
+}
+
+impl Device for HarnessDevice {
+    fn ioctl(&self, cmd: u32, arg: &mut [u8]) -> Result<(), IoctlError> {
+        match self.file.ioctl(u64::from(cmd), arg.as_mut_ptr() as u64) {
+            0 => Ok(()),
+            errno => Err(IoctlError { cmd, errno }),
+        }
+    }
+
+    fn describe(&self) -> &str {
+        "harness /dev/dtrace/dtrace"
+    }
+
+    fn is_hosted(&self) -> bool {
+        false
+    }
+}
+
+/// Load rdtrace.ko and open a consumer on it (None: module missing, skipped).
+fn start(test: &str) -> Option<(Kld, Client)> {
+    let bytes = common::ko_bytes(test)?;
+    let kld = common::load_rdtrace(bytes);
+    // The consumer passes pointers into its own heap inside ioctl arguments.
+    uaccess::set_process_user_space(true);
+    let file = devfs::open("/dev/dtrace/dtrace", libc::O_RDWR)
+        .unwrap_or_else(|e| panic!("open /dev/dtrace/dtrace: errno {e}"));
+    Some((kld, Client::new(Box::new(HarnessDevice { file }))))
+}
+
+fn must<T>(what: &str, r: Result<T, IoctlError>) -> T {
+    r.unwrap_or_else(|e| {
+        panic!(
+            "{what} failed: errno {} ({e}) — needs framework ioctl {what} in rdtrace.ko",
+            e.errno
+        )
+    })
+}
+
+/// Every probe the module offers, as the compiler's matcher wants them.
+fn probe_list(client: &Client) -> Vec<KProbeDesc> {
+    must("DTRACEIOC_PROBES", client.probes(None))
+}
+
+fn compile_for(client: &Client, source: &str) -> CompiledProgram {
+    let probes = probe_list(client)
+        .iter()
+        .map(|p| DProbeDesc {
+            provider: p.provider_str().unwrap_or("").into(),
+            module: p.module_str().unwrap_or("").into(),
+            function: p.function_str().unwrap_or("").into(),
+            name: p.name_str().unwrap_or("").into(),
+        })
+        .collect();
+    let opts = CompileOptions {
+        matcher: Some(Box::new(StaticProbes {
+            probes,
+            profile: true,
+        })),
+        ..CompileOptions::default()
+    };
+    compile(source, &opts).unwrap_or_else(|e| panic!("compiling {source:?}: {e}"))
+}
+
+/// Decode every CPU's principal buffer.
+fn snapshot_records(client: &Client) -> Vec<FiredRecord> {
+    let mut all = Vec::new();
+    let mut eprobe = |epid: u32| {
+        client
+            .eprobe(epid)
+            .map_err(|e| DecodeError(format!("EPROBE {epid}: {e}")))
+    };
+    let mut format = |f: u16| {
+        client
+            .format(f)
+            .map_err(|e| DecodeError(format!("FORMAT {f}: {e}")))
+    };
+    for c in 0..cpu::NCPU as u32 {
+        let snap = match client.bufsnap(c, 4 << 20) {
+            Ok(s) => s,
+            Err(e) if e.errno == libc::ENOENT => continue,
+            Err(e) => panic!("DTRACEIOC_BUFSNAP cpu {c}: errno {}", e.errno),
+        };
+        let mut decoder = RecordDecoder {
+            eprobe: &mut eprobe,
+            format: &mut format,
+        };
+        let recs = decoder
+            .decode(&snap.data, snap.desc.oldest as usize)
+            .expect("decode principal buffer");
+        all.extend(recs);
+    }
+    all
+}
+
+/// Integers traced by each record, in order.
+fn traced_ints(recs: &[FiredRecord]) -> Vec<Vec<u64>> {
+    recs.iter()
+        .map(|r| {
+            r.actions
+                .iter()
+                .filter_map(|a| match a {
+                    Action::Record(Record::Int { bits, .. }) => Some(*bits),
+                    _ => None,
+                })
+                .collect()
+        })
+        .filter(|v: &Vec<u64>| !v.is_empty())
+        .collect()
+}
+
+/// Aggregation values by name, merged over CPUs (first value word).
+fn aggregation_values(client: &Client, prog: &CompiledProgram) -> HashMap<String, i64> {
+    let mut merger = AggregationMerger::default();
+    let mut describe = |id: u32| {
+        client
+            .aggdesc(id)
+            .map_err(|e| DecodeError(format!("AGGDESC {id}: {e}")))
+    };
+    for c in 0..cpu::NCPU as u32 {
+        match client.aggsnap(c, 1 << 20) {
+            Ok(s) => merger
+                .add_snapshot(&s.data, &mut describe, &|v| {
+                    prog.aggregations
+                        .iter()
+                        .find(|a| u64::from(a.varid) == v)
+                        .map(|a| a.name.clone())
+                        .unwrap_or_default()
+                })
+                .expect("decode aggregation"),
+            Err(e) if e.errno == libc::ENOENT => {}
+            Err(e) => panic!("DTRACEIOC_AGGSNAP cpu {c}: errno {}", e.errno),
+        }
+    }
+    merger
+        .into_aggregations()
+        .into_values()
+        .map(|a| {
+            (
+                a.name.clone(),
+                a.entries
+                    .first()
+                    .and_then(|e| e.value.first().copied())
+                    .unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+fn finish(mut kld: Kld, client: Client) {
+    drop(client);
+    uaccess::set_process_user_space(false);
+    let report = kld.unload().expect("unload after the conversation");
+    assert!(report.leaks.is_empty(), "{:?}", report.leaks);
+    for (name, st) in malloc::stats() {
+        assert_eq!(
+            st.live, 0,
+            "malloc type {name} leaked {} allocations",
+            st.live
+        );
+    }
+}
+
+#[test]
+fn conversation_begin_end_with_printf_and_aggregation() {
+    run_isolated(
+        "conversation_begin_end_with_printf_and_aggregation",
+        "begin-end",
+        || {
+            let Some((kld, client)) = start("conversation_begin_end_with_printf_and_aggregation")
+            else {
+                return;
+            };
+            let conf = must("DTRACEIOC_CONF", client.conf());
+            assert_eq!(
+                (
+                    conf.difversion,
+                    conf.difintregs,
+                    conf.diftupregs,
+                    conf.ctfmodel
+                ),
+                (2, 8, 8, 2)
+            );
+            let all = probe_list(&client);
+            let names: Vec<String> = all
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{}:::{}",
+                        p.provider_str().unwrap_or(""),
+                        p.name_str().unwrap_or("")
+                    )
+                })
+                .collect();
+            for n in ["dtrace:::BEGIN", "dtrace:::END", "dtrace:::ERROR"] {
+                assert!(
+                    names.contains(&n.to_string()),
+                    "{n} missing from PROBES: {names:?}"
+                );
+            }
+            let pattern = KProbeDesc::new(0, "dtrace", "", "", "BEGIN").unwrap();
+            let matched = must("DTRACEIOC_PROBEMATCH", client.probes(Some(&pattern)));
+            assert_eq!(matched.len(), 1, "PROBEMATCH dtrace:::BEGIN");
+
+            let prog = compile_for(
+            &client,
+            "BEGIN { trace(1234); printf(\"%d-%d\\n\", 5, 6); @n = count(); } END { trace(5678); }",
+        );
+            let n = must("DTRACEIOC_ENABLE", client.enable(&prog.dof));
+            assert_eq!(n, 2, "BEGIN and END matched");
+            let e1 = must("DTRACEIOC_EPROBE", client.eprobe(1));
+            assert!(e1.size >= 12 && !e1.recs.is_empty(), "EPROBE 1: {e1:?}");
+            let fmt_id = e1
+                .recs
+                .iter()
+                .map(|r| r.format)
+                .find(|f| *f != 0)
+                .expect("printf record has a format id");
+            assert_eq!(must("DTRACEIOC_FORMAT", client.format(fmt_id)), "%d-%d\n");
+            let agg = must("DTRACEIOC_AGGDESC", client.aggdesc(1));
+            assert!(!agg.recs.is_empty());
+            let cpu_go = must("DTRACEIOC_GO", client.go());
+            assert!((0..cpu::NCPU as i32).contains(&cpu_go));
+            let st = must("DTRACEIOC_STATUS", client.status());
+            assert_eq!(st.errors, 0);
+            must("DTRACEIOC_STOP", client.stop());
+            let recs = snapshot_records(&client);
+            let ints = traced_ints(&recs);
+            assert!(
+                ints.iter().any(|v| v.first() == Some(&1234)),
+                "BEGIN's trace(1234) in {ints:?}"
+            );
+            assert!(
+                ints.iter().any(|v| v.first() == Some(&5678)),
+                "END's trace(5678) in {ints:?}"
+            );
+            let printed = recs.iter().flat_map(|r| &r.actions).any(|a| matches!(a, Action::Record(Record::Printf { format, args }) if format == "%d-%d\n" && args.len() == 2));
+            assert!(printed, "printf record decoded: {recs:?}");
+            let aggs = aggregation_values(&client, &prog);
+            assert_eq!(aggs.get("n"), Some(&1), "@n = count() once: {aggs:?}");
+            finish(kld, client);
+        },
+    );
+}
+
+#[test]
+fn conversation_tick_probe_fires_from_callouts() {
+    run_isolated(
+        "conversation_tick_probe_fires_from_callouts",
+        "tick",
+        || {
+            let Some((kld, client)) = start("conversation_tick_probe_fires_from_callouts") else {
+                return;
+            };
+            let prog = compile_for(&client, "tick-1ms { @t = count(); }");
+            assert!(
+                must("DTRACEIOC_ENABLE", client.enable(&prog.dof)) >= 1,
+                "tick-1ms matched"
+            );
+            let fired_before = kernel::callout::total_fired();
+            must("DTRACEIOC_GO", client.go());
+            std::thread::sleep(std::time::Duration::from_millis(250));
+            must("DTRACEIOC_STATUS", client.status());
+            must("DTRACEIOC_STOP", client.stop());
+            assert!(
+                kernel::callout::total_fired() > fired_before,
+                "no callout fired"
+            );
+            let aggs = aggregation_values(&client, &prog);
+            let t = aggs.get("t").copied().unwrap_or(0);
+            assert!(t >= 25, "tick-1ms fired only {t} times in 250 ms: {aggs:?}");
+            finish(kld, client);
+        },
+    );
+}
+
+#[test]
+fn conversation_syscall_probe_fires_through_the_systrace_hook() {
+    run_isolated(
+        "conversation_syscall_probe_fires_through_the_systrace_hook",
+        "syscall",
+        || {
+            let Some((kld, client)) =
+                start("conversation_syscall_probe_fires_through_the_systrace_hook")
+            else {
+                return;
+            };
+            let prog = compile_for(
+                &client,
+                "syscall::getpid:entry { trace(arg0); trace(arg1); }",
+            );
+            assert_eq!(
+                must("DTRACEIOC_ENABLE", client.enable(&prog.dof)),
+                1,
+                "syscall::getpid:entry matched"
+            );
+            must("DTRACEIOC_GO", client.go());
+            let (entry, _) = hooks::sysent_probe_ids(20);
+            assert_ne!(
+                entry, 0,
+                "the syscall provider stored a probe id in sysent[SYS_getpid]"
+            );
+            cpu::enter_kernel(1);
+            let calls = hooks::fire_syscall(20, [77, 88, 0, 0, 0, 0, 0, 0], 0);
+            cpu::leave_kernel();
+            assert!(calls >= 1);
+            must("DTRACEIOC_STOP", client.stop());
+            let ints = traced_ints(&snapshot_records(&client));
+            assert!(
+                ints.contains(&vec![77, 88]),
+                "getpid entry args in {ints:?}"
+            );
+            assert_eq!(
+                hooks::sysent_probe_ids(20),
+                (0, 0),
+                "disabled again after STOP/close"
+            );
+            finish(kld, client);
+        },
+    );
+}
+
+#[test]
+fn conversation_sdt_probe_fires_through_sdt_probe_func() {
+    run_isolated(
+        "conversation_sdt_probe_fires_through_sdt_probe_func",
+        "sdt",
+        || {
+            let Some((kld, client)) = start("conversation_sdt_probe_fires_through_sdt_probe_func")
+            else {
+                return;
+            };
+            let prog = compile_for(
+                &client,
+                "harness:kernel:harness_sdt:fire { trace(arg0); trace(arg1); }",
+            );
+            assert_eq!(
+                must("DTRACEIOC_ENABLE", client.enable(&prog.dof)),
+                1,
+                "the harness SDT probe matched"
+            );
+            must("DTRACEIOC_GO", client.go());
+            cpu::enter_kernel(2);
+            let fired = sdt::fire(11, 22);
+            cpu::leave_kernel();
+            assert!(
+                fired,
+                "the SDT provider enabled the probe (non-zero id) and set sdt_probe_func"
+            );
+            must("DTRACEIOC_STOP", client.stop());
+            let ints = traced_ints(&snapshot_records(&client));
+            assert!(ints.contains(&vec![11, 22]), "SDT args in {ints:?}");
+            finish(kld, client);
+        },
+    );
+}
+
+#[test]
+fn conversation_fbt_probe_fires_through_the_invop_hook() {
+    run_isolated(
+        "conversation_fbt_probe_fires_through_the_invop_hook",
+        "fbt",
+        || {
+            let Some((kld, client)) = start("conversation_fbt_probe_fires_through_the_invop_hook")
+            else {
+                return;
+            };
+            let prog = compile_for(
+            &client,
+            "fbt::harness_fbt_target:entry { trace(arg0); trace(arg1); } fbt::harness_fbt_target:return { trace(arg1); }",
+        );
+            assert_eq!(
+                must("DTRACEIOC_ENABLE", client.enable(&prog.dof)),
+                2,
+                "fbt entry and return matched"
+            );
+            must("DTRACEIOC_GO", client.go());
+            assert_eq!(
+                ktext::call_fbt_target(3, 5, 6),
+                11,
+                "the instrumented function still works"
+            );
+            assert!(
+                kernel::trap::INVOP_TRAPS.load(std::sync::atomic::Ordering::SeqCst) >= 1,
+                "no breakpoint reached the invop hook"
+            );
+            must("DTRACEIOC_STOP", client.stop());
+            let ints = traced_ints(&snapshot_records(&client));
+            assert!(ints.contains(&vec![5, 6]), "entry args in {ints:?}");
+            assert!(ints.contains(&vec![11]), "return value in {ints:?}");
+            finish(kld, client);
+            assert_eq!(ktext::call_fbt_target(0, 1, 2), 3, "unpatched after unload");
+        },
+    );
+}

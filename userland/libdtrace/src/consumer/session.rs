@@ -1,0 +1,619 @@
+//! One tracing session: ENABLE, GO, the work loop, STOP and the final
+//! aggregation print — what libdtrace's `dtrace_go`/`dtrace_work`/
+//! `dtrace_stop` and dtrace(1)'s main loop do together.
+//!
+//! Timing: the loop wakes every few milliseconds to read STATUS (so `exit()`
+//! and a full buffer are noticed promptly), snapshots the principal buffers
+//! every `switchrate` and whenever tracing stops, and re-reads the
+//! aggregation buffers for `printa()` at most once per consume pass.
+
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::time::{Duration, Instant};
+
+use rdtrace_ffi::consumer::Status;
+use rdtrace_ffi::probe::ProbeDesc;
+
+use crate::output::model::{Aggregation, DropEvent, DropKind, ErrorEvent, ProbeFiring, Record};
+use crate::output::OutputSink;
+
+use super::client::{AggregationInfo, Client, EnabledProbeInfo};
+use super::decode::{Action, AggregationMerger, DecodeError, FiredRecord, RecordDecoder};
+use super::device::IoctlError;
+
+/// Sizes and rates the consumer needs (the kernel gets the same values
+/// through the program's option section).
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    /// Per-CPU principal buffer size (`bufsize`).
+    pub bufsize: usize,
+    /// Per-CPU aggregation buffer size (`aggsize`).
+    pub aggsize: usize,
+    /// How often principal buffers are switched and read (`switchrate`).
+    pub switchrate: Duration,
+    /// How often aggregation buffers are read for the final print (`aggrate`).
+    pub aggrate: Duration,
+    /// How often STATUS is read (`statusrate`, but at least every 10 ms here
+    /// so that `exit()` is seen promptly).
+    pub statusrate: Duration,
+    /// CPUs whose buffers to read (0..ncpus).
+    pub ncpus: u32,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            bufsize: 4 << 20,
+            aggsize: 4 << 20,
+            switchrate: Duration::from_secs(1),
+            aggrate: Duration::from_secs(1),
+            statusrate: Duration::from_secs(1),
+            ncpus: std::thread::available_parallelism()
+                .map(|n| n.get() as u32)
+                .unwrap_or(1),
+        }
+    }
+}
+
+/// Why a session failed.
+#[derive(Debug)]
+pub enum SessionError {
+    Ioctl(&'static str, IoctlError),
+    Decode(DecodeError),
+    Output(io::Error),
+}
+
+impl std::fmt::Display for SessionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SessionError::Ioctl(what, e) => write!(f, "{what}: {e}"),
+            SessionError::Decode(e) => write!(f, "corrupt buffer: {e}"),
+            SessionError::Output(e) => write!(f, "output error: {e}"),
+        }
+    }
+}
+
+impl From<DecodeError> for SessionError {
+    fn from(e: DecodeError) -> Self {
+        SessionError::Decode(e)
+    }
+}
+
+impl From<io::Error> for SessionError {
+    fn from(e: io::Error) -> Self {
+        SessionError::Output(e)
+    }
+}
+
+/// What one turn of the work loop found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkState {
+    /// Keep going.
+    Running,
+    /// `exit()` was called, a fill buffer filled, or the state was killed:
+    /// the caller should stop.
+    Done,
+}
+
+/// A consumer state driving one program.
+pub struct Session {
+    client: Client,
+    config: RunConfig,
+    eprobes: HashMap<u32, EnabledProbeInfo>,
+    probes: HashMap<u32, ProbeDesc>,
+    formats: HashMap<u16, String>,
+    aggdescs: HashMap<u32, AggregationInfo>,
+    aggregation_names: HashMap<u64, String>,
+    /// EPIDs of the default ERROR handler's enabling.
+    error_epids: HashSet<u32>,
+    ecbs_enabled: u32,
+    exit_status: Option<i32>,
+    /// Aggregation variables already printed by printa() (skipped at the end).
+    printed: HashSet<u64>,
+    last_status: Status,
+    principal_drops: HashMap<u32, u64>,
+    aggregation_drops: HashMap<u32, u64>,
+    last_switch: Option<Instant>,
+    stopped: bool,
+}
+
+/// The option values in a DOFGET image (its OPTDESC section).
+pub fn kernel_options(image: &[u8]) -> HashMap<u32, i64> {
+    use rdtrace_ffi::dof::{DofHdr, DofOptDesc, DofSec, DofSecType};
+    use rdtrace_ffi::pod::Pod;
+    let mut values = HashMap::new();
+    let Some(head) = DofHdr::from_bytes(image) else { return values };
+    for i in 0..head.secnum as usize {
+        let at = (head.secoff as usize).saturating_add(i.saturating_mul(head.secsize as usize));
+        let Some(sec) = DofSec::read_at(image, at) else { break };
+        if sec.ty != DofSecType::OptDesc as u32 {
+            continue;
+        }
+        let entsize = (sec.entsize as usize).max(core::mem::size_of::<DofOptDesc>());
+        let mut off = sec.offset as usize;
+        let end = (sec.offset.saturating_add(sec.size)) as usize;
+        while off + core::mem::size_of::<DofOptDesc>() <= end {
+            if let Some(opt) = DofOptDesc::read_at(image, off) {
+                values.insert(opt.option, opt.value as i64);
+            }
+            off += entsize;
+        }
+    }
+    values
+}
+
+fn ioctl_err(what: &'static str) -> impl Fn(IoctlError) -> SessionError {
+    move |e| SessionError::Ioctl(what, e)
+}
+
+impl Session {
+    /// A session over `client`; `aggregation_names` maps the compiler's
+    /// aggregation variable ids to names (without `@`).
+    pub fn new(
+        client: Client,
+        config: RunConfig,
+        aggregation_names: HashMap<u64, String>,
+    ) -> Session {
+        Session {
+            client,
+            config,
+            eprobes: HashMap::new(),
+            probes: HashMap::new(),
+            formats: HashMap::new(),
+            aggdescs: HashMap::new(),
+            aggregation_names,
+            error_epids: HashSet::new(),
+            ecbs_enabled: 0,
+            exit_status: None,
+            printed: HashSet::new(),
+            last_status: Status::default(),
+            principal_drops: HashMap::new(),
+            aggregation_drops: HashMap::new(),
+            last_switch: None,
+            stopped: false,
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// ENABLE a program; returns the number of probes it matched. EPIDs are
+    /// handed out in order, one per ECB, starting after earlier enablings.
+    pub fn enable(&mut self, dof: &[u8]) -> Result<i32, SessionError> {
+        let matched = self.client.enable(dof).map_err(ioctl_err("enable"))?;
+        self.ecbs_enabled = self.ecbs_enabled.saturating_add(matched.max(0) as u32);
+        Ok(matched)
+    }
+
+    /// ENABLE the default ERROR handler (`trace(arg1..arg5)` on
+    /// `dtrace:::ERROR`); its records become error messages. Must be enabled
+    /// before anything else so that its EPIDs are known.
+    pub fn enable_error_handler(&mut self, dof: &[u8]) -> Result<(), SessionError> {
+        let first = self.ecbs_enabled + 1;
+        let matched = self.enable(dof)?;
+        for epid in first..first + matched.max(0) as u32 {
+            self.error_epids.insert(epid);
+        }
+        Ok(())
+    }
+
+    /// GO: start tracing (BEGIN fires).
+    pub fn go(&mut self) -> Result<(), SessionError> {
+        self.client
+            .go()
+            .map_err(ioctl_err("could not enable tracing"))?;
+        Ok(())
+    }
+
+    /// The value passed to `exit()`, once seen.
+    pub fn exit_status(&self) -> Option<i32> {
+        self.exit_status
+    }
+
+    fn probe(&mut self, id: u32) -> Result<ProbeDesc, SessionError> {
+        if let Some(p) = self.probes.get(&id) {
+            return Ok(*p);
+        }
+        // PROBES returns the first probe whose id is at least the one asked.
+        let found = self
+            .client
+            .probes_from(id)
+            .map_err(ioctl_err("probe lookup"))?;
+        let desc = found.filter(|p| p.id == id).unwrap_or_else(|| {
+            let mut d = <ProbeDesc as rdtrace_ffi::pod::Pod>::zeroed();
+            d.id = id;
+            d
+        });
+        self.probes.insert(id, desc);
+        Ok(desc)
+    }
+
+    fn decode_snapshot(
+        &mut self,
+        data: &[u8],
+        start: usize,
+    ) -> Result<Vec<FiredRecord>, SessionError> {
+        let client = &self.client;
+        let eprobes = &mut self.eprobes;
+        let formats = &mut self.formats;
+        let mut eprobe = |epid: u32| -> Result<EnabledProbeInfo, DecodeError> {
+            if let Some(info) = eprobes.get(&epid) {
+                return Ok(info.clone());
+            }
+            let info = client
+                .eprobe(epid)
+                .map_err(|e| DecodeError(format!("enabled probe ID {epid}: {e}")))?;
+            eprobes.insert(epid, info.clone());
+            Ok(info)
+        };
+        let mut format = |id: u16| -> Result<String, DecodeError> {
+            if let Some(f) = formats.get(&id) {
+                return Ok(f.clone());
+            }
+            let f = client
+                .format(id)
+                .map_err(|e| DecodeError(format!("format {id}: {e}")))?;
+            formats.insert(id, f.clone());
+            Ok(f)
+        };
+        let mut decoder = RecordDecoder {
+            eprobe: &mut eprobe,
+            format: &mut format,
+        };
+        Ok(decoder.decode(data, start)?)
+    }
+
+    /// Snapshot and merge every CPU's aggregation buffer.
+    pub fn aggregations(&mut self) -> Result<HashMap<u64, Aggregation>, SessionError> {
+        let mut merger = AggregationMerger::default();
+        for cpu in 0..self.config.ncpus {
+            let snap = match self.client.aggsnap(cpu, self.config.aggsize) {
+                Ok(s) => s,
+                Err(e) if e.errno == libc::ENOENT => continue,
+                Err(e) => return Err(SessionError::Ioctl("aggregation snapshot", e)),
+            };
+            let previous = self
+                .aggregation_drops
+                .insert(cpu, snap.desc.drops)
+                .unwrap_or(0);
+            let _ = previous; // reported through drops()
+            let client = &self.client;
+            let aggdescs = &mut self.aggdescs;
+            let mut describe = |aggid: u32| -> Result<AggregationInfo, DecodeError> {
+                if let Some(d) = aggdescs.get(&aggid) {
+                    return Ok(d.clone());
+                }
+                let d = client
+                    .aggdesc(aggid)
+                    .map_err(|e| DecodeError(format!("aggregation {aggid}: {e}")))?;
+                aggdescs.insert(aggid, d.clone());
+                Ok(d)
+            };
+            let names = &self.aggregation_names;
+            let name_of = |varid: u64| {
+                names
+                    .get(&varid)
+                    .cloned()
+                    .unwrap_or_else(|| "_".to_string())
+            };
+            merger.add_snapshot(&snap.data, &mut describe, &name_of)?;
+        }
+        Ok(merger.into_aggregations())
+    }
+
+    fn deliver(
+        &mut self,
+        cpu: u32,
+        records: Vec<FiredRecord>,
+        sink: &mut dyn OutputSink,
+    ) -> Result<(), SessionError> {
+        let mut snapshot: Option<HashMap<u64, Aggregation>> = None;
+        let next_ids: Vec<Option<(u32, u32)>> = records
+            .iter()
+            .skip(1)
+            .map(|r| {
+                Some((
+                    r.epid,
+                    self.eprobes.get(&r.epid).map(|i| i.probe_id).unwrap_or(0),
+                ))
+            })
+            .chain(std::iter::once(None))
+            .collect();
+        for (record, next) in records.into_iter().zip(next_ids) {
+            let info = self.eprobes.get(&record.epid).cloned();
+            let probe_id = info.as_ref().map(|i| i.probe_id).unwrap_or(0);
+            if self.error_epids.contains(&record.epid) {
+                self.report_error(&record, sink)?;
+                continue;
+            }
+            let desc = self.probe(probe_id)?;
+            let firing = ProbeFiring {
+                cpu,
+                epid: record.epid,
+                probe_id,
+                provider: desc.provider_str().unwrap_or("").to_string(),
+                module: desc.module_str().unwrap_or("").to_string(),
+                function: desc.function_str().unwrap_or("").to_string(),
+                name: desc.name_str().unwrap_or("").to_string(),
+                timestamp: record.timestamp,
+            };
+            sink.begin_probe(&firing, next)?;
+            for action in record.actions {
+                match action {
+                    Action::Record(r) => sink.record(&r)?,
+                    Action::Exit(status) => {
+                        if self.exit_status.is_none() {
+                            self.exit_status = Some(status);
+                        }
+                    }
+                    Action::Printa { format, variables } => {
+                        if snapshot.is_none() {
+                            snapshot = Some(self.aggregations()?);
+                        }
+                        let aggs = snapshot
+                            .as_ref()
+                            .map(|s| {
+                                variables
+                                    .iter()
+                                    .filter_map(|v| s.get(v))
+                                    .collect::<Vec<_>>()
+                            })
+                            .unwrap_or_default();
+                        let empty;
+                        let aggs: Vec<&Aggregation> = if aggs.is_empty() {
+                            // Nothing recorded yet: print the (empty) aggregation.
+                            empty = variables
+                                .iter()
+                                .map(|&v| Aggregation {
+                                    id: v as u32,
+                                    name: self
+                                        .aggregation_names
+                                        .get(&v)
+                                        .cloned()
+                                        .unwrap_or_default(),
+                                    kind: crate::output::model::AggKind::Count,
+                                    normal: 1,
+                                    entries: Vec::new(),
+                                })
+                                .collect::<Vec<_>>();
+                            empty.iter().collect()
+                        } else {
+                            aggs
+                        };
+                        sink.printa(format.as_deref(), &aggs)?;
+                        self.printed.extend(variables);
+                    }
+                    Action::System { format, args } | Action::Freopen { format, args } => {
+                        // Destructive consumer actions run only under -w; the
+                        // command gates them at compile time, here they print
+                        // nothing themselves.
+                        let _ = (format, args);
+                    }
+                }
+            }
+            sink.end_probe()?;
+        }
+        Ok(())
+    }
+
+    fn report_error(
+        &mut self,
+        record: &FiredRecord,
+        sink: &mut dyn OutputSink,
+    ) -> Result<(), SessionError> {
+        let value = |i: usize| match record.actions.get(i) {
+            Some(Action::Record(r)) => r.as_i64().unwrap_or(0),
+            _ => 0,
+        };
+        let epid = value(0) as u32;
+        let probe_id = match self.eprobes.get(&epid) {
+            Some(i) => i.probe_id,
+            None => self.client.eprobe(epid).map(|i| i.probe_id).unwrap_or(0),
+        };
+        let desc = self.probe(probe_id)?;
+        let offset = value(2);
+        let event = ErrorEvent {
+            epid,
+            probe_id,
+            provider: desc.provider_str().unwrap_or("").to_string(),
+            module: desc.module_str().unwrap_or("").to_string(),
+            function: desc.function_str().unwrap_or("").to_string(),
+            name: desc.name_str().unwrap_or("").to_string(),
+            action: value(1) as u32,
+            dif_offset: if offset < 0 { None } else { Some(offset) },
+            fault: value(3) as u32,
+            address: value(4) as u64,
+        };
+        sink.error_event(&event)?;
+        Ok(())
+    }
+
+    /// Read and print every CPU's principal buffer.
+    pub fn consume(&mut self, sink: &mut dyn OutputSink) -> Result<(), SessionError> {
+        for cpu in 0..self.config.ncpus {
+            let snap = match self.client.bufsnap(cpu, self.config.bufsize) {
+                Ok(s) => s,
+                Err(e) if e.errno == libc::ENOENT || e.errno == libc::EBUSY => continue,
+                Err(e) => return Err(SessionError::Ioctl("buffer snapshot", e)),
+            };
+            let before = self
+                .principal_drops
+                .insert(cpu, snap.desc.drops)
+                .unwrap_or(0);
+            if snap.desc.drops > before {
+                sink.drop_event(&DropEvent {
+                    kind: DropKind::Principal,
+                    cpu: Some(cpu),
+                    count: snap.desc.drops - before,
+                    total: snap.desc.drops,
+                })?;
+            }
+            let records = self.decode_snapshot(&snap.data, snap.desc.oldest as usize)?;
+            self.deliver(cpu, records, sink)?;
+        }
+        self.last_switch = Some(Instant::now());
+        Ok(())
+    }
+
+    /// Read STATUS and report new drops; Done once the program exited,
+    /// filled its buffer or was killed.
+    pub fn poll_status(&mut self, sink: &mut dyn OutputSink) -> Result<WorkState, SessionError> {
+        let status = match self.client.status() {
+            Ok(s) => s,
+            Err(e) => return Err(SessionError::Ioctl("status", e)),
+        };
+        let old = self.last_status;
+        let mut report = |kind: DropKind, new: u64, old: u64| -> io::Result<()> {
+            if new > old {
+                sink.drop_event(&DropEvent {
+                    kind,
+                    cpu: None,
+                    count: new - old,
+                    total: new,
+                })?;
+            }
+            Ok(())
+        };
+        report(DropKind::Dynamic, status.dyndrops, old.dyndrops)?;
+        report(
+            DropKind::DynRinse,
+            status.dyndrops_rinsing,
+            old.dyndrops_rinsing,
+        )?;
+        report(
+            DropKind::DynDirty,
+            status.dyndrops_dirty,
+            old.dyndrops_dirty,
+        )?;
+        report(DropKind::Spec, status.specdrops, old.specdrops)?;
+        report(
+            DropKind::SpecBusy,
+            status.specdrops_busy,
+            old.specdrops_busy,
+        )?;
+        report(
+            DropKind::SpecUnavail,
+            status.specdrops_unavail,
+            old.specdrops_unavail,
+        )?;
+        report(
+            DropKind::StackStringOverflow,
+            status.stkstroverflows,
+            old.stkstroverflows,
+        )?;
+        report(DropKind::DoubleError, status.dblerrors, old.dblerrors)?;
+        self.last_status = status;
+        if status.killed != 0 || status.exiting != 0 || status.filled != 0 {
+            return Ok(WorkState::Done);
+        }
+        Ok(WorkState::Running)
+    }
+
+    /// One turn of the loop: status, and the buffers when `switchrate` is due.
+    pub fn work(&mut self, sink: &mut dyn OutputSink) -> Result<WorkState, SessionError> {
+        let state = self.poll_status(sink)?;
+        let due = self
+            .last_switch
+            .map(|t| t.elapsed() >= self.config.switchrate)
+            .unwrap_or(true);
+        if due || state == WorkState::Done {
+            self.consume(sink)?;
+        }
+        if self.exit_status.is_some() {
+            return Ok(WorkState::Done);
+        }
+        Ok(state)
+    }
+
+    /// STOP (END fires) and consume what is left. Idempotent.
+    pub fn stop(&mut self, sink: &mut dyn OutputSink) -> Result<(), SessionError> {
+        if self.stopped {
+            return Ok(());
+        }
+        self.stopped = true;
+        self.client
+            .stop()
+            .map_err(ioctl_err("could not stop tracing"))?;
+        self.consume(sink)?;
+        let _ = self.poll_status(sink);
+        Ok(())
+    }
+
+    /// After [`Session::stop`]: the closing newline and every aggregation
+    /// not already printed by `printa()`, in variable-id order.
+    pub fn finish(&mut self, sink: &mut dyn OutputSink) -> Result<(), SessionError> {
+        let aggregations = self.aggregations()?;
+        let mut ids: Vec<&u64> = aggregations
+            .keys()
+            .filter(|id| !self.printed.contains(id))
+            .collect();
+        ids.sort();
+        let remaining: Vec<&Aggregation> = ids
+            .into_iter()
+            .filter_map(|id| aggregations.get(id))
+            .collect();
+        sink.end_of_run(&remaining)?;
+        Ok(())
+    }
+
+    /// The whole run: GO, work until the program is done or `interrupted()`
+    /// says so, STOP, finish. Returns the exit() status, if any.
+    pub fn run(
+        &mut self,
+        sink: &mut dyn OutputSink,
+        interrupted: &dyn Fn() -> bool,
+    ) -> Result<Option<i32>, SessionError> {
+        self.go()?;
+        let tick = self
+            .config
+            .statusrate
+            .min(self.config.switchrate)
+            .min(Duration::from_millis(10));
+        let mut first = true;
+        loop {
+            let state = if first {
+                first = false;
+                let s = self.poll_status(sink)?;
+                self.consume(sink)?;
+                if self.exit_status.is_some() {
+                    WorkState::Done
+                } else {
+                    s
+                }
+            } else {
+                self.work(sink)?
+            };
+            if state == WorkState::Done || interrupted() {
+                break;
+            }
+            std::thread::sleep(tick);
+        }
+        self.stop(sink)?;
+        self.finish(sink)?;
+        Ok(self.exit_status)
+    }
+
+    /// Helper used by tests and `-l`: the records of every CPU decoded but
+    /// not printed.
+    pub fn drain_records(&mut self) -> Result<Vec<(u32, Vec<Record>)>, SessionError> {
+        let mut out = Vec::new();
+        for cpu in 0..self.config.ncpus {
+            let Ok(snap) = self.client.bufsnap(cpu, self.config.bufsize) else {
+                continue;
+            };
+            for rec in self.decode_snapshot(&snap.data, snap.desc.oldest as usize)? {
+                let records = rec
+                    .actions
+                    .into_iter()
+                    .filter_map(|a| match a {
+                        Action::Record(r) => Some(r),
+                        _ => None,
+                    })
+                    .collect();
+                out.push((rec.epid, records));
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,107 @@
+//! `dtrace -l` / `dtrace -lv` text: the `ID PROVIDER MODULE FUNCTION NAME`
+//! heading, one right-aligned row per probe and the `-v` stability and
+//! argument-type block, as dtrace(1) prints them. Not probe context.
+
+/// Stability levels (`dtrace_stability_t`) in numeric order.
+pub const STABILITY_NAMES: [&str; 8] = [
+    "Internal", "Private", "Obsolete", "External", "Unstable", "Evolving", "Stable", "Standard",
+];
+
+/// Dependency classes (`dtrace_class_t`) in numeric order.
+pub const CLASS_NAMES: [&str; 6] = ["Unknown", "CPU", "Platform", "Group", "ISA", "Common"];
+
+/// One attribute triple (name stability, data stability, dependency class).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Attributes {
+    pub name: u8,
+    pub data: u8,
+    pub class: u8,
+}
+
+fn stability(v: u8) -> &'static str {
+    STABILITY_NAMES
+        .get(usize::from(v))
+        .copied()
+        .unwrap_or("Unknown")
+}
+
+fn class(v: u8) -> &'static str {
+    CLASS_NAMES
+        .get(usize::from(v))
+        .copied()
+        .unwrap_or("Unknown")
+}
+
+/// The heading line.
+pub fn heading() -> String {
+    format!(
+        "{:>5} {:>10} {:>17} {:>33} {}\n",
+        "ID", "PROVIDER", "MODULE", "FUNCTION", "NAME"
+    )
+}
+
+/// One probe row.
+pub fn row(id: u32, provider: &str, module: &str, function: &str, name: &str) -> String {
+    format!("{id:>5} {provider:>10} {module:>17} {function:>33} {name}\n")
+}
+
+fn attribute_lines(out: &mut String, a: &Attributes) {
+    out.push_str(&format!("\t\tIdentifier Names: {}\n", stability(a.name)));
+    out.push_str(&format!("\t\tData Semantics:   {}\n", stability(a.data)));
+    out.push_str(&format!("\t\tDependency Class: {}\n", class(a.class)));
+}
+
+/// The `-v` block printed after a row: probe and argument attributes and
+/// the argument types (`None` when there are none).
+pub fn verbose_block(probe: &Attributes, args: &Attributes, arg_types: &[String]) -> String {
+    let mut out = String::from("\n\tProbe Description Attributes\n");
+    attribute_lines(&mut out, probe);
+    out.push_str("\n\tArgument Attributes\n");
+    attribute_lines(&mut out, args);
+    out.push_str("\n\tArgument Types\n");
+    for (i, t) in arg_types.iter().enumerate() {
+        out.push_str(&format!("\t\targs[{i}]: {t}\n"));
+    }
+    if arg_types.is_empty() {
+        out.push_str("\t\tNone\n");
+    }
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heading_and_rows() {
+        assert_eq!(
+            heading(),
+            "   ID   PROVIDER            MODULE                          FUNCTION NAME\n"
+        );
+        assert_eq!(
+            row(1, "dtrace", "", "", "BEGIN"),
+            format!("    1 {:>10} {:>17} {:>33} BEGIN\n", "dtrace", "", "")
+        );
+    }
+
+    #[test]
+    fn verbose_layout() {
+        let a = Attributes {
+            name: 6,
+            data: 6,
+            class: 5,
+        };
+        let b = Attributes {
+            name: 1,
+            data: 1,
+            class: 0,
+        };
+        let text = verbose_block(&a, &b, &["int".into()]);
+        assert_eq!(
+            text,
+            "\n\tProbe Description Attributes\n\t\tIdentifier Names: Stable\n\t\tData Semantics:   Stable\n\t\tDependency Class: Common\n\n\tArgument Attributes\n\t\tIdentifier Names: Private\n\t\tData Semantics:   Private\n\t\tDependency Class: Unknown\n\n\tArgument Types\n\t\targs[0]: int\n\n"
+        );
+        assert!(verbose_block(&a, &b, &[]).contains("\t\tNone\n"));
+    }
+}
