@@ -69,9 +69,9 @@ if [ -z "$LD_LLD" ]; then
         exit 1
     fi
 fi
-LLVM_OBJCOPY=${LLVM_OBJCOPY:-$(find_tool llvm-objcopy-22 llvm-objcopy-19 llvm-objcopy || true)}
-LLVM_NM=${LLVM_NM:-$(find_tool llvm-nm-22 llvm-nm-19 llvm-nm || true)}
-LLVM_READELF=${LLVM_READELF:-$(find_tool llvm-readelf-22 llvm-readelf-19 llvm-readelf || true)}
+LLVM_OBJCOPY=${LLVM_OBJCOPY:-$(find_tool llvm-objcopy-22 llvm-objcopy-19 llvm-objcopy llvm-objcopy19 llvm-objcopy18 || true)}
+LLVM_NM=${LLVM_NM:-$(find_tool llvm-nm-22 llvm-nm-19 llvm-nm llvm-nm19 llvm-nm18 || true)}
+LLVM_READELF=${LLVM_READELF:-$(find_tool llvm-readelf-22 llvm-readelf-19 llvm-readelf llvm-readelf19 llvm-readelf18 || true)}
 if [ -z "$LLVM_OBJCOPY" ] || [ -z "$LLVM_NM" ] || [ -z "$LLVM_READELF" ]; then
     echo "build-kmod: llvm-objcopy/llvm-nm/llvm-readelf not found (install llvm)" >&2
     exit 1

@@ -1,7 +1,8 @@
 #!/bin/sh
-# The README's main job: a D program through dtrace on the hosted kernel.
+# The README's main job: a D program through dtrace on the hosted kernel
+# (an aggregation per CPU and a histogram; see examples/demo.d).
 set -eu
 cd "$(dirname "$0")/.."
 DTRACE=target/release/dtrace
 $DTRACE -V
-$DTRACE -l
+exec $DTRACE -s examples/demo.d

@@ -371,6 +371,11 @@ typedef uint64_t vm_paddr_t;
  * Walks the kernel page tables without locks or faults. */
 vm_paddr_t pmap_kextract(vm_offset_t va);
 
+/* amd64 only: CPUID leaf 7 EBX feature bits (SMAP is bit 20). Never
+ * reference it from code built for another architecture. */
+extern u_int cpu_stdext_feature;
+#define CPUID_STDEXT_SMAP 0x00100000
+
 /* ---- user memory (copy(9), fetch(9)) ---------------------------------------- */
 
 int copyin(const void *uaddr, void *kaddr, size_t len);

@@ -173,3 +173,53 @@ rdtrace_shim_console(const char *message)
 {
 	printf("%s", message);
 }
+
+#if defined(__x86_64__)
+/*
+ * Referenced weakly: every amd64 kernel has it, and an environment that
+ * imitates the kernel without it (the userland module harness) then simply
+ * has no SMAP.
+ */
+extern u_int cpu_stdext_feature __attribute__((__weak__));
+
+int
+rdtrace_shim_smap_enabled(void)
+{
+	if (&cpu_stdext_feature == 0)
+		return (0);
+	return ((cpu_stdext_feature & CPUID_STDEXT_SMAP) != 0);
+}
+
+/*
+ * The load instruction and its recovery path have fixed, exported addresses
+ * so the trap hook can recognise exactly this instruction. A frame is built
+ * like every other kernel function's (frame pointers are kept).
+ */
+__asm__(
+    "	.text\n"
+    "	.p2align 4\n"
+    "	.globl rdtrace_shim_nofault_load_byte\n"
+    "	.type rdtrace_shim_nofault_load_byte,@function\n"
+    "rdtrace_shim_nofault_load_byte:\n"
+    "	pushq %rbp\n"
+    "	movq %rsp, %rbp\n"
+    "	testl %esi, %esi\n"
+    "	jz 1f\n"
+    "	stac\n"
+    "1:\n"
+    "	.globl rdtrace_shim_nofault_load_pc\n"
+    "rdtrace_shim_nofault_load_pc:\n"
+    "	movzbl (%rdi), %eax\n"
+    "2:\n"
+    "	testl %esi, %esi\n"
+    "	jz 3f\n"
+    "	clac\n"
+    "3:\n"
+    "	popq %rbp\n"
+    "	retq\n"
+    "	.globl rdtrace_shim_nofault_resume_pc\n"
+    "rdtrace_shim_nofault_resume_pc:\n"
+    "	movl $0x100, %eax\n"
+    "	jmp 2b\n"
+    "	.size rdtrace_shim_nofault_load_byte, .-rdtrace_shim_nofault_load_byte\n");
+#endif

@@ -15,10 +15,11 @@ use crate::sdt::SdtProvider;
 use crate::syscall::{SyscallProvider, SyscallTable};
 use crate::text::TextWriter;
 use alloc::boxed::Box;
+use alloc::string::String;
 use rdtrace_framework::abi::{DTRACE_PRIV_KERNEL, DTRACE_PRIV_USER};
 use rdtrace_framework::platform::{Errno, Platform, PlatformTimers};
 use rdtrace_framework::provider::{
-    Attribute, ProbeDescription, ProviderAttributes, ProviderId, ProviderOps,
+    ArgDesc, Attribute, ProbeDescription, ProviderAttributes, ProviderId, ProviderOps,
 };
 use rdtrace_framework::registry;
 
@@ -213,6 +214,26 @@ impl ProviderOps for SdtOps {
     }
     fn destroy(&self, id: u32, parg: usize) {
         self.provider.destroy(id, parg);
+    }
+    fn getargdesc(&self, _id: u32, parg: usize, desc: &mut ArgDesc) -> bool {
+        let mut found = None;
+        self.source.for_each_file(&mut |sets| {
+            if found.is_none() {
+                // SAFETY: as in `provide`.
+                found = unsafe { crate::sdt::argtype(sets, parg, desc.ndx) }
+                    .map(|(native, xlate)| (String::from(native), String::from(xlate)));
+            }
+        });
+        match found {
+            Some((native, xlate)) => {
+                desc.set_native(&native);
+                if !xlate.is_empty() {
+                    desc.set_xlate(&xlate);
+                }
+            }
+            None => desc.ndx = -1,
+        }
+        true
     }
 }
 

@@ -291,3 +291,153 @@ fn arm64_probes_and_drop_restores() {
     }
     assert_eq!(*text.bytes.lock().unwrap(), code);
 }
+
+#[test]
+fn freebsd_trap_handlers_on_trap_frames() {
+    use rdtrace_providers::fbt::isa::riscv64::Riscv64;
+    use rdtrace_providers::fbt::kernel::{amd64_invop, arm64_invop, riscv64_invop, INVOP_EMULATED};
+    use rdtrace_providers::fbt::trapframe::{Amd64TrapFrame, Arm64TrapFrame, RiscvTrapFrame};
+
+    // amd64: push %rbp; ... ret, and sub $0x28,%rsp; add $0x28,%rsp; ret.
+    let host = MockHost::leaked(1);
+    let framed = [0x55u8, 0x48, 0x89, 0xe5, 0x5d, 0xc3];
+    let sub = [0x48u8, 0x83, 0xec, 0x28, 0x48, 0x83, 0xc4, 0x28, 0xc3];
+    let mut code = framed.to_vec();
+    code.extend_from_slice(&sub);
+    let text: &'static BufferText = Box::leak(Box::new(BufferText {
+        base: BASE,
+        bytes: Mutex::new(code),
+    }));
+    let fbt: FbtProvider<X86_64> = FbtProvider::new(host, text);
+    fbt.provide_module(
+        "kernel",
+        [
+            FunctionSymbol {
+                name: "framed",
+                addr: BASE,
+                size: 6,
+            },
+            FunctionSymbol {
+                name: "sub",
+                addr: BASE + 6,
+                size: 9,
+            },
+        ],
+    );
+    let mut words = [0u64; 24];
+    words[0] = 11; // rdi
+    words[22] = 0x8000; // rsp
+    words[19] = BASE + 1; // rip after the int3
+    assert_eq!(
+        amd64_invop(&fbt, BASE, &mut Amd64TrapFrame(&mut words)),
+        1,
+        "push %rbp is the stub's"
+    );
+    assert_eq!(
+        amd64_invop(&fbt, BASE + 5, &mut Amd64TrapFrame(&mut words)),
+        5,
+        "ret is the stub's"
+    );
+    words[19] = BASE + 7;
+    assert_eq!(
+        amd64_invop(&fbt, BASE + 6, &mut Amd64TrapFrame(&mut words)),
+        INVOP_EMULATED
+    );
+    assert_eq!(
+        (words[22], words[19]),
+        (0x8000 - 0x28, BASE + 10),
+        "sub emulated on the frame"
+    );
+    assert_eq!(
+        amd64_invop(&fbt, BASE + 2, &mut Amd64TrapFrame(&mut words)),
+        0,
+        "not a site"
+    );
+    let fired: Vec<_> = host
+        .take_fired()
+        .into_iter()
+        .map(|(id, a, _)| (id, a[0], a[1]))
+        .collect();
+    assert_eq!(fired, vec![(1, 11, 0), (2, 5, 0), (3, 11, 0)]);
+
+    // arm64: ret at the function's only instruction pair: stp; ret.
+    let host = MockHost::leaked(1);
+    let words32 = [0xa9bf7bfdu32, 0xd65f03c0];
+    let code: Vec<u8> = words32.iter().flat_map(|w| w.to_le_bytes()).collect();
+    let text: &'static BufferText = Box::leak(Box::new(BufferText {
+        base: BASE,
+        bytes: Mutex::new(code),
+    }));
+    let fbt: FbtProvider<Aarch64> = FbtProvider::new(host, text);
+    fbt.provide_module(
+        "kernel",
+        [FunctionSymbol {
+            name: "f",
+            addr: BASE,
+            size: 8,
+        }],
+    );
+    let mut frame = [0u64; 36];
+    frame[2] = BASE + 4; // elr = the ret
+    frame[1] = 0x7777; // lr
+    frame[6] = 42; // x0
+    assert_eq!(
+        arm64_invop(&fbt, 0x1000, &mut Arm64TrapFrame(&mut frame)),
+        0
+    );
+    assert_eq!(frame[2], 0x7777);
+    assert_eq!(host.take_fired()[0].1[..2], [4, 42]);
+    // stp whose store would land inside the trap frame: refused, not handled.
+    let frame_addr = frame.as_ptr() as u64;
+    let mut frame2 = [0u64; 36];
+    frame2[2] = BASE;
+    frame2[0] = frame_addr + 16 + 16; // sp just above: stp [sp,#-16]! hits the frame
+    let before = frame2;
+    assert_eq!(
+        arm64_invop(&fbt, frame_addr, &mut Arm64TrapFrame(&mut frame2)),
+        1
+    );
+    assert_eq!(frame2, before, "a refused emulation leaves the frame alone");
+
+    // riscv64: c.addi sp,-16 ; c.jr ra
+    let host = MockHost::leaked(1);
+    let code: Vec<u8> = [0x1141u16, 0x8082]
+        .iter()
+        .flat_map(|h| h.to_le_bytes())
+        .collect();
+    let text: &'static BufferText = Box::leak(Box::new(BufferText {
+        base: BASE,
+        bytes: Mutex::new(code),
+    }));
+    let fbt: FbtProvider<Riscv64> = FbtProvider::new(host, text);
+    fbt.provide_module(
+        "kernel",
+        [FunctionSymbol {
+            name: "g",
+            addr: BASE,
+            size: 4,
+        }],
+    );
+    let mut frame = [0u64; 35];
+    frame[31] = BASE; // sepc
+    frame[1] = 0x9000; // sp
+    frame[23] = 3; // a0
+    assert_eq!(
+        riscv64_invop(&fbt, 0x10, &mut RiscvTrapFrame(&mut frame)),
+        0
+    );
+    assert_eq!((frame[1], frame[31]), (0x9000 - 16, BASE + 2));
+    frame[0] = 0x5554; // ra
+    assert_eq!(
+        riscv64_invop(&fbt, 0x10, &mut RiscvTrapFrame(&mut frame)),
+        0
+    );
+    assert_eq!(frame[31], 0x5554);
+    assert_eq!(
+        host.take_fired()
+            .iter()
+            .map(|(_, a, _)| a[0])
+            .collect::<Vec<_>>(),
+        vec![3, 2]
+    );
+}

@@ -18,6 +18,7 @@ use rdtrace_providers::sdt::patch::{self, Arch};
 use rdtrace_providers::sdt::{self, discover, LinkerSets, SdtProvider};
 use rdtrace_providers::text::TextWriter;
 use rdtrace_providers::{sdt_probe, sdt_probe_define, sdt_provider_define};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Mutex;
 
 sdt_provider_define!(pub TESTPROV, "rdtest");
@@ -60,6 +61,9 @@ fn own_sets() -> LinkerSets<'static> {
     }
 }
 
+/// The tests share the probe records and the global enabled count: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
 /// Code memory in a buffer.
 struct BufferText {
     base: u64,
@@ -84,6 +88,7 @@ impl TextWriter for BufferText {
 
 #[test]
 fn linker_sets_are_discovered_with_freebsd_names() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let sets = own_sets();
     assert_eq!(sets.providers.len(), 2);
     assert_eq!(sets.probes.len(), 3);
@@ -124,22 +129,20 @@ fn linker_sets_are_discovered_with_freebsd_names() {
 
 #[test]
 fn own_probes_fire_only_while_enabled() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let host = MockHost::leaked(1);
     let text: &'static BufferText = Box::leak(Box::new(BufferText {
         base: 0,
         bytes: Mutex::new(vec![]),
     }));
-    sdt::set_own_host(host);
+    sdt::set_own_host(Some(Box::leak(Box::new(sdt::OwnHost(host)))));
     let provider = SdtProvider::new("rdtest", host, text, Arch::X86_64);
     provider.set_handle(9);
     // SAFETY: this binary's own linker sets, alive for the whole run.
     assert_eq!(unsafe { provider.provide_file(&own_sets()) }, 2);
     // SAFETY: as above.
-    assert_eq!(
-        unsafe { provider.provide_file(&own_sets()) },
-        0,
-        "no duplicates"
-    );
+    let again = unsafe { provider.provide_file(&own_sets()) };
+    assert_eq!(again, 0, "no duplicates");
     let id = host.id_of("op-start");
     assert_eq!(
         host.probe(id).parg,
@@ -164,11 +167,24 @@ fn own_probes_fire_only_while_enabled() {
         0,
         "arguments are not evaluated while disabled"
     );
+    static OPENS: AtomicUsize = AtomicUsize::new(0);
+    static CLOSES: AtomicUsize = AtomicUsize::new(0);
+    sdt::set_gate_hook(Some(|open| {
+        let counter = if open { &OPENS } else { &CLOSES };
+        counter.fetch_add(1, SeqCst);
+    }));
+    let before = sdt::enabled_probe_count();
     provider.enable(id, host.probe(id).parg).unwrap();
+    provider.enable(id, host.probe(id).parg).unwrap(); // idempotent
+    assert_eq!(sdt::enabled_probe_count(), before + 1);
+    assert_eq!(OPENS.load(SeqCst), usize::from(before == 0));
     assert_eq!(PROBE_START.enabled_id(), id);
     site(7);
     assert_eq!(host.take_fired(), vec![(id, [7, 0x55, 0, 0, 0], 0)]);
     provider.disable(id, host.probe(id).parg);
+    assert_eq!(sdt::enabled_probe_count(), before);
+    assert_eq!(CLOSES.load(SeqCst), usize::from(before == 0));
+    sdt::set_gate_hook(None);
     site(8);
     assert!(host.take_fired().is_empty());
     // A parg the provider never created is refused.
@@ -211,6 +227,7 @@ fn decoded_target(arch: Arch, site: u64, bytes: &[u8]) -> u64 {
 
 #[test]
 fn tracepoints_are_hot_patched_per_arch() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     for arch in [Arch::X86_64, Arch::Aarch64, Arch::Riscv64] {
         let host = MockHost::leaked(1);
         let base = 0x10_0000u64;

@@ -61,7 +61,8 @@ struct Halves {
     swapped: bool,
 }
 
-/// One CPU's aggregation buffer.
+/// One CPU's aggregation buffer (cache-line aligned).
+#[repr(align(128))]
 pub struct AggBuffer {
     halves: UnsafeCell<Halves>,
     pub drops: AtomicU64,
@@ -87,13 +88,19 @@ pub struct AggSpec {
 }
 
 fn hash(id: u32, key: &[u8]) -> u64 {
-    // FNV-1a over the id and key.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ u64::from(id);
-    for &b in key {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
+    // Word-at-a-time multiply/rotate mixing: keys are tuples of 4/8-byte
+    // aligned records, so this is both fast and well spread.
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h: u64 = u64::from(id).wrapping_mul(K);
+    let mut chunks = key.chunks_exact(8);
+    for c in &mut chunks {
+        let w = get_u64(c, 0).unwrap_or(0);
+        h = (h ^ w).wrapping_mul(K).rotate_left(29);
     }
-    h
+    for &b in chunks.remainder() {
+        h = (h ^ u64::from(b)).wrapping_mul(K).rotate_left(29);
+    }
+    h ^ (h >> 32)
 }
 
 /// Quantize bucket for `v` (127 buckets, zero at 63).
@@ -320,16 +327,20 @@ mod tests {
             b.aggregate(&spec, b"bbbb", 0, 1);
             b.aggregate(&spec, b"cccc", 0, 1);
             b.aggregate(&spec, b"dddd", 0, 1);
+            b.aggregate(&spec, b"eeee", 0, 1);
+            b.aggregate(&spec, b"dddd", 0, 1);
             b.switch(5);
         }
         // SAFETY: as above.
         let (data, drops, ts) = unsafe { b.frozen() }.unwrap();
         assert_eq!(ts, 5);
-        // 16-byte entries: 64 bytes hold four.
+        // 16-byte entries: 64 bytes hold four; the fifth key is dropped.
         assert_eq!(data.len(), 64);
         assert_eq!(drops, 1);
         assert_eq!(get_u64(data, 8), Some(2));
         assert_eq!(&data[20..24], b"bbbb");
+        assert_eq!(&data[52..56], b"dddd");
+        assert_eq!(get_u64(data, 56), Some(2));
     }
 
     #[test]

@@ -46,7 +46,8 @@ struct Halves {
     swapped: bool,
 }
 
-/// One CPU's buffer.
+/// One CPU's buffer (cache-line aligned so CPUs never share a line).
+#[repr(align(128))]
 pub struct CpuBuffer {
     halves: UnsafeCell<Halves>,
     pub flags: AtomicU32,

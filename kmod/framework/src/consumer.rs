@@ -92,6 +92,23 @@ pub fn match_desc(
     desc: &EcbDesc,
     since: u64,
 ) -> Result<usize, Errno> {
+    // Every DIFO of the state must declare each variable consistently.
+    {
+        let mut all: Vec<&crate::dif::Difo> = Vec::new();
+        all.extend(desc.predicate.as_deref());
+        all.extend(desc.actions.iter().filter_map(|a| a.difo.as_deref()));
+        for &e in &inner.ecbs {
+            // SAFETY: ECBs in the table are live (null = destroyed).
+            if let Some(e) = unsafe { e.as_ref() } {
+                all.extend(e.predicate.as_deref());
+                all.extend(e.actions.iter().filter_map(|a| a.difo.as_deref()));
+            }
+        }
+        if let Err(err) = crate::dif::check_consistency(&all) {
+            inner.last_error = alloc::format!("inconsistent variable: {err}");
+            return Err(Errno::EINVAL);
+        }
+    }
     let mut matched = Vec::new();
     fw.for_each_probe(core, |p| {
         if p.gen >= since && spec_matches(p, &desc.probe) {

@@ -68,6 +68,44 @@ pub struct Action {
     pub rec: RecDesc,
     pub intuple: bool,
     pub agg: Option<AggInfo>,
+    /// A shortcut for trivial DIFOs (evaluated without the VM).
+    pub fast: FastDifo,
+}
+
+/// DIFOs simple enough to evaluate without building a VM context: a
+/// constant (`setx; ret`, e.g. libdtrace's aggregation-variable tuple entry)
+/// or one of the cached probe arguments (`ldgs argN; ret`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FastDifo {
+    /// Run the VM.
+    No,
+    Const(u64),
+    Arg(usize),
+}
+
+/// Recognises a [`FastDifo`] (by-value results only).
+pub fn fast_difo(d: &Difo) -> FastDifo {
+    let rt = d.rtype();
+    if rt.is_by_ref() || rt.kind == DIF_TYPE_STRING || rt.size != 8 {
+        return FastDifo::No;
+    }
+    let (Some(&a), Some(&b), None) = (d.text().first(), d.text().get(1), d.text().get(2)) else {
+        return FastDifo::No;
+    };
+    let (op, rd, imm) = (a >> 24, a & 0xff, (a >> 8) & 0xffff);
+    if b != (35 << 24) | rd || rd == 0 {
+        return FastDifo::No;
+    }
+    match op {
+        // SETX
+        37 => d
+            .inttab()
+            .get(imm as usize)
+            .map_or(FastDifo::No, |&v| FastDifo::Const(v)),
+        // LDGS arg0..arg4
+        41 if (0x106..=0x10a).contains(&imm) => FastDifo::Arg((imm - 0x106) as usize),
+        _ => FastDifo::No,
+    }
 }
 
 /// An ECB. Immutable once linked (except `next`).
@@ -87,6 +125,11 @@ pub struct Ecb {
     pub uarg: u64,
     /// The probe belongs to the `dtrace` provider (BEGIN/END/ERROR).
     pub dtrace_probe: bool,
+    /// Predicate-cache id (0 = the predicate is absent or not cacheable).
+    pub pred_cacheid: u32,
+    /// Whether firing needs a DIF VM context (a predicate, or an action whose
+    /// DIFO is not a [`FastDifo`] shortcut, or a by-reference result).
+    pub needs_vm: bool,
 }
 
 // SAFETY: the raw pointers refer to the owning state and probe, which
@@ -391,6 +434,7 @@ fn action_add(
         },
         intuple: false,
         agg,
+        fast: d.difo.as_deref().map_or(FastDifo::No, fast_difo),
     });
     if let Some(a) = agg {
         inner.aggs.push((0, actions.len() - 1));
@@ -501,6 +545,10 @@ pub fn create(
         }
     }
     let dtrace_probe = probe.provider as usize == fw.dtrace_provider.load(Ordering::Acquire);
+    let needs_vm = desc.predicate.is_some()
+        || actions
+            .iter()
+            .any(|a| a.difo.is_some() && a.fast == FastDifo::No);
     let ecb = Box::into_raw(Box::new(Ecb {
         next: AtomicPtr::new(ptr::null_mut()),
         state,
@@ -514,6 +562,8 @@ pub fn create(
         alignment,
         uarg: desc.uarg,
         dtrace_probe,
+        needs_vm,
+        pred_cacheid: desc.predicate.as_deref().map_or(0, predicate_cacheid),
     }));
     inner.ecbs.push(ecb);
     state.needed.fetch_max(needed as usize, Ordering::Relaxed);
@@ -521,10 +571,39 @@ pub fn create(
     Ok(())
 }
 
+/// A fresh predicate-cache id for a cacheable predicate: one that depends
+/// only on the thread (its `self->` variables, curthread, pid, tid,
+/// execname, zonename), so a false result stays false for that thread until
+/// it stores a thread-local variable. 0 if not cacheable.
+pub fn predicate_cacheid(d: &Difo) -> u32 {
+    static NEXT: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(1);
+    let ok = d.text().iter().all(|&w| {
+        let op = w >> 24;
+        let var = (w >> 8) & 0xffff;
+        match op {
+            // register arithmetic, compares, branches, ret, nop, setx, sets, scmp
+            1..=27 | 35 | 36 | 37 | 38 | 39 | 46 => true,
+            // ldgs of thread-invariant built-ins
+            41 => matches!(var, 0x100 | 0x116 | 0x117 | 0x118 | 0x119),
+            // ldts (thread-local scalars)
+            44 => true,
+            _ => false,
+        }
+    });
+    if ok {
+        NEXT.fetch_add(1, Ordering::Relaxed).max(1)
+    } else {
+        0
+    }
+}
+
 /// Appends `ecb` to the probe's chain (provider enable on the first).
 fn enable(probe: &Probe, ecb: *mut Ecb) {
     let head = probe.ecbs.load(Ordering::Acquire);
+    // SAFETY: `ecb` is live (just created by our caller).
+    let cacheid = unsafe { &*ecb }.pred_cacheid;
     if head.is_null() {
+        probe.predcache.store(cacheid, Ordering::Release);
         probe.ecbs.store(ecb, Ordering::Release);
         probe.necbs.fetch_add(1, Ordering::Relaxed);
         probe.provider().ops.enable(probe.id, probe.parg);
@@ -535,6 +614,8 @@ fn enable(probe: &Probe, ecb: *mut Ecb) {
     while let Some(next) = unsafe { (*last).next.load(Ordering::Acquire).as_mut() } {
         last = next;
     }
+    // More than one ECB: the cache would skip the others too.
+    probe.predcache.store(0, Ordering::Release);
     // SAFETY: `last` is a live chain member.
     unsafe { (*last).next.store(ecb, Ordering::Release) };
     probe.necbs.fetch_add(1, Ordering::Relaxed);
@@ -564,7 +645,15 @@ pub(crate) fn disable(ecb: *mut Ecb) {
         }
     }
     if probe.necbs.fetch_sub(1, Ordering::Relaxed) == 1 {
+        probe.predcache.store(0, Ordering::Release);
         probe.provider().ops.disable(probe.id, probe.parg);
+    } else {
+        let head = probe.ecbs.load(Ordering::Acquire);
+        // SAFETY: chain members are live under fw.lock.
+        let only = unsafe { head.as_ref() }.filter(|h| h.next.load(Ordering::Acquire).is_null());
+        probe
+            .predcache
+            .store(only.map_or(0, |h| h.pred_cacheid), Ordering::Release);
     }
 }
 
@@ -589,6 +678,38 @@ mod tests {
         assert_eq!(llquantize_bucket(10, 0, 2, 10, 10), 10);
         assert_eq!(llquantize_bucket(10, 0, 2, 10, 99), 18);
         assert!(llquantize_bucket(10, 0, 2, 10, i64::MAX) > 18);
+    }
+
+    fn difo(text: alloc::vec::Vec<u32>) -> Difo {
+        Difo::from_parts(
+            text,
+            alloc::vec![0],
+            alloc::vec::Vec::new(),
+            &[],
+            crate::dif::TypeDesc::ctf(0, 8),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn predicate_cacheability_and_fast_difos() {
+        let ldgs = |v: u32| (41 << 24) | (v << 8) | 1;
+        let ret1 = (35 << 24) | 1;
+        // pid == 0 depends only on the thread: cacheable.
+        let pid = difo(alloc::vec![
+            ldgs(0x116),
+            (37 << 24) | 2,
+            (15 << 24) | (1 << 16) | (2 << 8),
+            ret1
+        ]);
+        assert_ne!(predicate_cacheid(&pid), 0);
+        // arg0 changes per firing: not cacheable.
+        let arg0 = difo(alloc::vec![ldgs(0x106), ret1]);
+        assert_eq!(predicate_cacheid(&arg0), 0);
+        assert_eq!(fast_difo(&arg0), FastDifo::Arg(0));
+        let konst = difo(alloc::vec![(37 << 24) | 1, ret1]);
+        assert_eq!(fast_difo(&konst), FastDifo::Const(0));
+        assert_eq!(fast_difo(&pid), FastDifo::No);
     }
 
     #[test]

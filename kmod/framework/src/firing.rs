@@ -26,8 +26,8 @@ use crate::abi::*;
 use crate::agg::AggSpec;
 use crate::buffer::CpuBuffer;
 use crate::bytes::{put_bytes, put_u16, put_u32, put_u64};
-use crate::dif::{execute, Difo, ExecContext, ExecHooks, Fault, ProbeInfo};
-use crate::ecb::{Action, Ecb};
+use crate::dif::{execute, read_memory, Difo, ExecContext, ExecHooks, Fault, ProbeInfo};
+use crate::ecb::{Action, Ecb, FastDifo};
 use crate::platform::ThreadIdentity;
 use crate::registry::{self, Framework, Probe};
 use crate::run::RunState;
@@ -62,6 +62,12 @@ pub fn fire(id: u32, args: [u64; 5], arg5: u64) {
     }
     let p = fw.platform;
     if p.panicking() {
+        return;
+    }
+    // Predicate cache: this thread already saw the probe's only predicate
+    // false and has not stored a thread-local variable since.
+    let cached = probe.predcache.load(Ordering::Acquire);
+    if cached != 0 && p.thread_predcache() == cached {
         return;
     }
     let cookie = p.interrupts_disable();
@@ -185,64 +191,9 @@ fn copy_by_ref(
     Ok(())
 }
 
-/// Reads `out.len()` bytes at `addr` the way the VM would: memory the
-/// execution owns (scratch, variables, the DIFO's string table) directly,
-/// anything else through the platform's fault-checked load.
-fn read_memory(
-    ctx: &ExecContext<'_>,
-    strtab: &[u8],
-    addr: u64,
-    out: &mut [u8],
-) -> Result<(), Fault> {
-    let bad = Fault {
-        code: crate::dif::FaultCode::BadAddr,
-        addr,
-        offset: u32::MAX,
-    };
-    let len = out.len() as u64;
-    let end = addr.checked_add(len).ok_or(bad)?;
-    let within = |start: u64, slice_len: usize| -> Option<usize> {
-        let stop = start.checked_add(slice_len as u64)?;
-        (addr >= start && addr < stop).then(|| (addr.wrapping_sub(start)) as usize)
-    };
-    let owned: [&[u8]; 2] = [strtab, ctx.scratch.allocated()];
-    for region in owned {
-        if let Some(off) = within(region.as_ptr() as u64, region.len()) {
-            let src = region.get(off..off.saturating_add(out.len())).ok_or(bad)?;
-            crate::bytes::copy_prefix(out, src);
-            return Ok(());
-        }
-    }
-    let (gs, ge) = ctx.globals.data_range();
-    if addr >= gs && end <= ge {
-        return if ctx.globals.read(addr.wrapping_sub(gs) as usize, out) {
-            Ok(())
-        } else {
-            Err(bad)
-        };
-    }
-    let (ls, le) = ctx.locals.data_range();
-    if addr >= ls && end <= le {
-        return if ctx.locals.read(addr.wrapping_sub(ls) as usize, out) {
-            Ok(())
-        } else {
-            Err(bad)
-        };
-    }
-    let (ds, de) = ctx.dynvars.data_range();
-    if addr >= ds && end <= de {
-        return if ctx.dynvars.read(addr.wrapping_sub(ds) as usize, out) {
-            Ok(())
-        } else {
-            Err(bad)
-        };
-    }
-    ctx.platform.fault_checked_load(addr, out).map_err(|_| bad)
-}
-
 /// Stores an action's value at its record offset.
 fn store(
-    ctx: &mut ExecContext<'_>,
+    ctx: Option<&mut ExecContext<'_>>,
     a: &Action,
     rec: &mut [u8],
     val: u64,
@@ -276,6 +227,10 @@ fn store(
             };
             let rt = difo.rtype();
             if rt.is_by_ref() || rt.kind == DIF_TYPE_STRING {
+                let Some(ctx) = ctx else {
+                    dst.fill(0);
+                    return Ok(());
+                };
                 return copy_by_ref(ctx, difo, val, dst, rt.kind == DIF_TYPE_STRING);
             }
             match size {
@@ -362,7 +317,6 @@ fn run_ecb(
         put_u32(rec, 4, (now >> 32) as u32);
         put_u32(rec, 8, now as u32);
     }
-    let thread = *thread.get_or_insert_with(|| fw.platform.current_thread());
     let is_error_probe = probe.id == fw.probe_error.load(Ordering::Relaxed);
     let mut hooks = Hooks {
         probe,
@@ -371,32 +325,41 @@ fn run_ecb(
         arg5,
         is_error_probe,
     };
-    // SAFETY: probe context; see `RunState::globals_mut` for the sharing model.
-    let globals = unsafe { run.globals_mut() };
     // SAFETY: probe context on `cpu`.
     let locals = unsafe { run.locals_mut(cpu) }?;
-    let mut ctx = ExecContext::new(
-        fw.platform,
-        globals,
-        locals,
-        &run.dynvars,
-        scratch,
-        &mut hooks,
-    );
-    let prov = probe.provider();
-    ctx.probe = ProbeInfo {
-        epid: ecb.epid,
-        id: probe.id,
-        args: *args,
-        provider: prov.name.as_bytes(),
-        module: probe.module.as_bytes(),
-        function: probe.function.as_bytes(),
-        name: probe.name.as_bytes(),
+    // The VM context is built only for ECBs that run real DIF (see
+    // `Ecb::needs_vm`); trivial DIFOs are evaluated inline below.
+    let mut ctx = if ecb.needs_vm {
+        let tid = *thread.get_or_insert_with(|| fw.platform.current_thread());
+        // SAFETY: probe context; see `RunState::globals_mut` for the sharing model.
+        let globals = unsafe { run.globals_mut() };
+        locals.begin_firing();
+        let mut c = ExecContext::new(
+            fw.platform,
+            globals,
+            locals,
+            &run.dynvars,
+            scratch,
+            &mut hooks,
+        );
+        let prov = probe.provider();
+        c.probe = ProbeInfo {
+            epid: ecb.epid,
+            id: probe.id,
+            args: *args,
+            provider: prov.name.as_bytes(),
+            module: probe.module.as_bytes(),
+            function: probe.function.as_bytes(),
+            name: probe.name.as_bytes(),
+        };
+        c.timestamp = now;
+        c.cpu = cpu as u32;
+        c.thread = tid;
+        c.strsize = run.strsize;
+        Some(c)
+    } else {
+        None
     };
-    ctx.timestamp = now;
-    ctx.cpu = cpu as u32;
-    ctx.thread = thread;
-    ctx.strsize = run.strsize;
     let fault = |ndx: usize, f: &Fault| {
         buf.count_error();
         if is_error_probe {
@@ -412,9 +375,14 @@ fn run_ecb(
             addr: f.addr,
         })
     };
-    if let Some(pred) = ecb.predicate.as_deref() {
-        match execute(pred, &mut ctx) {
-            Ok(0) => return None,
+    if let (Some(pred), Some(c)) = (ecb.predicate.as_deref(), ctx.as_mut()) {
+        match execute(pred, c) {
+            Ok(0) => {
+                if ecb.pred_cacheid != 0 && !c.thread_local_stored {
+                    fw.platform.set_thread_predcache(ecb.pred_cacheid);
+                }
+                return None;
+            }
             Ok(_) => {}
             Err(f) => return fault(0, &f),
         }
@@ -424,7 +392,6 @@ fn run_ecb(
     let mut spec_rec: Option<&mut [u8]> = None;
     let mut committed = false;
     let mut last_val: u64 = 0;
-    let pid = thread.pid as u64;
     for (i, a) in ecb.actions.iter().enumerate() {
         let ndx = i.saturating_add(1);
         if a.intuple && a.agg.is_none() {
@@ -447,12 +414,14 @@ fn run_ecb(
                 }
             }
         }
-        let val = match a.difo.as_deref() {
-            Some(d) => match execute(d, &mut ctx) {
+        let val = match (a.fast, a.difo.as_deref(), ctx.as_mut()) {
+            (FastDifo::Const(v), _, _) => v,
+            (FastDifo::Arg(i), _, _) => args.get(i).copied().unwrap_or(0),
+            (FastDifo::No, Some(d), Some(c)) => match execute(d, c) {
                 Ok(v) => v,
                 Err(f) => return fault(ndx, &f),
             },
-            None => 0,
+            _ => 0,
         };
         if let Some(g) = a.agg {
             let Some(aggbuf) = run.aggbufs.get(cpu) else {
@@ -543,7 +512,21 @@ fn run_ecb(
                     Some(s) => s,
                     None => &mut *rec,
                 };
-                if let Err(f) = store(&mut ctx, a, dst, val, pid) {
+                let pid = if matches!(
+                    a.kind,
+                    DTRACEACT_USYM
+                        | DTRACEACT_UMOD
+                        | DTRACEACT_UADDR
+                        | DTRACEACT_USTACK
+                        | DTRACEACT_JSTACK
+                ) {
+                    thread
+                        .get_or_insert_with(|| fw.platform.current_thread())
+                        .pid as u64
+                } else {
+                    0
+                };
+                if let Err(f) = store(ctx.as_mut(), a, dst, val, pid) {
                     return fault(ndx, &f);
                 }
                 let cur = state.activity();
@@ -578,12 +561,29 @@ fn run_ecb(
                     Some(s) => s,
                     None => &mut *rec,
                 };
-                if let Err(f) = store(&mut ctx, a, dst, val, pid) {
+                let pid = if matches!(
+                    a.kind,
+                    DTRACEACT_USYM
+                        | DTRACEACT_UMOD
+                        | DTRACEACT_UADDR
+                        | DTRACEACT_USTACK
+                        | DTRACEACT_JSTACK
+                ) {
+                    thread
+                        .get_or_insert_with(|| fw.platform.current_thread())
+                        .pid as u64
+                } else {
+                    0
+                };
+                if let Err(f) = store(ctx.as_mut(), a, dst, val, pid) {
                     return fault(ndx, &f);
                 }
             }
         }
         last_val = val;
+    }
+    if ctx.as_ref().is_some_and(|c| c.thread_local_stored) {
+        fw.platform.set_thread_predcache(0);
     }
     if !committed && ecb.size != 0 {
         // SAFETY: probe context on `cpu`; `target_r` is our reservation.

@@ -171,6 +171,16 @@ pub unsafe trait Platform: PlatformTimers + Sync + 'static {
     fn panicking(&self) -> bool {
         false
     }
+
+    /// The current thread's predicate-cache id (FreeBSD keeps it in the
+    /// thread's DTrace area, `td_dtrace` + 4). 0 = none; the default has no
+    /// per-thread storage and so disables the cache. *Probe context.*
+    fn thread_predcache(&self) -> u32 {
+        0
+    }
+
+    /// Sets the current thread's predicate-cache id. *Probe context.*
+    fn set_thread_predcache(&self, _id: u32) {}
 }
 
 /// A periodic timer created by [`PlatformTimers::timer_create`].

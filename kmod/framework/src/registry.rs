@@ -63,6 +63,8 @@ pub struct Probe {
     pub necbs: AtomicU32,
     /// Creation generation (retained enablings only re-match newer probes).
     pub gen: u64,
+    /// Predicate-cache id of the probe's only ECB (0 = none).
+    pub predcache: AtomicU32,
 }
 
 impl Probe {
@@ -334,12 +336,12 @@ pub fn register(
     }));
     let _pl = fw.provider_lock.lock();
     let mut core = fw.lock.lock();
-    // SAFETY: providers in the list are live under `lock`.
-    if core
-        .providers
-        .iter()
-        .any(|&p| unsafe { &*(p) }.name.as_ref() == name)
-    {
+    let taken = core.providers.iter().any(|&p| {
+        // SAFETY: providers in the list are live under `lock`.
+        let existing = unsafe { &*p };
+        existing.name.as_ref() == name
+    });
+    if taken {
         drop(core);
         // SAFETY: `prov` was never published.
         drop(unsafe { Box::from_raw(prov) });
@@ -472,6 +474,7 @@ pub fn probe_create(
         ecbs: AtomicPtr::new(ptr::null_mut()),
         necbs: AtomicU32::new(0),
         gen: core.probegen,
+        predcache: AtomicU32::new(0),
     }));
     if fw.set_slot(pid, probe).is_err() {
         // SAFETY: never published.

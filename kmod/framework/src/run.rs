@@ -28,13 +28,17 @@ pub struct RunState {
     /// Global variables: shared by all CPUs, racy like FreeBSD's (see
     /// `globals_mut`).
     globals: UnsafeCell<GlobalVars>,
-    /// Clause-local variables, one set per CPU.
-    locals: Vec<UnsafeCell<LocalVars>>,
+    /// Clause-local variables, one set per CPU (each on its own cache lines).
+    locals: Vec<PerCpu<LocalVars>>,
     pub dynvars: DynVarArena,
     /// Record size by EPID − 1 (0 for destroyed ECBs).
     pub epid_sizes: Vec<u32>,
     pub strsize: u64,
 }
+
+/// A per-CPU slot, aligned so neighbouring CPUs never share a cache line.
+#[repr(align(128))]
+pub struct PerCpu<T>(UnsafeCell<T>);
 
 // SAFETY: per-CPU parts are only touched by their CPU (see module header);
 // globals follow the documented racy-store model.
@@ -71,7 +75,7 @@ impl RunState {
     #[allow(clippy::mut_from_ref)]
     pub unsafe fn locals_mut(&self, cpu: usize) -> Option<&mut LocalVars> {
         // SAFETY: only `cpu` touches its own slot.
-        self.locals.get(cpu).map(|c| unsafe { &mut *c.get() })
+        self.locals.get(cpu).map(|c| unsafe { &mut *c.0.get() })
     }
 }
 
@@ -176,10 +180,10 @@ pub fn build(
     let globals = GlobalVars::new(VarScope::Global, difos.iter().map(|d| &**d));
     let mut locals = Vec::new();
     for _ in 0..ncpu {
-        locals.push(UnsafeCell::new(LocalVars::new(
+        locals.push(PerCpu(UnsafeCell::new(LocalVars::new(
             VarScope::Local,
             difos.iter().map(|d| &**d),
-        )));
+        ))));
     }
     let chunk = difos
         .iter()

@@ -23,23 +23,43 @@ fn build(inject: bool) -> (bool, String, PathBuf) {
         .expect("host triple");
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&dir)
-        .args(["build", "--release", "--offline", "--quiet", "--target", &host])
+        .args([
+            "build",
+            "--release",
+            "--offline",
+            "--quiet",
+            "--target",
+            &host,
+        ])
         .arg("--target-dir")
         .arg(&target)
-        .env("RUSTFLAGS", "-C link-arg=-Wl,--gc-sections -C link-arg=-Wl,--no-undefined -C link-arg=-lc")
+        .env(
+            "RUSTFLAGS",
+            "-C link-arg=-Wl,--gc-sections -C link-arg=-Wl,--no-undefined -C link-arg=-lc",
+        )
         .env_remove("CARGO_TARGET_DIR");
     if inject {
         cmd.args(["--features", "inject-panic"]);
     }
     let out = cmd.output().expect("run cargo");
-    let so = target.join(&host).join("release/librdtrace_nopanic_check.so");
-    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned(), so)
+    let so = target
+        .join(&host)
+        .join("release/librdtrace_nopanic_check.so");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        so,
+    )
 }
 
 /// Total size of the defined functions whose (demangled) name contains
 /// `part` (via `nm -S -C`).
 fn code_size(so: &std::path::Path, part: &str) -> u64 {
-    let out = Command::new("nm").args(["-S", "-C"]).arg(so).output().expect("nm");
+    let out = Command::new("nm")
+        .args(["-S", "-C"])
+        .arg(so)
+        .output()
+        .expect("nm");
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| {
@@ -53,11 +73,23 @@ fn code_size(so: &std::path::Path, part: &str) -> u64 {
 #[test]
 fn dtrace_probe_reaches_no_panic_and_no_allocation() {
     let (ok, err, so) = build(false);
-    assert!(ok, "a panic or allocation is reachable from dtrace_probe():\n{err}");
+    assert!(
+        ok,
+        "a panic or allocation is reachable from dtrace_probe():\n{err}"
+    );
     // The firing path really is in the object (not optimised away).
     let size = code_size(&so, "rdtrace_framework::");
-    assert!(size > 4000, "only {size} bytes of framework code linked: the check would be vacuous");
+    assert!(
+        size > 4000,
+        "only {size} bytes of framework code linked: the check would be vacuous"
+    );
     let (ok, err, _) = build(true);
-    assert!(!ok, "the negative control (injected panic) linked, so the check is blind");
-    assert!(err.contains("rdtrace_probe_context_may_panic"), "unexpected failure:\n{err}");
+    assert!(
+        !ok,
+        "the negative control (injected panic) linked, so the check is blind"
+    );
+    assert!(
+        err.contains("rdtrace_probe_context_may_panic"),
+        "unexpected failure:\n{err}"
+    );
 }

@@ -11,6 +11,7 @@
 //! Probe context: none here (see `platform.rs` for the platform methods).
 
 pub mod platform;
+pub mod providers;
 
 use std::sync::OnceLock;
 
@@ -38,6 +39,9 @@ impl HostedKernel {
                 let platform: &'static platform::HostedPlatform =
                     Box::leak(Box::new(platform::HostedPlatform::new()));
                 rdtrace_framework::attach(platform)?;
+                // The hosted providers (profile/tick, the hosted syscall
+                // layer, sdt from this process's own linker sets).
+                providers::registered(platform)?;
                 Ok(HostedKernel { platform })
             })
             .as_ref()

@@ -15,7 +15,9 @@
 //! Fault-checked loads, copyin and copyout use `process_vm_readv` /
 //! `process_vm_writev` on our own pid, which report EFAULT for unmapped or
 //! protected addresses instead of faulting: they really cannot crash.
-//! Timers are threads. Time is `CLOCK_MONOTONIC` / `CLOCK_REALTIME`.
+//! Timers are threads. Time is the invariant TSC calibrated against
+//! `CLOCK_MONOTONIC` when the CPU has one (else `CLOCK_MONOTONIC`), and
+//! `CLOCK_REALTIME` for wall time.
 
 use std::alloc::Layout;
 use std::cell::Cell;
@@ -39,8 +41,65 @@ struct Timer {
     thread: Option<JoinHandle<()>>,
 }
 
+/// A TSC-based monotonic clock (what FreeBSD's `dtrace_gethrtime` uses),
+/// calibrated against `CLOCK_MONOTONIC`; only used when the CPU advertises
+/// an invariant TSC (`constant_tsc` and `nonstop_tsc`).
+#[derive(Clone, Copy)]
+struct TscClock {
+    base_tsc: u64,
+    base_ns: u64,
+    /// Nanoseconds per tick, as a 32.32 fixed-point number.
+    mult: u64,
+}
+
+impl TscClock {
+    #[cfg(target_arch = "x86_64")]
+    fn read_tsc() -> u64 {
+        // SAFETY: RDTSC has no preconditions on x86_64.
+        unsafe { core::arch::x86_64::_rdtsc() }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn calibrate() -> Option<TscClock> {
+        let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+        let flags = info.lines().find(|l| l.starts_with("flags"))?;
+        let has = |f: &str| flags.split_whitespace().any(|x| x == f);
+        if !(has("constant_tsc") && has("nonstop_tsc")) {
+            return None;
+        }
+        let (t0, n0) = (Self::read_tsc(), now(libc::CLOCK_MONOTONIC));
+        std::thread::sleep(Duration::from_millis(5));
+        let (t1, n1) = (Self::read_tsc(), now(libc::CLOCK_MONOTONIC));
+        let dt = t1.checked_sub(t0).filter(|&d| d > 0)?;
+        let mult = (u128::from(n1 - n0) << 32) / u128::from(dt);
+        Some(TscClock {
+            base_tsc: t1,
+            base_ns: n1,
+            mult: u64::try_from(mult).ok()?,
+        })
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    fn calibrate() -> Option<TscClock> {
+        None
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    fn read_tsc() -> u64 {
+        0
+    }
+
+    #[inline]
+    fn ns(&self) -> u64 {
+        let d = Self::read_tsc().wrapping_sub(self.base_tsc);
+        self.base_ns
+            .wrapping_add(((u128::from(d) * u128::from(self.mult)) >> 32) as u64)
+    }
+}
+
 /// The hosted implementation of the platform interface.
 pub struct HostedPlatform {
+    tsc: Option<TscClock>,
     cpus: Box<[CpuSlot]>,
     timers: Mutex<Vec<Option<Timer>>>,
     execname: [u8; 32],
@@ -55,6 +114,8 @@ thread_local! {
     /// A token unique to this thread (never 0).
     static TOKEN: Cell<u64> = const { Cell::new(0) };
     static IDENT: Cell<Option<ThreadIdentity>> = const { Cell::new(None) };
+    /// The thread's predicate-cache id.
+    static PREDCACHE: Cell<u32> = const { Cell::new(0) };
 }
 
 static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
@@ -112,6 +173,7 @@ impl HostedPlatform {
             execname[..n].copy_from_slice(&s.as_bytes()[..n]);
         }
         HostedPlatform {
+            tsc: TscClock::calibrate(),
             cpus,
             timers: Mutex::new(Vec::new()),
             execname,
@@ -211,7 +273,10 @@ unsafe impl Platform for HostedPlatform {
     }
 
     fn monotonic_ns(&self) -> u64 {
-        now(libc::CLOCK_MONOTONIC)
+        match &self.tsc {
+            Some(t) => t.ns(),
+            None => now(libc::CLOCK_MONOTONIC),
+        }
     }
 
     fn wall_ns(&self) -> u64 {
@@ -343,6 +408,14 @@ unsafe impl Platform for HostedPlatform {
         }
     }
 
+    fn thread_predcache(&self) -> u32 {
+        PREDCACHE.with(|c| c.get())
+    }
+
+    fn set_thread_predcache(&self, id: u32) {
+        PREDCACHE.with(|c| c.set(id));
+    }
+
     fn log(&self, message: &str) {
         if std::env::var_os("RDTRACE_VERBOSE").is_some() {
             eprintln!("{message}");
@@ -368,6 +441,11 @@ impl PlatformTimers for HostedPlatform {
                 let (lock, cv) = &*stop2;
                 let mut stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
                 loop {
+                    // Checked before waiting too: a stop requested before we
+                    // first waited must not cost a whole interval.
+                    if *stopped {
+                        return;
+                    }
                     let (g, _) = cv
                         .wait_timeout(stopped, interval)
                         .unwrap_or_else(|e| e.into_inner());

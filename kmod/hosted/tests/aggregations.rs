@@ -31,13 +31,20 @@ fn entries(c: &rdtrace_hosted::HostedConsumer, aggid: u32) -> Entries {
                     .collect();
                 match out.iter_mut().find(|(k, _)| *k == key) {
                     Some((_, v)) => {
-                        if v.len() == 1 && matches!(value.action, DTRACEAGG_MIN) {
-                            v[0] = v[0].min(vals[0]);
-                        } else if v.len() == 1 && matches!(value.action, DTRACEAGG_MAX) {
-                            v[0] = (v[0] as i64).max(vals[0] as i64) as u64;
-                        } else {
-                            for (a, b) in v.iter_mut().zip(vals) {
-                                *a = a.wrapping_add(b);
+                        // Merge per-CPU entries the way libdtrace does.
+                        match value.action {
+                            DTRACEAGG_MIN => v[0] = (v[0] as i64).min(vals[0] as i64) as u64,
+                            DTRACEAGG_MAX => v[0] = (v[0] as i64).max(vals[0] as i64) as u64,
+                            DTRACEAGG_LQUANTIZE | DTRACEAGG_LLQUANTIZE => {
+                                // word 0 is the packed argument, not a count
+                                for (a, b) in v.iter_mut().zip(vals).skip(1) {
+                                    *a = a.wrapping_add(b);
+                                }
+                            }
+                            _ => {
+                                for (a, b) in v.iter_mut().zip(vals) {
+                                    *a = a.wrapping_add(b);
+                                }
                             }
                         }
                     }

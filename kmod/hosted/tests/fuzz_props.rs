@@ -47,24 +47,58 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static A: Counting = Counting;
 
-const DOF_ERRNOS: &[Errno] = &[Errno::EINVAL, Errno::E2BIG, Errno::ENOMEM, Errno::ENOSPC, Errno::EBUSY, Errno::EACCES];
+const DOF_ERRNOS: &[Errno] = &[
+    Errno::EINVAL,
+    Errno::E2BIG,
+    Errno::ENOMEM,
+    Errno::ENOSPC,
+    Errno::EBUSY,
+    Errno::EACCES,
+];
 
 fn valid_dofs() -> Vec<Vec<u8>> {
     vec![
-        dof(&[Clause::new("dtrace:::BEGIN", vec![Act::trace(Dif::constant(1)), Act::exit(0)])], &[(0, 4096)]),
         dof(
-            &[Clause::new("dtrace:::END", Act::printf("%d %s\n", vec![Dif::var(0x106), Dif::string("x")]))
-                .when(Dif::arg0_equals(0))],
+            &[Clause::new(
+                "dtrace:::BEGIN",
+                vec![Act::trace(Dif::constant(1)), Act::exit(0)],
+            )],
+            &[(0, 4096)],
+        ),
+        dof(
+            &[Clause::new(
+                "dtrace:::END",
+                Act::printf("%d %s\n", vec![Dif::var(0x106), Dif::string("x")]),
+            )
+            .when(Dif::arg0_equals(0))],
             &[(0, 8192), (DTRACEOPT_STRSIZE as u32, 32)],
         ),
-        dof(&[Clause::new("dtrace:::BEGIN", Act::aggregation(DTRACEAGG_QUANTIZE, 1, vec![Dif::var(0x106)], Some(Dif::constant(3)), 0))], &[(0, 4096), (3, 4096)]),
+        dof(
+            &[Clause::new(
+                "dtrace:::BEGIN",
+                Act::aggregation(
+                    DTRACEAGG_QUANTIZE,
+                    1,
+                    vec![Dif::var(0x106)],
+                    Some(Dif::constant(3)),
+                    0,
+                ),
+            )],
+            &[(0, 4096), (3, 4096)],
+        ),
     ]
 }
+
+static ACCEPTED: AtomicIsize = AtomicIsize::new(0);
+static REJECTED: AtomicIsize = AtomicIsize::new(0);
 
 /// Opens a consumer, enables `image`, maybe runs it, closes; checks the errno.
 fn exercise(image: &[u8], run: bool) {
     let c = open();
-    match enable(&c, image) {
+    let r = enable(&c, image);
+    let counter = if r.is_ok() { &ACCEPTED } else { &REJECTED };
+    counter.fetch_add(1, Ordering::Relaxed);
+    match r {
         Ok(_) => {
             if run && go(&c).is_ok() {
                 let _ = stop(&c);
@@ -109,17 +143,31 @@ fn arbitrary_inputs_never_panic_or_leak() {
         exercise(&d, true);
     }
     let baseline = NET.load(Ordering::SeqCst);
-    let mut runner = TestRunner::new(Config { cases: 300, failure_persistence: None, ..Config::default() });
-    runner
+    // A fresh runner per property: a runner counts cases across `run` calls.
+    let runner = || {
+        TestRunner::new(Config {
+            cases: 300,
+            failure_persistence: None,
+            ..Config::default()
+        })
+    };
+    runner()
         .run(&proptest::collection::vec(any::<u8>(), 0..600), |bytes| {
             exercise(&bytes, false);
             Ok(())
         })
         .unwrap();
     let valid = valid_dofs();
-    runner
+    ACCEPTED.store(0, Ordering::SeqCst);
+    REJECTED.store(0, Ordering::SeqCst);
+    runner()
         .run(
-            &(0..valid.len(), proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8), any::<bool>(), any::<u16>()),
+            &(
+                0..valid.len(),
+                proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8),
+                any::<bool>(),
+                any::<u16>(),
+            ),
             |(which, flips, truncate, cut)| {
                 let mut d = valid[which].clone();
                 for (pos, val) in flips {
@@ -135,9 +183,21 @@ fn arbitrary_inputs_never_panic_or_leak() {
             },
         )
         .unwrap();
-    runner
+    let (acc, rej) = (
+        ACCEPTED.load(Ordering::SeqCst),
+        REJECTED.load(Ordering::SeqCst),
+    );
+    assert!(
+        acc > 0 && rej > 0,
+        "mutations should hit both paths: {acc} accepted, {rej} rejected"
+    );
+    runner()
         .run(
-            &(0..CMDS.len(), proptest::collection::vec(any::<u8>(), 0..900), any::<bool>()),
+            &(
+                0..CMDS.len(),
+                proptest::collection::vec(any::<u8>(), 0..900),
+                any::<bool>(),
+            ),
             |(ci, mut arg, ptr_to_garbage)| {
                 let c = open();
                 let cmd = CMDS[ci];
@@ -170,5 +230,9 @@ fn arbitrary_inputs_never_panic_or_leak() {
     // Everything opened above is closed: no net growth beyond noise from
     // proptest's own bookkeeping (a few KiB).
     let after = NET.load(Ordering::SeqCst);
-    assert!(after - baseline < 64 * 1024, "heap grew by {} bytes", after - baseline);
+    assert!(
+        after - baseline < 64 * 1024,
+        "heap grew by {} bytes",
+        after - baseline
+    );
 }

@@ -331,3 +331,166 @@ fn fill_policy_keeps_end_reserve() {
     // END needs 24 + 8 (alignment) reserved: 144 - 32 = 112 → 4 records.
     assert_eq!(vals, vec![0, 1, 2, 3, 777]);
 }
+
+#[test]
+fn dofget_returns_all_options() {
+    let c = open();
+    let d = dof(
+        &[],
+        &[(DTRACEOPT_STRSIZE as u32, 77), (DTRACEOPT_NSPEC as u32, 4)],
+    );
+    enable(&c, &d).unwrap();
+    let mut out = vec![0u8; 2048];
+    out[40..48].copy_from_slice(&2048u64.to_ne_bytes());
+    let mut arg = [0u8; 8];
+    arg.copy_from_slice(&(out.as_mut_ptr() as u64).to_ne_bytes());
+    c.ioctl(DTRACEIOC_DOFGET, &mut arg).unwrap();
+    assert_eq!(&out[0..4], b"\x7fDOF");
+    let loadsz = u64::from_ne_bytes(out[40..48].try_into().unwrap()) as usize;
+    assert_eq!(loadsz, 64 + 32 + 16 * 32);
+    let opt =
+        |i: usize| i64::from_ne_bytes(out[96 + 16 * i + 8..96 + 16 * i + 16].try_into().unwrap());
+    assert_eq!(opt(DTRACEOPT_STRSIZE), 77);
+    assert_eq!(opt(DTRACEOPT_NSPEC), 4);
+    assert_eq!(opt(DTRACEOPT_CPU), -1);
+    assert_eq!(opt(DTRACEOPT_BUFSIZE), DTRACEOPT_UNSET);
+    // It is well-formed DOF, but (as on FreeBSD) an OPTDESC holding the
+    // "unset" sentinel is refused when loaded back.
+    assert_eq!(enable(&c, &out[..loadsz]).unwrap_err(), Errno::EINVAL);
+    assert!(
+        c.last_dof_error().contains("unset option"),
+        "{}",
+        c.last_dof_error()
+    );
+    // An unmapped destination is EFAULT.
+    arg.copy_from_slice(&8u64.to_ne_bytes());
+    assert_eq!(
+        c.ioctl(DTRACEIOC_DOFGET, &mut arg).unwrap_err(),
+        Errno::EFAULT
+    );
+}
+
+#[test]
+fn enable_null_rematches_new_probes() {
+    let c = open();
+    let d = dof(
+        &[Clause::new("tlate:::p", vec![Act::trace(Dif::constant(5))])],
+        &[(0, 4096)],
+    );
+    assert_eq!(
+        enable(&c, &d).unwrap(),
+        0,
+        "the provider does not exist yet"
+    );
+    let ids = test_provider("tlate", &["p"]);
+    let mut arg = [0u8; 16];
+    c.ioctl(DTRACEIOC_ENABLE, &mut arg).unwrap();
+    go(&c).unwrap();
+    fire(ids[0], [0; 5]);
+    stop(&c).unwrap();
+    assert_eq!(
+        all_records(&c).len(),
+        1,
+        "ENABLE(NULL) created the ECB for the new probe"
+    );
+}
+
+#[test]
+fn c_abi_provider_registers_and_fires() {
+    use rdtrace_framework::cabi::*;
+    use std::ffi::c_void;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static ENABLED: AtomicU32 = AtomicU32::new(0);
+    unsafe extern "C" fn provide(_: *mut c_void, _: *mut u8) {}
+    unsafe extern "C" fn enable_op(_: *mut c_void, id: u32, _: *mut c_void) {
+        ENABLED.store(id, Ordering::SeqCst);
+    }
+    unsafe extern "C" fn nop(_: *mut c_void, _: u32, _: *mut c_void) {}
+    kernel();
+    let pops = DtracePops {
+        dtps_provide: Some(provide),
+        dtps_provide_module: None,
+        dtps_enable: Some(enable_op),
+        dtps_disable: Some(nop),
+        dtps_suspend: None,
+        dtps_resume: None,
+        dtps_getargdesc: None,
+        dtps_getargval: None,
+        dtps_usermode: None,
+        dtps_destroy: Some(nop),
+    };
+    let attr = [6u8, 6, 5, 6, 6, 5, 6, 6, 5, 6, 6, 5, 6, 6, 5];
+    let mut id: DtraceProviderId = 0;
+    // SAFETY: valid pointers for the duration of the call.
+    let rc = unsafe {
+        dtrace_register(
+            c"tcabi".as_ptr(),
+            &attr,
+            0,
+            std::ptr::null_mut(),
+            &pops,
+            std::ptr::null_mut(),
+            &mut id,
+        )
+    };
+    assert_eq!(rc, 0);
+    // SAFETY: NUL-terminated strings.
+    let pid = unsafe {
+        dtrace_probe_create(
+            id,
+            c"m".as_ptr(),
+            c"f".as_ptr(),
+            c"n".as_ptr(),
+            0,
+            std::ptr::null_mut(),
+        )
+    };
+    assert!(pid > 3);
+    // SAFETY: as above.
+    let found = unsafe { dtrace_probe_lookup(id, c"m".as_ptr(), c"f".as_ptr(), c"n".as_ptr()) };
+    assert_eq!(found, pid);
+    let bad = DtracePops {
+        dtps_disable: None,
+        ..pops
+    };
+    let mut id2: DtraceProviderId = 0;
+    // SAFETY: as above.
+    let rc = unsafe {
+        dtrace_register(
+            c"tcabi2".as_ptr(),
+            &attr,
+            0,
+            std::ptr::null_mut(),
+            &bad,
+            std::ptr::null_mut(),
+            &mut id2,
+        )
+    };
+    assert_eq!(rc, Errno::EINVAL.0, "disable is mandatory");
+    let c = open();
+    let d = dof(
+        &[Clause::new(
+            "tcabi:m:f:n",
+            vec![Act::trace(Dif::var(0x106))],
+        )],
+        &[(0, 4096)],
+    );
+    assert_eq!(enable(&c, &d).unwrap(), 1);
+    assert_eq!(
+        ENABLED.load(Ordering::SeqCst),
+        pid,
+        "enable op called for the first ECB"
+    );
+    assert_eq!(
+        dtrace_unregister(id),
+        Errno::EBUSY.0,
+        "busy while an ECB is attached"
+    );
+    go(&c).unwrap();
+    dtrace_probe(pid, 31, 0, 0, 0, 0);
+    stop(&c).unwrap();
+    let r = all_records(&c);
+    assert_eq!(u64_at(&r[0].bytes, 16), 31);
+    drop(c);
+    assert_eq!(dtrace_unregister(id), 0);
+}

@@ -4,7 +4,9 @@
 //! * [`module`]: the module event handler (load/unload);
 //! * [`cdev`]: /dev/dtrace/dtrace and /dev/dtrace/helper;
 //! * [`platform`]: the framework's platform boundary over the FreeBSD KPI;
+//! * [`providers`]: the providers registered at load (profile);
 //! * [`malloc`]: malloc(9) as the global allocator;
+//! * [`nofault`]: fault-tolerant loads through the dtrace_trap_func hook (amd64);
 //! * [`panic`]: Rust panics reported through panic(9);
 //! * [`console`]: console messages;
 //! * [`release`]: the target FreeBSD release and what depends on it;
@@ -24,6 +26,8 @@ pub mod framework_entry;
 pub mod malloc;
 pub mod metadata;
 pub mod module;
+pub mod nofault;
 pub mod panic;
 pub mod platform;
+pub mod providers;
 pub mod release;

@@ -1,13 +1,17 @@
 //! The module event handler: what happens on kldload and kldunload.
 //!
-//! * MOD_LOAD: verify the per-CPU layout the platform relies on, attach the
-//!   framework (which registers the dtrace provider), then create
+//! * MOD_LOAD: verify the per-CPU layout the platform relies on, install the
+//!   fault hook (amd64; EBUSY with a console message if another DTrace owns
+//!   `dtrace_trap_func`), attach the
+//!   framework (which registers the dtrace provider), register the module's
+//!   providers (see `providers`), then create
 //!   /dev/dtrace/dtrace and /dev/dtrace/helper. Any failure undoes the steps
 //!   already taken and fails the load with that errno (EEXIST, with a console
 //!   message, when stock dtrace.ko already owns /dev/dtrace/dtrace).
 //! * MOD_QUIESCE / MOD_UNLOAD: EBUSY while a consumer holds
-//!   /dev/dtrace/dtrace open; otherwise destroy the devices and detach the
-//!   framework, which frees everything it allocated.
+//!   /dev/dtrace/dtrace open; otherwise destroy the devices, unregister and
+//!   free the providers and detach the framework, which frees everything it
+//!   allocated.
 //! * MOD_SHUTDOWN: nothing to do.
 //!
 //! Runs in the sleepable context of kldload/kldunload, never in probe context.
@@ -51,6 +55,7 @@ mod kernel {
     use crate::malloc::SleepableScope;
     use crate::metadata::{KernelRecord, MODULE_NAME};
     use crate::platform::PLATFORM;
+    use crate::providers::{attach_providers, detach_providers, registered_providers_missing};
     use crate::release::TARGET_RELEASE;
 
     /// The moduledata_t DECLARE_MODULE would define: name, handler, no argument.
@@ -59,6 +64,12 @@ mod kernel {
         evhand: Some(rdtrace_modevent),
         priv_: core::ptr::null_mut(),
     });
+
+    /// Remove the fault hook (only amd64 has one).
+    fn uninstall_trap_hook() {
+        #[cfg(target_arch = "x86_64")]
+        crate::nofault::uninstall();
+    }
 
     fn load() -> c_int {
         if let Err(Errno(error)) = PLATFORM.init() {
@@ -69,15 +80,34 @@ mod kernel {
             ));
             return error;
         }
+        #[cfg(target_arch = "x86_64")]
+        if let Err(Errno(error)) = crate::nofault::install() {
+            console(format_args!(
+                "dtrace_trap_func is already set: another DTrace (the stock \
+                 dtrace.ko) is loaded; unload it first (kldunload dtraceall dtrace)"
+            ));
+            return error;
+        }
         if let Err(Errno(error)) = framework::attach() {
             console(format_args!(
                 "framework initialisation failed (error {error})"
             ));
+            uninstall_trap_hook();
+            return error;
+        }
+        if let Err(Errno(error)) = attach_providers() {
+            console(format_args!(
+                "registering the providers failed (error {error})"
+            ));
+            let _ = framework::detach();
+            uninstall_trap_hook();
             return error;
         }
         if let Err(error) = create_devices() {
-            // Nothing can have opened the devices; detach cannot be busy.
+            // Nothing can have opened the devices, so nothing is busy.
+            let _ = detach_providers();
             let _ = framework::detach();
+            uninstall_trap_hook();
             return error;
         }
         0
@@ -90,10 +120,18 @@ mod kernel {
         // No new opens after this; destroy_dev also runs the destructor of a
         // file opened since the check above, so no consumer state survives.
         destroy_devices();
-        match framework::detach() {
-            Ok(()) => 0,
+        let detached = detach_providers().and_then(|()| framework::detach());
+        match detached {
+            Ok(()) => {
+                uninstall_trap_hook();
+                0
+            }
             Err(Errno(error)) => {
-                // Still in use (e.g. by providers): stay loaded and usable.
+                // Still in use (another module's provider is registered):
+                // stay loaded and usable.
+                if registered_providers_missing() {
+                    let _ = attach_providers();
+                }
                 let _ = create_devices();
                 error
             }

@@ -6,9 +6,12 @@
 //! loads, current thread) never allocate, sleep or panic. Known limits,
 //! stated where they apply:
 //!
-//! * `fault_checked_user_load` refuses every address (BadAddress): a user
-//!   load from probe context needs rdtrace's own trap handler to survive a
-//!   page fault with interrupts disabled, and that handler does not exist yet.
+//! * Fault-checked loads: on amd64 every byte goes through the nofault load
+//!   (see `nofault`), after a cheap `pmap_kextract` check for kernel
+//!   addresses. On arm64 and riscv64 kernel loads rely on the
+//!   `pmap_kextract` check alone (racy against concurrent unmapping), and
+//!   `fault_checked_user_load` refuses every address (BadAddress) because a
+//!   user load from probe context needs the trap hook those ports lack.
 //! * `current_thread` fills in only `curthread`; pid/tid/uid/... need the
 //!   release-specific `struct thread`/`struct proc` offsets, and
 //!   `current_execname` is empty for the same reason.
@@ -275,17 +278,35 @@ mod kernel {
                     return Err(AccessFault::BadAddress);
                 }
             }
-            for (i, byte) in buf.iter_mut().enumerate() {
-                // SAFETY: every page of [addr, addr+len) is mapped (checked
-                // above), so these byte loads cannot fault.
-                *byte = unsafe { core::ptr::read_volatile((addr as usize + i) as *const u8) };
+            #[cfg(target_arch = "x86_64")]
+            {
+                crate::nofault::load(addr, buf, false).map_err(|_| AccessFault::BadAddress)
             }
-            Ok(())
+            #[cfg(not(target_arch = "x86_64"))]
+            {
+                for (i, byte) in buf.iter_mut().enumerate() {
+                    // SAFETY: every page of [addr, addr+len) was mapped when
+                    // checked above (see the module comment on the race).
+                    *byte = unsafe { core::ptr::read_volatile((addr as usize + i) as *const u8) };
+                }
+                Ok(())
+            }
         }
 
-        fn fault_checked_user_load(&self, _addr: u64, _buf: &mut [u8]) -> Result<(), AccessFault> {
-            // See the module comment: not safe without rdtrace's trap handler.
-            Err(AccessFault::BadAddress)
+        fn fault_checked_user_load(&self, addr: u64, buf: &mut [u8]) -> Result<(), AccessFault> {
+            #[cfg(target_arch = "x86_64")]
+            {
+                if !crate::nofault::is_user_range(addr, buf.len()) {
+                    return Err(AccessFault::BadAddress);
+                }
+                crate::nofault::load(addr, buf, true).map_err(|_| AccessFault::BadAddress)
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            {
+                // See the module comment: not safe without a trap hook.
+                let _ = (addr, buf);
+                Err(AccessFault::BadAddress)
+            }
         }
 
         fn copyin(&self, uaddr: u64, buf: &mut [u8]) -> Result<(), Errno> {

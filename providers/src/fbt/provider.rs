@@ -15,7 +15,7 @@
 //!
 //! Probe context: [`FbtProvider::invop`] and [`FbtProvider::fire_site`].
 
-use super::isa::{EmulationError, Isa, PatchSite, RegisterFile, SiteKind, StackMemory};
+use super::isa::{CodeValue, EmulationError, Isa, PatchSite, RegisterFile, SiteKind, StackMemory};
 use crate::host::{ProviderHandle, ProviderHost};
 use crate::text::TextWriter;
 use alloc::boxed::Box;
@@ -60,6 +60,17 @@ pub fn function_excluded(name: &str) -> bool {
 /// Modules fbt skips entirely: DTrace itself (stock or rdtrace).
 pub fn module_excluded(file_name: &str) -> bool {
     file_name.starts_with("dtrace") || file_name.starts_with("rdtrace")
+}
+
+/// Write `value`'s `width` bytes at `addr`.
+///
+/// # Safety
+/// As for [`TextWriter::write_text`].
+unsafe fn write_value(text: &dyn TextWriter, addr: u64, value: &CodeValue) -> Result<(), Errno> {
+    let bytes = value.bytes();
+    let slice = bytes.get(..usize::from(value.width)).ok_or(Errno::EINVAL)?;
+    // SAFETY: forwarded from the caller.
+    unsafe { text.write_text(addr, slice) }
 }
 
 /// Upper bound on the bytes read for one function (larger ones are skipped).
@@ -171,15 +182,14 @@ where
                     returns.push(s)
                 }
             });
+            // No dtrace_probe_lookup here: it scans every probe, and
+            // `functions_seen` already keeps a function from being provided twice.
             if let Some(entry) = entry {
-                if self.host.probe_lookup(handle, module, f.name, "entry") == 0
-                    && self.create(handle, module, f.name, "entry", vec![entry])
-                {
+                if self.create(handle, module, f.name, "entry", vec![entry]) {
                     stats.entry_probes += 1;
                 }
             }
-            if !returns.is_empty() && self.host.probe_lookup(handle, module, f.name, "return") == 0
-            {
+            if !returns.is_empty() {
                 let n = returns.len();
                 if self.create(handle, module, f.name, "return", returns) {
                     stats.return_probes += 1;
@@ -268,25 +278,17 @@ where
             let width = usize::from(site.original.width);
             let current = now.get_mut(..width).ok_or(Errno::EINVAL)?;
             self.text.read_text(site.addr, current)?;
-            if current != &site.original.bytes()[..width] {
+            if site.original.bytes().get(..width) != Some(&*current) {
                 return Err(Errno::EBUSY);
             }
         }
         for (done, site) in probe.sites.iter().enumerate() {
-            let patch = site.patch.bytes();
             // SAFETY: `site` was decoded from this function's code and the
             // breakpoint is no wider than the displaced instruction.
-            if let Err(e) = unsafe {
-                self.text
-                    .write_text(site.addr, &patch[..usize::from(site.patch.width)])
-            } {
+            if let Err(e) = unsafe { write_value(self.text, site.addr, &site.patch) } {
                 for undo in probe.sites.iter().take(done) {
-                    let original = undo.original.bytes();
                     // SAFETY: restoring the bytes that were there before.
-                    let _ = unsafe {
-                        self.text
-                            .write_text(undo.addr, &original[..usize::from(undo.original.width)])
-                    };
+                    let _ = unsafe { write_value(self.text, undo.addr, &undo.original) };
                 }
                 return Err(e);
             }
@@ -305,12 +307,8 @@ where
             return;
         }
         for site in &probe.sites {
-            let original = site.original.bytes();
             // SAFETY: writing back exactly the bytes the breakpoint replaced.
-            let _ = unsafe {
-                self.text
-                    .write_text(site.addr, &original[..usize::from(site.original.width)])
-            };
+            let _ = unsafe { write_value(self.text, site.addr, &site.original) };
         }
         probe.enabled = false;
     }
@@ -405,12 +403,8 @@ impl<I: Isa> Drop for FbtProvider<I> {
         let probes = core::mem::take(&mut *self.probes.lock());
         for probe in probes.into_iter().flatten().filter(|p| p.enabled) {
             for site in &probe.sites {
-                let original = site.original.bytes();
                 // SAFETY: restoring the bytes the breakpoint replaced.
-                let _ = unsafe {
-                    self.text
-                        .write_text(site.addr, &original[..usize::from(site.original.width)])
-                };
+                let _ = unsafe { write_value(self.text, site.addr, &site.original) };
             }
         }
         let old = self.snapshot.swap(ptr::null_mut(), Ordering::AcqRel);

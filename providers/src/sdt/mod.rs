@@ -20,7 +20,7 @@ pub mod patch;
 
 use crate::host::{ProviderHandle, ProviderHost};
 use crate::text::TextWriter;
-use alloc::boxed::Box;
+use alloc::collections::BTreeSet;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::ptr;
@@ -145,7 +145,9 @@ pub struct SdtProvider {
     /// (record address, patchpoint, out-of-line target) of every tracepoint.
     tracepoints: spin::Mutex<Vec<(usize, u64, u64)>>,
     /// Probe records this provider created probes for.
-    records: spin::Mutex<Vec<usize>>,
+    records: spin::Mutex<BTreeSet<usize>>,
+    /// `module:function:name` of every probe created.
+    names: spin::Mutex<BTreeSet<String>>,
 }
 
 impl SdtProvider {
@@ -162,7 +164,8 @@ impl SdtProvider {
             name: name.into(),
             handle: AtomicUsize::new(0),
             tracepoints: spin::Mutex::new(Vec::new()),
-            records: spin::Mutex::new(Vec::new()),
+            records: spin::Mutex::new(BTreeSet::new()),
+            names: spin::Mutex::new(BTreeSet::new()),
         }
     }
 
@@ -183,11 +186,10 @@ impl SdtProvider {
             .into_iter()
             .filter(|p| p.provider == self.name)
         {
-            if self
-                .host
-                .probe_lookup(handle, &p.module, &p.function, &p.name)
-                != 0
-            {
+            // Own bookkeeping instead of dtrace_probe_lookup (a scan of every
+            // probe): one probe per record and per full name.
+            let full_name = alloc::format!("{}:{}:{}", p.module, p.function, p.name);
+            if self.records.lock().contains(&p.record) || !self.names.lock().insert(full_name) {
                 continue;
             }
             if self
@@ -196,7 +198,7 @@ impl SdtProvider {
                 != 0
             {
                 created += 1;
-                self.records.lock().push(p.record);
+                self.records.lock().insert(p.record);
                 let mut tps = self.tracepoints.lock();
                 for tp in sets
                     .tracepoints
@@ -224,7 +226,9 @@ impl SdtProvider {
         let Some(record) = self.record(parg) else {
             return Err(Errno::EINVAL);
         };
-        record.id.store(u64::from(id), Ordering::Release);
+        if record.id.swap(u64::from(id), Ordering::AcqRel) == 0 {
+            gate_probe_enabled();
+        }
         let sites: Vec<(u64, u64)> = self
             .tracepoints
             .lock()
@@ -260,32 +264,72 @@ impl SdtProvider {
             // SAFETY: as in `enable`; the NOP is the disabled form.
             let _ = unsafe { self.text.write_text(site, nop.as_slice()) };
         }
-        record.id.store(0, Ordering::Release);
+        if record.id.swap(0, Ordering::AcqRel) != 0 {
+            gate_probe_disabled();
+        }
     }
 
     /// `destroy`: forget the probe's record and tracepoints.
     pub fn destroy(&self, _id: u32, parg: usize) {
-        self.records.lock().retain(|r| *r != parg);
+        self.records.lock().remove(&parg);
         self.tracepoints.lock().retain(|t| t.0 != parg);
     }
 }
 
-/// Where rdtrace's own SDT probes fire to.
-struct OwnHost(&'static dyn ProviderHost);
+/// Number of SDT probes enabled across all SDT providers.
+static ENABLED_PROBES: AtomicUsize = AtomicUsize::new(0);
+/// Called with `true` when the first SDT probe is enabled and `false` when
+/// the last is disabled (the kernel glue sets `sdt_probes_enabled` there).
+static GATE_HOOK: spin::Mutex<Option<fn(bool)>> = spin::Mutex::new(None);
+
+/// Install the global gate hook; `None` removes it. Not probe context.
+pub fn set_gate_hook(hook: Option<fn(bool)>) {
+    *GATE_HOOK.lock() = hook;
+}
+
+/// Number of SDT probes enabled across all providers.
+pub fn enabled_probe_count() -> usize {
+    ENABLED_PROBES.load(Ordering::Acquire)
+}
+
+fn call_gate(open: bool) {
+    let hook = *GATE_HOOK.lock();
+    if let Some(hook) = hook {
+        hook(open);
+    }
+}
+
+fn gate_probe_enabled() {
+    if ENABLED_PROBES.fetch_add(1, Ordering::AcqRel) == 0 {
+        call_gate(true);
+    }
+}
+
+fn gate_probe_disabled() {
+    if ENABLED_PROBES.fetch_sub(1, Ordering::AcqRel) == 1 {
+        call_gate(false);
+    }
+}
+
+/// Where rdtrace's own SDT probes fire to (a thin, 'static handle on a host).
+pub struct OwnHost(pub &'static dyn ProviderHost);
 
 static OWN_HOST: AtomicPtr<OwnHost> = AtomicPtr::new(ptr::null_mut());
 
-/// Route rdtrace's own `sdt_probe!` sites to `host` (the framework adapter).
-/// The previous routing, if any, is leaked on purpose: a site may still be
-/// using it.
-pub fn set_own_host(host: &'static dyn ProviderHost) {
-    OWN_HOST.store(Box::into_raw(Box::new(OwnHost(host))), Ordering::Release);
+/// Route rdtrace's own `sdt_probe!` sites to `host` (the framework adapter),
+/// or nowhere with `None`. Returns the previous routing; the caller may free
+/// it once a `sync` has let every site that could still use it finish.
+pub fn set_own_host(host: Option<&'static OwnHost>) -> Option<&'static OwnHost> {
+    let new = host.map_or(ptr::null_mut(), |h| h as *const OwnHost as *mut OwnHost);
+    let old = OWN_HOST.swap(new, Ordering::AcqRel);
+    // SAFETY: OWN_HOST only ever holds null or a 'static OwnHost given here.
+    unsafe { old.as_ref() }
 }
 
 /// Fire one of rdtrace's own probes (called by `sdt_probe!` when enabled).
 /// *Probe context.*
 pub fn fire_own(id: u32, args: [u64; 5]) {
-    // SAFETY: OWN_HOST is null or a leaked Box that is never freed.
+    // SAFETY: OWN_HOST is null or a 'static OwnHost (see `set_own_host`).
     if let Some(own) = unsafe { OWN_HOST.load(Ordering::Acquire).as_ref() } {
         own.0.probe(id, args);
     }

@@ -21,7 +21,7 @@ pub mod freebsd;
 use crate::host::{ProviderHandle, ProviderHost};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 /// Module name of the native system call table's probes.
 pub const MODULE: &str = "freebsd";
@@ -66,6 +66,9 @@ pub struct SyscallProvider {
     entry_ids: Box<[AtomicU32]>,
     return_ids: Box<[AtomicU32]>,
     enabled: AtomicUsize,
+    /// System calls whose probes exist (no dtrace_probe_lookup, which scans
+    /// every probe).
+    provided: Box<[AtomicBool]>,
 }
 
 fn zeroed(len: usize) -> Box<[AtomicU32]> {
@@ -84,6 +87,7 @@ impl SyscallProvider {
             entry_ids: zeroed(len),
             return_ids: zeroed(len),
             enabled: AtomicUsize::new(0),
+            provided: (0..len).map(|_| AtomicBool::new(false)).collect(),
         }
     }
 
@@ -100,7 +104,11 @@ impl SyscallProvider {
             let Some(name) = self.table.name(sysnum) else {
                 continue;
             };
-            if name.is_empty() || self.host.probe_lookup(handle, MODULE, name, "entry") != 0 {
+            let already = self
+                .provided
+                .get(sysnum)
+                .is_none_or(|done| done.swap(true, Ordering::AcqRel));
+            if name.is_empty() || already {
                 continue;
             }
             self.host
@@ -180,7 +188,7 @@ impl SyscallProvider {
     }
 
     /// The `systrace_probe_func` body over a kernel `struct syscall_args`
-    /// (u32 code @0, register args[8] @16; abi-facts §6.2). *Probe context.*
+    /// (u32 code @0, register `args[8]` @16; abi-facts §6.2). *Probe context.*
     ///
     /// # Safety
     /// `sa` must point to a readable `struct syscall_args` of at least 80 bytes.

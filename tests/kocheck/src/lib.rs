@@ -16,7 +16,8 @@
 //!   COMMON symbols, and only relocation types FreeBSD accepts on that
 //!   architecture (amd64: never `R_X86_64_32` or a GOT-relative type);
 //! * no FP/SIMD register anywhere in the code (disassembled by llvm-objdump),
-//!   and the per-CPU register (arm64 x18, riscv64 tp/gp) is never clobbered;
+//!   the per-CPU register (arm64 x18, riscv64 tp/gp) is never clobbered, and
+//!   on amd64 nothing is kept below the stack pointer (red zone);
 //! * every undefined symbol is in `sys-headers/kpi-symbols.txt`.
 //!
 //! Host-only test code; nothing here runs in the kernel.
@@ -604,6 +605,32 @@ pub fn moduledata_name(file: &File<'_>, place: &Pointer) -> Option<String> {
     resolver.string_at(&name)
 }
 
+/// The kernel-version range `(min, preferred, max)` of the module's
+/// MDT_DEPEND record on `kernel`.
+pub fn kernel_dependency(file: &File<'_>) -> Result<(i32, i32, i32), String> {
+    let records = metadata_records(file)?;
+    let depend = records
+        .iter()
+        .find(|r| r.md_type == 1 && r.name == "kernel")
+        .ok_or("no MDT_DEPEND record on kernel")?;
+    let data = depend.data.as_ref().ok_or("MDT_DEPEND without data")?;
+    let resolver = PointerResolver::new(file);
+    let bytes = resolver.bytes_at(data, 12).ok_or("mod_depend unreadable")?;
+    let word = |i: usize| i32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+    Ok((word(0), word(4), word(8)))
+}
+
+/// The range a module built for FreeBSD `release` ("MAJOR.MINOR") must
+/// accept: from the release's first `__FreeBSD_version` to the end of its
+/// major branch (what DECLARE_MODULE derives, abi-facts §9).
+pub fn expected_kernel_range(release: &str) -> Option<(i32, i32, i32)> {
+    let (major, minor) = release.trim().split_once('.')?;
+    let major: i32 = major.parse().ok()?;
+    let minor: i32 = minor.parse().ok()?;
+    let first = major * 100_000 + minor * 1000;
+    Some((first, first, (major + 1) * 100_000 - 1))
+}
+
 /// The linker-set checks (see the crate comment).
 pub fn check_linker_sets(file: &File<'_>) -> Vec<String> {
     let mut problems = Vec::new();
@@ -698,16 +725,22 @@ pub fn check_linker_sets(file: &File<'_>) -> Vec<String> {
 
 /// Disassemble the code with llvm-objdump.
 pub fn disassemble(path: &Path, arch: Arch) -> Result<String, String> {
-    let tool = ["llvm-objdump-22", "llvm-objdump-19", "llvm-objdump"]
-        .into_iter()
-        .find(|t| {
-            Command::new(t)
-                .arg("--version")
-                .output()
-                .map(|o| o.status.success())
-                .unwrap_or(false)
-        })
-        .ok_or("llvm-objdump not found (install llvm)")?;
+    let tool = [
+        "llvm-objdump-22",
+        "llvm-objdump-19",
+        "llvm-objdump",
+        "llvm-objdump19",
+        "llvm-objdump18",
+    ]
+    .into_iter()
+    .find(|t| {
+        Command::new(t)
+            .arg("--version")
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    })
+    .ok_or("llvm-objdump not found (install llvm)")?;
     let output = Command::new(tool)
         .arg("-d")
         .arg("--no-show-raw-insn")
@@ -806,6 +839,69 @@ pub fn fp_simd_uses(listing: &str, arch: Arch) -> Vec<String> {
         .collect()
 }
 
+/// amd64 only: stack accesses below the stack pointer, i.e. red-zone use.
+///
+/// Every function keeps a frame pointer, so the check follows each function
+/// from `movq %rsp, %rbp` on, adding up what it allocates below %rbp (pushes
+/// and `subq $N, %rsp`; a variable-size adjustment counts as unbounded), and
+/// reports any access at `-N(%rbp)` beyond that, and any access at
+/// `-N(%rsp)` at all. Interrupts and traps in kernel mode write below %rsp,
+/// so data kept there would be corrupted at random.
+pub fn red_zone_uses(listing: &str) -> Vec<String> {
+    fn negative_offset(operands: &str, base: &str) -> Option<u64> {
+        let at = operands.find(&format!("({base}"))?;
+        let before = &operands[..at];
+        let start = before.rfind([' ', ',']).map_or(0, |i| i + 1);
+        let text = before[start..].strip_prefix("-0x")?;
+        u64::from_str_radix(text, 16).ok()
+    }
+    let mut problems = Vec::new();
+    let mut below: Option<u64> = None; // None: no frame yet; u64::MAX: unbounded
+    for line in listing.lines() {
+        let trimmed = line.trim();
+        if trimmed.ends_with(">:") {
+            below = None; // a new function
+            continue;
+        }
+        let Some((mnemonic, operands, _)) = instructions(line).next() else {
+            continue;
+        };
+        match mnemonic {
+            "movq" if operands == "%rsp, %rbp" => below = Some(0),
+            "pushq" => below = below.map(|b| b.saturating_add(8)),
+            "subq" if operands.ends_with(", %rsp") => {
+                let amount = operands
+                    .strip_prefix("$0x")
+                    .and_then(|t| t.split(',').next())
+                    .and_then(|t| u64::from_str_radix(t, 16).ok())
+                    .unwrap_or(u64::MAX);
+                below = below.map(|b| b.saturating_add(amount));
+            }
+            "andq" if operands.ends_with(", %rsp") => below = below.map(|_| u64::MAX),
+            _ => {}
+        }
+        if mnemonic == "leaq" && operands.ends_with(", %rsp") {
+            continue; // epilogue: restoring %rsp from %rbp
+        }
+        // An indexed access ("-0x22(%rbp,%rcx)") may reach upwards from its
+        // displacement, so it only counts when nothing was allocated at all.
+        let indexed = operands.contains("(%rbp,") || operands.contains("(%rsp,");
+        if negative_offset(operands, "%rsp").is_some() && !indexed {
+            problems.push(trimmed.to_string());
+        } else if let (Some(offset), Some(allocated)) = (negative_offset(operands, "%rbp"), below) {
+            let red_zone = if indexed {
+                allocated == 0
+            } else {
+                offset > allocated
+            };
+            if red_zone {
+                problems.push(trimmed.to_string());
+            }
+        }
+    }
+    problems
+}
+
 /// Instructions that touch a register the kernel reserves for its per-CPU
 /// pointer: arm64 x18 may only serve as the base of a load (reading
 /// `struct pcpu`), riscv64 tp/gp must never be written. amd64 reaches the
@@ -885,6 +981,31 @@ mod tests {
         assert!(reserved_register_uses(rv, Arch::Riscv64).is_empty());
         let rv_bad = "  10:\tmv\ttp, a0\n  14:\taddi\tgp, gp, 8\n";
         assert_eq!(reserved_register_uses(rv_bad, Arch::Riscv64).len(), 2);
+    }
+
+    #[test]
+    fn kernel_ranges_follow_the_release() {
+        assert_eq!(
+            expected_kernel_range("14.2"),
+            Some((1_402_000, 1_402_000, 1_499_999))
+        );
+        assert_eq!(
+            expected_kernel_range("15.0"),
+            Some((1_500_000, 1_500_000, 1_599_999))
+        );
+        assert_eq!(expected_kernel_range("fifteen"), None);
+    }
+
+    #[test]
+    fn red_zone_use_is_found() {
+        let ok = "0000000000000000 <f>:\n  0:\tpushq\t%rbp\n  1:\tmovq\t%rsp, %rbp\n  4:\tpushq\t%rbx\n  5:\tsubq\t$0x18, %rsp\n  9:\tmovq\t%rdi, -0x20(%rbp)\n  d:\tleaq\t-0x8(%rbp), %rsp\n";
+        assert!(red_zone_uses(ok).is_empty(), "{:?}", red_zone_uses(ok));
+        let leaf = "0000000000000000 <g>:\n  0:\tpushq\t%rbp\n  1:\tmovq\t%rsp, %rbp\n  4:\tmovl\t%edi, -0x4(%rbp)\n  7:\tmovl\t-0x10(%rbp,%rdi,4), %eax\n  b:\tpopq\t%rbp\n";
+        assert_eq!(red_zone_uses(leaf).len(), 2);
+        let below_rsp = "0000000000000000 <h>:\n  0:\tmovq\t%rax, -0x8(%rsp)\n";
+        assert_eq!(red_zone_uses(below_rsp).len(), 1);
+        let realigned = "0000000000000000 <k>:\n  0:\tpushq\t%rbp\n  1:\tmovq\t%rsp, %rbp\n  4:\tandq\t$-0x40, %rsp\n  8:\tmovq\t%rax, -0x80(%rbp)\n";
+        assert!(red_zone_uses(realigned).is_empty());
     }
 
     #[test]

@@ -34,6 +34,11 @@ fn check_all(arch: Arch) {
     for line in fp_simd_uses(&listing, arch).into_iter().take(20) {
         problems.push(format!("FP/SIMD register use: {line}"));
     }
+    if arch == Arch::Amd64 {
+        for line in red_zone_uses(&listing).into_iter().take(20) {
+            problems.push(format!("red-zone use: {line}"));
+        }
+    }
     for line in reserved_register_uses(&listing, arch).into_iter().take(20) {
         problems.push(format!("reserved per-CPU register use: {line}"));
     }
@@ -98,6 +103,25 @@ fn modules_import_only_what_they_use_from_the_kpi_list() {
         assert!(
             imports.contains("module_register_init"),
             "{}: the module must import module_register_init, imports {imports:?}",
+            arch.name()
+        );
+    }
+}
+
+#[test]
+fn kernel_dependency_matches_the_release_built_for() {
+    let release = std::env::var("FREEBSD_RELEASE").unwrap_or_else(|_| "15.0".into());
+    let expected = expected_kernel_range(&release).expect("FREEBSD_RELEASE is MAJOR.MINOR");
+    for arch in Arch::ALL {
+        let Some(bytes) = load_module(arch) else {
+            continue;
+        };
+        let file = parse(&bytes).unwrap();
+        let range = kernel_dependency(&file).unwrap_or_else(|e| panic!("{}: {e}", arch.name()));
+        assert_eq!(
+            range,
+            expected,
+            "{}: MDT_DEPEND kernel range for FREEBSD_RELEASE={release}",
             arch.name()
         );
     }

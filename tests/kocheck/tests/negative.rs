@@ -152,3 +152,29 @@ fn split_linker_set_is_rejected() {
         "{problems:?}"
     );
 }
+
+#[test]
+fn red_zone_leaf_function_is_found_on_amd64() {
+    // A user-space build keeps a leaf function's locals in the red zone.
+    let Some(obj) = compile(
+        "red_zone",
+        "int leaf(int x) { volatile int spill[4]; spill[x & 3] = x; return spill[(x + 1) & 3]; }",
+        "x86_64-unknown-freebsd",
+        &["-mred-zone", "-fno-omit-frame-pointer"],
+    ) else {
+        return;
+    };
+    let uses = red_zone_uses(&listing_of(&obj, Arch::Amd64));
+    assert!(!uses.is_empty(), "red-zone use must be found");
+    // The same code built for the kernel is clean.
+    let Some(kernel) = compile(
+        "no_red_zone",
+        "int leaf(int x) { volatile int spill[4]; spill[x & 3] = x; return spill[(x + 1) & 3]; }",
+        "x86_64-unknown-freebsd",
+        &["-mno-red-zone", "-fno-omit-frame-pointer"],
+    ) else {
+        return;
+    };
+    let uses = red_zone_uses(&listing_of(&kernel, Arch::Amd64));
+    assert!(uses.is_empty(), "{uses:?}");
+}

@@ -471,6 +471,29 @@ impl ModuleObject {
             });
         }
 
+        // Sizes and alignments the loader can lay out (a corrupt header
+        // must be an error, not an arithmetic overflow or a huge mapping).
+        let mut total: u64 = 0;
+        for sec in sections.iter().filter(|s| s.is_loaded()) {
+            if sec.align > 1 && (!sec.align.is_power_of_two() || sec.align > 1 << 20) {
+                return Err(LoadError::Malformed(format!(
+                    "section {} has alignment {}",
+                    sec.name, sec.align
+                )));
+            }
+            if sec.sh_type != SHT_NOBITS {
+                section_bytes(b, sec)?;
+            }
+            total = total
+                .saturating_add(sec.size)
+                .saturating_add(sec.align.max(1));
+        }
+        if total > 1 << 30 {
+            return Err(LoadError::Malformed(format!(
+                "loadable sections total {total} bytes"
+            )));
+        }
+
         // One section per linker set: a loader that only looks at the first
         // section of a name would silently drop the others' entries.
         let mut set_names: Vec<&str> = sections
@@ -555,5 +578,55 @@ impl ModuleObject {
             .strip_prefix("__start_")
             .or_else(|| name.strip_prefix("__stop_"));
         sec.is_some_and(|sec| self.sections.iter().any(|s| s.is_loaded() && s.name == sec))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relocation_names_and_widths() {
+        assert_eq!(reloc::name(reloc::R32S), "R_X86_64_32S");
+        assert_eq!(reloc::name(10), "R_X86_64_32");
+        assert_eq!(reloc::width(reloc::PLT32), 4);
+        assert_eq!(reloc::width(reloc::R64), 8);
+        assert!(
+            !reloc::ACCEPTED.contains(&10),
+            "R_X86_64_32 is refused by the kernel"
+        );
+        assert!(
+            !reloc::ACCEPTED.contains(&5),
+            "R_X86_64_COPY is refused by the kernel"
+        );
+    }
+
+    #[test]
+    fn non_elf_and_truncated_input_is_malformed_not_a_crash() {
+        assert!(matches!(
+            ModuleObject::parse(b"not an elf".to_vec()),
+            Err(LoadError::Malformed(_))
+        ));
+        let mut hdr = vec![0u8; 64];
+        hdr[..4].copy_from_slice(&[0x7f, b'E', b'L', b'F']);
+        hdr[4] = 2;
+        hdr[5] = 1;
+        hdr[6] = 1;
+        hdr[16] = 1;
+        hdr[18] = 62;
+        hdr[40..48].copy_from_slice(&1_000_000u64.to_le_bytes()); // e_shoff far away
+        hdr[58] = 64;
+        hdr[60] = 3;
+        assert!(matches!(
+            ModuleObject::parse(hdr),
+            Err(LoadError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn errnos_follow_kldload() {
+        assert_eq!(LoadError::NotRelocatable { e_type: 3 }.errno(), 78);
+        assert_eq!(LoadError::UndefinedSymbol { name: "x".into() }.errno(), 2);
+        assert_eq!(LoadError::SymbolTableCount { count: 2 }.errno(), 8);
     }
 }

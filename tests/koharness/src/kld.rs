@@ -6,14 +6,16 @@
 //! (`kernel` by the harness's `__FreeBSD_version`, others by a module
 //! version already registered; else ENOENT with FreeBSD's message), an
 //! `MDT_VERSION` already registered is EEXIST, each `MDT_MODULE` registers a
-//! module (EEXIST on a duplicate name); run the `sysinit_set` entries sorted
+//! module (EEXIST on a duplicate name); register the static OIDs of
+//! `set_sysctl_set` (a parent that never appears refuses the load); run the `sysinit_set` entries sorted
 //! by subsystem then order (stable); `module_register_init` delivers
 //! MOD_LOAD and, if that fails, MOD_UNLOAD and releases the module; a file
 //! whose modules all failed is unloaded again (ENOEXEC); finally
 //! `kld_load` event handlers run. Unload: `kld_unload_try` handlers may veto
 //! (EBUSY); every module gets MOD_QUIESCE (EOPNOTSUPP/EINVAL count as
 //! success) and then MOD_UNLOAD, whose error aborts the unload; then the
-//! `sysuninit_set` entries run in reverse order and the image is unmapped —
+//! `sysuninit_set` entries run in reverse order, the static OIDs go away and
+//! the image is unmapped —
 //! unless the module left callouts, event handlers, hooks, devices, sysctls
 //! or locks pointing into it, which the harness reports as leaks (and then
 //! keeps the image mapped so nothing jumps into freed memory).
@@ -242,15 +244,6 @@ impl Kld {
     /// Load a module file's bytes as `name` (e.g. "rdtrace.ko").
     pub fn load(name: &str, bytes: Vec<u8>) -> Result<Kld, LoadError> {
         let object = ModuleObject::parse(bytes)?;
-        if object
-            .sections
-            .iter()
-            .any(|s| s.is_loaded() && s.name == "set_sysctl_set")
-        {
-            return Err(LoadError::Unsupported(
-                "set_sysctl_set (static sysctl OIDs) is not supported by the harness".into(),
-            ));
-        }
         let image = LinkedImage::link(object, kernel::image())?;
         let metadata = read_metadata(&image)?;
 
@@ -366,6 +359,37 @@ impl Kld {
                     });
                 }
                 _ => {}
+            }
+        }
+        // Static OIDs (set_sysctl_set), before the SYSINITs as in FreeBSD;
+        // a child may precede its parent in the set, so register in passes.
+        let mut pending = image.linker_set_entries("sysctl_set");
+        while !pending.is_empty() {
+            let before = pending.len();
+            let mut last_error = String::new();
+            pending.retain(|&oid| match sysctl::register_static(oid) {
+                Ok(()) => false,
+                Err(e) => {
+                    last_error = e;
+                    true
+                }
+            });
+            if pending.len() == before {
+                let (lo, hi) = (image.base(), image.base() + image.size() as u64);
+                sysctl::unregister_static_in(lo, hi);
+                let mut kld = Kld {
+                    image: Some(image),
+                    lf,
+                    name: name.into(),
+                    metadata,
+                    sysinits_run: Vec::new(),
+                    unloaded: false,
+                };
+                kld.teardown_file();
+                return Err(metadata_error(
+                    EINVAL,
+                    format!("kldload: {name}: {last_error}"),
+                ));
             }
         }
         let declared_modules = metadata
@@ -487,6 +511,7 @@ impl Kld {
         eventhandler::invoke_kld_unload(name_c, image.base(), image.size() as u64);
 
         let (lo, hi) = (image.base(), image.base() + image.size() as u64);
+        sysctl::unregister_static_in(lo, hi);
         report.leaks.extend(callout::active_in(lo, hi));
         report.leaks.extend(eventhandler::registered_in(lo, hi));
         report.leaks.extend(hooks::hooks_into(lo, hi));

@@ -6,7 +6,10 @@
 //! * [`elf`] parses and validates the module (refusing what the kernel refuses);
 //! * [`loader`] places it below 2 GiB, binds imports and relocates it;
 //! * [`kld`] processes module metadata, SYSINITs and module events;
-//! * [`kernel`] is the fake kernel (malloc, locks, callouts, devfs, …);
+//! * [`kernel`] is the fake kernel (malloc, locks, callouts, devfs, …),
+//!   including trap emulation: `cli`/`sti`/`stac`/`clac` and CR0.WP
+//!   writes, page faults offered to `dtrace_trap_func`, and `int3` taken
+//!   down the amd64 breakpoint path to `dtrace_invop_jump_addr`;
 //! * [`isolate`] runs a test body in a child process so a module panic
 //!   becomes a test failure instead of killing the test runner.
 //!

@@ -137,3 +137,39 @@ pub fn encode_trampoline(target: u64) -> [u8; TRAMPOLINE_SIZE] {
     code[11] = 0xe0;
     code
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    extern "C" fn add(a: u64, b: u64) -> u64 {
+        a + b
+    }
+
+    #[test]
+    fn regions_are_below_2_gib_and_trampolines_jump() {
+        let r = LowRegion::new(100).expect("map");
+        assert!(r.end() <= 0x8000_0000);
+        assert_eq!(r.len(), PAGE_SIZE);
+        let code = encode_trampoline(add as *const () as u64);
+        // SAFETY: the region is ours and writable; then made executable.
+        unsafe { std::ptr::copy_nonoverlapping(code.as_ptr(), r.as_ptr(), code.len()) };
+        r.protect(0, PAGE_SIZE, libc::PROT_READ | libc::PROT_EXEC)
+            .expect("mprotect");
+        // SAFETY: the trampoline jumps to `add`, which has this signature.
+        let f: extern "C" fn(u64, u64) -> u64 = unsafe { std::mem::transmute(r.addr()) };
+        assert_eq!(f(40, 2), 42);
+        assert!(
+            r.protect(1, 10, libc::PROT_READ).is_err(),
+            "unaligned protect refused"
+        );
+    }
+
+    #[test]
+    fn align_up_rounds_to_powers_of_two() {
+        assert_eq!(align_up(0, 16), 0);
+        assert_eq!(align_up(1, 16), 16);
+        assert_eq!(align_up(4096, 4096), 4096);
+        assert_eq!(align_up(4097, 4096), 8192);
+    }
+}

@@ -88,7 +88,15 @@ fn compile_for(client: &Client, source: &str) -> CompiledProgram {
         })),
         ..CompileOptions::default()
     };
-    compile(source, &opts).unwrap_or_else(|e| panic!("compiling {source:?}: {e}"))
+    compile(source, &opts).unwrap_or_else(|e| {
+        let mut providers: Vec<String> = probe_list(client)
+            .iter()
+            .map(|p| p.provider_str().unwrap_or("").to_string())
+            .collect();
+        providers.sort();
+        providers.dedup();
+        panic!("compiling {source:?}: {e} — rdtrace.ko offers only the providers {providers:?}")
+    })
 }
 
 /// Decode every CPU's principal buffer.
@@ -182,6 +190,10 @@ fn finish(mut kld: Kld, client: Client) {
     let report = kld.unload().expect("unload after the conversation");
     assert!(report.leaks.is_empty(), "{:?}", report.leaks);
     for (name, st) in malloc::stats() {
+        println!(
+            "koharness: after the conversation and unload: malloc type {name}: {} allocations, {} frees, {} live",
+            st.allocations, st.frees, st.live
+        );
         assert_eq!(
             st.live, 0,
             "malloc type {name} leaked {} allocations",
@@ -304,6 +316,58 @@ fn conversation_tick_probe_fires_from_callouts() {
 }
 
 #[test]
+fn conversation_profile_probe_fires_on_every_cpu() {
+    run_isolated(
+        "conversation_profile_probe_fires_on_every_cpu",
+        "profile",
+        || {
+            let Some((kld, client)) = start("conversation_profile_probe_fires_on_every_cpu") else {
+                return;
+            };
+            let prog = compile_for(&client, "profile-997hz { @p[cpu] = count(); }");
+            assert!(
+                must("DTRACEIOC_ENABLE", client.enable(&prog.dof)) >= 1,
+                "profile-997hz matched"
+            );
+            must("DTRACEIOC_GO", client.go());
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            must("DTRACEIOC_STOP", client.stop());
+            let mut merger = AggregationMerger::default();
+            let mut describe = |id: u32| {
+                client
+                    .aggdesc(id)
+                    .map_err(|e| DecodeError(format!("AGGDESC {id}: {e}")))
+            };
+            for c in 0..cpu::NCPU as u32 {
+                let s = must("DTRACEIOC_AGGSNAP", client.aggsnap(c, 1 << 20));
+                merger
+                    .add_snapshot(&s.data, &mut describe, &|_| "p".into())
+                    .expect("decode aggregation");
+            }
+            let aggs = merger.into_aggregations();
+            let p = aggs.values().next().expect("@p has data");
+            let mut cpus: Vec<u64> = p
+                .entries
+                .iter()
+                .filter(|e| e.value.first().copied().unwrap_or(0) > 0)
+                .filter_map(|e| match e.key.first() {
+                    Some(Record::Int { bits, .. }) => Some(*bits),
+                    _ => None,
+                })
+                .collect();
+            cpus.sort_unstable();
+            assert_eq!(
+                cpus,
+                (0..cpu::NCPU as u64).collect::<Vec<_>>(),
+                "profile fired on every CPU: {:?}",
+                p.entries
+            );
+            finish(kld, client);
+        },
+    );
+}
+
+#[test]
 fn conversation_syscall_probe_fires_through_the_systrace_hook() {
     run_isolated(
         "conversation_syscall_probe_fires_through_the_systrace_hook",
@@ -419,6 +483,154 @@ fn conversation_fbt_probe_fires_through_the_invop_hook() {
             assert!(ints.contains(&vec![11]), "return value in {ints:?}");
             finish(kld, client);
             assert_eq!(ktext::call_fbt_target(0, 1, 2), 3, "unpatched after unload");
+        },
+    );
+}
+
+#[test]
+fn conversation_two_consumers_are_independent() {
+    run_isolated("conversation_two_consumers_are_independent", "two", || {
+        let Some((kld, first)) = start("conversation_two_consumers_are_independent") else {
+            return;
+        };
+        let file = devfs::open("/dev/dtrace/dtrace", libc::O_RDWR)
+            .unwrap_or_else(|e| panic!("second open: errno {e}"));
+        let second = Client::new(Box::new(HarnessDevice { file }));
+        let p1 = compile_for(&first, "BEGIN { trace(111); }");
+        let p2 = compile_for(&second, "BEGIN { trace(222); } END { trace(333); }");
+        assert_eq!(must("DTRACEIOC_ENABLE", first.enable(&p1.dof)), 1);
+        assert_eq!(must("DTRACEIOC_ENABLE", second.enable(&p2.dof)), 2);
+        must("DTRACEIOC_GO", first.go());
+        must("DTRACEIOC_GO", second.go());
+        must("DTRACEIOC_STOP", first.stop());
+        must("DTRACEIOC_STOP", second.stop());
+        let a = traced_ints(&snapshot_records(&first));
+        let b = traced_ints(&snapshot_records(&second));
+        assert_eq!(
+            a,
+            vec![vec![111]],
+            "the first consumer sees only its own BEGIN"
+        );
+        assert!(
+            b.contains(&vec![222]) && b.contains(&vec![333]) && !b.contains(&vec![111]),
+            "{b:?}"
+        );
+        drop(second);
+        finish(kld, first);
+    });
+}
+
+#[test]
+fn conversation_bad_load_in_probe_context_counts_an_error_without_crashing() {
+    run_isolated(
+        "conversation_bad_load_in_probe_context_counts_an_error_without_crashing",
+        "fault",
+        || {
+            let Some((kld, client)) =
+                start("conversation_bad_load_in_probe_context_counts_an_error_without_crashing")
+            else {
+                return;
+            };
+            let prog = compile_for(&client, "BEGIN { trace(*(int *)8); } BEGIN { trace(7); }");
+            must("DTRACEIOC_ENABLE", client.enable(&prog.dof));
+            must("DTRACEIOC_GO", client.go());
+            let st = must("DTRACEIOC_STATUS", client.status());
+            assert_eq!(st.errors, 1, "one run-time fault counted");
+            must("DTRACEIOC_STOP", client.stop());
+            let ints = traced_ints(&snapshot_records(&client));
+            assert!(
+                ints.contains(&vec![7]),
+                "the clause after the faulting one still ran: {ints:?}"
+            );
+            let singles: Vec<&Vec<u64>> = ints.iter().filter(|v| v.len() == 1).collect();
+            assert_eq!(
+                singles,
+                vec![&vec![7]],
+                "the faulting clause's record was abandoned: {ints:?}"
+            );
+            finish(kld, client);
+        },
+    );
+}
+
+#[test]
+fn conversation_bad_user_load_goes_through_the_trap_hook() {
+    run_isolated(
+        "conversation_bad_user_load_goes_through_the_trap_hook",
+        "userfault",
+        || {
+            let Some((kld, client)) =
+                start("conversation_bad_user_load_goes_through_the_trap_hook")
+            else {
+                return;
+            };
+            let prog = compile_for(
+                &client,
+                "BEGIN { tracemem(copyin(0x1000, 4), 4); } BEGIN { trace(9); }",
+            );
+            must("DTRACEIOC_ENABLE", client.enable(&prog.dof));
+            let handled_before =
+                kernel::trap::HANDLED_FAULTS.load(std::sync::atomic::Ordering::SeqCst);
+            must("DTRACEIOC_GO", client.go());
+            let st = must("DTRACEIOC_STATUS", client.status());
+            assert_eq!(st.errors, 1, "the bad copyin counted one fault");
+            let handled = kernel::trap::HANDLED_FAULTS.load(std::sync::atomic::Ordering::SeqCst)
+                - handled_before;
+            println!("koharness: user-load faults resolved through dtrace_trap_func: {handled}");
+            assert!(
+                handled >= 1,
+                "the page fault reached the module's dtrace_trap_func and was resumed"
+            );
+            must("DTRACEIOC_STOP", client.stop());
+            let ints = traced_ints(&snapshot_records(&client));
+            assert!(ints.contains(&vec![9]), "{ints:?}");
+            finish(kld, client);
+        },
+    );
+}
+
+#[test]
+fn conversation_provider_probearg_dofget_and_helper_device() {
+    run_isolated(
+        "conversation_provider_probearg_dofget_and_helper_device",
+        "misc",
+        || {
+            let Some((kld, client)) =
+                start("conversation_provider_probearg_dofget_and_helper_device")
+            else {
+                return;
+            };
+            let p = must("DTRACEIOC_PROVIDER", client.provider("dtrace"));
+            assert_eq!(p.name_str(), Some("dtrace"));
+            let begin = must(
+                "DTRACEIOC_PROBEMATCH",
+                client.probes(Some(
+                    &KProbeDesc::new(0, "dtrace", "", "", "BEGIN").unwrap(),
+                )),
+            );
+            let a = must("DTRACEIOC_PROBEARG", client.probe_arg(begin[0].id, 0));
+            assert_eq!(a.ndx, -1, "BEGIN has no typed arguments (DTRACE_ARGNONE)");
+            let dof = must("DTRACEIOC_DOFGET", client.dofget());
+            assert_eq!(&dof[..4], b"\x7fDOF", "DOFGET returns a DOF image");
+            // The helper device: no consumer state, only DTRACEHIOC_* commands.
+            let helper = devfs::open("/dev/dtrace/helper", libc::O_RDWR)
+                .unwrap_or_else(|e| panic!("open helper: {e}"));
+            let conf = uaccess::UserBuf::new(48);
+            assert_eq!(
+                helper.ioctl(0x4030_780a, conf.addr()),
+                libc::ENOTTY,
+                "DTRACEIOC_CONF is not a helper command"
+            );
+            let mut dh = vec![0u8; 88];
+            dh[72..80].copy_from_slice(&0x1000u64.to_le_bytes());
+            let arg = uaccess::UserBuf::from_bytes(&dh);
+            assert_ne!(
+                helper.ioctl(0xc058_7a03, arg.addr()),
+                0,
+                "DTRACEHIOC_ADDDOF with an unreadable DOF fails"
+            );
+            drop(helper);
+            finish(kld, client);
         },
     );
 }

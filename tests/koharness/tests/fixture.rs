@@ -363,3 +363,269 @@ fn fixture_page_fault_in_module_code_reaches_dtrace_trap_func() {
         },
     );
 }
+
+const IOC_RENDEZVOUS: u64 = 0x4018_6609; // _IOR('f', 9, long[3])
+const IOC_VETO: u64 = 0x8008_660a; // _IOW('f', 10, long)
+
+#[test]
+fn fixture_rendezvous_sysctl_and_eventhandlers() {
+    run_isolated(
+        "fixture_rendezvous_sysctl_and_eventhandlers",
+        "misc",
+        || {
+            let mut kld = load_fixture();
+            let f = devfs::open("/dev/fixture/dev0", libc::O_RDWR).expect("open");
+            let out = UserBuf::new(24);
+            assert_eq!(f.ioctl(IOC_RENDEZVOUS, out.addr()), 0);
+            let word =
+                |i: usize| i64::from_le_bytes(out.bytes()[i * 8..i * 8 + 8].try_into().unwrap());
+            let ncpu = kernel::cpu::NCPU as i64;
+            assert_eq!(
+                word(0),
+                (1 << ncpu) - 1,
+                "the action ran on every CPU, each seeing its own pc_cpuid via %gs"
+            );
+            assert_eq!(word(1), ncpu, "exactly once per CPU");
+            assert_eq!(
+                word(2),
+                1,
+                "kld_load handlers ran once, for the module itself"
+            );
+            // sysctl: read and write through the module's OIDs and the standard handlers.
+            use kernel::sysctl::sysctl;
+            assert_eq!(
+                sysctl("debug.fixture.knob", None),
+                Ok(17i32.to_le_bytes().to_vec())
+            );
+            assert_eq!(
+                sysctl("debug.fixture.knob", Some(99i32.to_le_bytes().to_vec())),
+                Ok(17i32.to_le_bytes().to_vec())
+            );
+            assert_eq!(
+                sysctl("debug.fixture.knob", None),
+                Ok(99i32.to_le_bytes().to_vec())
+            );
+            assert_eq!(
+                sysctl("debug.fixture.label", None),
+                Ok(b"fixture\0".to_vec())
+            );
+            assert_eq!(sysctl("debug.fixture.nosuch", None), Err(2));
+            // kld_unload_try veto.
+            let yes = UserBuf::from_bytes(&1i64.to_le_bytes());
+            assert_eq!(f.ioctl(IOC_VETO, yes.addr()), 0);
+            drop(f);
+            assert_eq!(
+                kld.unload().err(),
+                Some(16),
+                "a kld_unload_try handler vetoed: EBUSY"
+            );
+            let f = devfs::open("/dev/fixture/dev0", libc::O_RDWR).expect("still loaded");
+            let no = UserBuf::from_bytes(&0i64.to_le_bytes());
+            assert_eq!(f.ioctl(IOC_VETO, no.addr()), 0);
+            drop(f);
+            let report = kld.unload().expect("unload");
+            assert!(report.leaks.is_empty(), "{:?}", report.leaks);
+            assert!(
+                kernel::sysctl::paths().is_empty(),
+                "sysctl_ctx_free removed the OIDs"
+            );
+            assert_eq!(kernel::eventhandler::count("kld_load"), 0);
+        },
+    );
+}
+
+const IOC_SDT_ARM: u64 = 0x8008_660b; // _IOW('f', 11, long)
+const IOC_SDT_HITS: u64 = 0x4010_660c; // _IOR('f', 12, long[2])
+
+#[test]
+fn fixture_sdt_tracepoint_patching_and_sdt_probe_func() {
+    run_isolated(
+        "fixture_sdt_tracepoint_patching_and_sdt_probe_func",
+        "sdt",
+        || {
+            let mut kld = load_fixture();
+            let f = devfs::open("/dev/fixture/dev0", libc::O_RDWR).expect("open");
+            let fire = |a, b| {
+                kernel::cpu::enter_kernel(1);
+                let r = kernel::sdt::fire(a, b);
+                kernel::cpu::leave_kernel();
+                r
+            };
+            assert!(!fire(1, 2), "disabled site: a NOP");
+            assert_eq!(
+                f.ioctl(IOC_SDT_ARM, UserBuf::from_bytes(&1i64.to_le_bytes()).addr()),
+                0
+            );
+            assert!(kernel::sdt::site_patched());
+            assert_eq!(kernel::sdt::probe_id(), 7);
+            assert!(fire(3, 4), "patched site reaches sdt_probe_func");
+            let out = UserBuf::new(16);
+            assert_eq!(f.ioctl(IOC_SDT_HITS, out.addr()), 0);
+            let word =
+                |i: usize| i64::from_le_bytes(out.bytes()[i * 8..i * 8 + 8].try_into().unwrap());
+            assert_eq!(
+                (word(0), word(1)),
+                (1, 3 + 4000 + 7_000_000),
+                "id and both arguments arrived"
+            );
+            assert_eq!(
+                f.ioctl(IOC_SDT_ARM, UserBuf::from_bytes(&0i64.to_le_bytes()).addr()),
+                0
+            );
+            assert!(!kernel::sdt::site_patched());
+            assert!(!fire(5, 6));
+            drop(f);
+            let report = kld.unload().expect("unload");
+            assert!(report.leaks.is_empty(), "{:?}", report.leaks);
+        },
+    );
+}
+
+const IOC_ASSORTED: u64 = 0xc070_660d; // _IOWR('f', 13, long[14])
+const IOC_BAD_UNLOCK: u64 = 0x2000_660e; // _IO('f', 14)
+
+#[test]
+fn fixture_copyinstr_fetch_rmlock_critical_and_linker_symbols() {
+    run_isolated(
+        "fixture_copyinstr_fetch_rmlock_critical_and_linker_symbols",
+        "assorted",
+        || {
+            let mut kld = load_fixture();
+            let f = devfs::open("/dev/fixture/dev0", libc::O_RDWR).expect("open");
+            let s = UserBuf::from_bytes(b"hello\0\0\0");
+            let mut arg = vec![0u8; 112];
+            arg[..8].copy_from_slice(&s.addr().to_le_bytes());
+            let a = UserBuf::from_bytes(&arg);
+            assert_eq!(f.ioctl(IOC_ASSORTED, a.addr()), 0);
+            let w = |i: usize| i64::from_le_bytes(a.bytes()[i * 8..i * 8 + 8].try_into().unwrap());
+            assert_eq!(
+                (w(1), w(2)),
+                (0, 6),
+                "copyinstr copies the string and its NUL"
+            );
+            assert_eq!(w(3), 63, "ENAMETOOLONG when no NUL fits");
+            assert_eq!(
+                (w(4), w(5)),
+                (i64::from(b'h'), -1),
+                "fubyte, and -1 on a bad address"
+            );
+            assert_eq!(
+                (w(6), w(7)),
+                (0, i64::from_le_bytes(*b"hello\0\0\0")),
+                "fueword64"
+            );
+            assert_eq!(w(8), -1, "fueword32 on a bad address");
+            let kernel_functions = kernel::image()
+                .all_symbols()
+                .iter()
+                .filter(|s| s.kind == kernel::SymbolKind::Function)
+                .count() as i64;
+            assert_eq!(
+                w(9),
+                kernel_functions,
+                "linker_file_function_listall visits every kernel function"
+            );
+            assert_eq!(w(10), 10, "harness_fbt_target's size");
+            assert_eq!(
+                (w(11), w(12), w(13)),
+                (0, 3, 1),
+                "linker_search_symbol_name: harness_fbt_target+3"
+            );
+            assert!(locks::history()
+                .iter()
+                .any(|(_, k, n)| *k == locks::LockKind::Rm && n == "fixture rm"));
+            drop(f);
+            assert!(kld.unload().expect("unload").leaks.is_empty());
+        },
+    );
+}
+
+#[test]
+fn fixture_unlocking_a_mutex_not_held_panics_the_kernel() {
+    let out = rdtrace_koharness::isolate::run_isolated_expecting_panic(
+        "fixture_unlocking_a_mutex_not_held_panics_the_kernel",
+        "badunlock",
+        || {
+            let _kld = load_fixture();
+            let f = devfs::open("/dev/fixture/dev0", libc::O_RDWR).expect("open");
+            f.ioctl(IOC_BAD_UNLOCK, 0);
+        },
+    );
+    if let Some(out) = out {
+        assert!(
+            out.contains("mtx_unlock: lock \"fixture mtx\" not owned by this thread"),
+            "{out}"
+        );
+    }
+}
+
+const IOC_ASSORTED2: u64 = 0x4040_660f; // _IOR('f', 15, long[8])
+const IOC_WAIT: u64 = 0x2000_6610; // _IO('f', 16)
+const IOC_POST: u64 = 0x2000_6611; // _IO('f', 17)
+
+#[test]
+fn fixture_sleep_wakeup_pause_snprintf_and_rendezvous_cpus() {
+    run_isolated(
+        "fixture_sleep_wakeup_pause_snprintf_and_rendezvous_cpus",
+        "sleep",
+        || {
+            let mut kld = load_fixture();
+            let f = devfs::open("/dev/fixture/dev0", libc::O_RDWR).expect("open");
+            let out = UserBuf::new(64);
+            assert_eq!(f.ioctl(IOC_ASSORTED2, out.addr()), 0);
+            let w =
+                |i: usize| i64::from_le_bytes(out.bytes()[i * 8..i * 8 + 8].try_into().unwrap());
+            assert_eq!(
+                (w(0), w(1)),
+                (9, 1),
+                "snprintf returns the full length and truncates with a NUL"
+            );
+            assert_eq!((w(2), w(3)), (5, 1), "strlcpy");
+            assert_eq!(
+                (w(4), w(5)),
+                (0b1010, 2),
+                "smp_rendezvous_cpus ran only on CPUs 1 and 3"
+            );
+            assert_eq!(
+                (w(6), w(7)),
+                (35, 35),
+                "pause and a timed-out _sleep return EWOULDBLOCK"
+            );
+            // A sleeper woken by another thread; the mutex is the interlock.
+            std::thread::scope(|s| {
+                let waiter = s.spawn(|| f.ioctl(IOC_WAIT, 0));
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                assert!(!waiter.is_finished(), "the waiter sleeps until posted");
+                assert_eq!(
+                    f.ioctl(IOC_POST, 0),
+                    0,
+                    "posting needs the mutex the sleeper released"
+                );
+                assert_eq!(waiter.join().expect("waiter"), 0);
+            });
+            drop(f);
+            assert!(kld.unload().expect("unload").leaks.is_empty());
+        },
+    );
+}
+
+#[test]
+fn fixture_static_sysctls_are_registered_and_removed() {
+    run_isolated(
+        "fixture_static_sysctls_are_registered_and_removed",
+        "static-sysctl",
+        || {
+            let mut kld = load_fixture();
+            assert_eq!(
+                kernel::sysctl::sysctl("debug.fixture_static.answer", None),
+                Ok(42i32.to_le_bytes().to_vec())
+            );
+            assert!(kld.unload().expect("unload").leaks.is_empty());
+            assert!(
+                kernel::sysctl::paths().is_empty(),
+                "static OIDs removed at unload: {:?}",
+                kernel::sysctl::paths()
+            );
+        },
+    );
+}

@@ -299,3 +299,29 @@ fn rdtrace_ko_answers_conf() {
         assert!(kld.unload().expect("unload").leaks.is_empty());
     });
 }
+
+#[test]
+fn every_kpi_symbol_sys_headers_declares_is_implemented() {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../sys-headers/kpi-symbols.txt");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let declared: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    assert!(!declared.is_empty(), "kpi-symbols.txt lists nothing");
+    let missing: Vec<&&str> = declared
+        .iter()
+        .filter(|n| kernel::image().symbol(n).is_none())
+        .collect();
+    println!(
+        "koharness: sys-headers declares {} KPI symbols; the harness lacks {}",
+        declared.len(),
+        missing.len()
+    );
+    assert!(
+        missing.is_empty(),
+        "declared in sys-headers but not implemented by the harness: {missing:?}"
+    );
+}

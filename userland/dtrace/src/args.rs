@@ -63,7 +63,9 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Config, UsageE
         let Some(arg) = arg else { break };
         match arg {
             Short('s') => c.programs.push(ProgramSource::File(val(&mut p)?)),
-            Short(ch @ ('n' | 'P' | 'm' | 'f' | 'i')) => c.programs.push(ProgramSource::Spec(ch, val(&mut p)?)),
+            Short(ch @ ('n' | 'P' | 'm' | 'f' | 'i')) => {
+                c.programs.push(ProgramSource::Spec(ch, val(&mut p)?))
+            }
             Short('x') => {
                 let v = val(&mut p)?;
                 match v.split_once('=') {
@@ -122,7 +124,10 @@ mod tests {
         assert_eq!(c.programs, vec![ProgramSource::File("x.d".into())]);
         assert_eq!(c.macro_args, vec!["1234".to_string()]);
         assert!(c.compile_only && c.cpp);
-        assert_eq!(c.options, vec![("errtags".into(), None), ("quiet".into(), None)]);
+        assert_eq!(
+            c.options,
+            vec![("errtags".into(), None), ("quiet".into(), None)]
+        );
         assert_eq!(c.cpp_args, vec!["-DX=1".to_string()]);
     }
 

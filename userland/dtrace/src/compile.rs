@@ -93,12 +93,19 @@ pub fn compile_all(cfg: &Config) -> Result<Vec<Program>, u8> {
                 (format!("description '{}'", s), text, s.clone(), true)
             }
         };
-        let mut macro_args = vec![if spec { "dtrace".to_string() } else { name.clone() }];
+        let mut macro_args = vec![if spec {
+            "dtrace".to_string()
+        } else {
+            name.clone()
+        }];
         macro_args.extend(cfg.macro_args.iter().cloned());
         let opts = CompileOptions {
             macro_args,
             macro_vars: macro_vars(cfg),
-            cpp: cpp.then(|| preprocess::CppConfig { program: None, args: cpp_args.clone() }),
+            cpp: cpp.then(|| preprocess::CppConfig {
+                program: None,
+                args: cpp_args.clone(),
+            }),
             options: cfg.options.clone(),
             probe_spec: spec,
             zdefs: cfg.zdefs,

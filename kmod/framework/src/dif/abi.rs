@@ -1,9 +1,11 @@
 //! DIF numbering used by the VM: opcodes, variable ids, subroutine ids, type
-//! and fault codes (abi-facts §2.5, §4.1–§4.4), plus the decoded variable
-//! description the validator works from.
+//! kinds/flags, variable-table codes and fault codes (abi-facts §2.5,
+//! §4.1–§4.4), as `u8`/`u16` constants the interpreter can `match` on.
 //!
-//! The values are the ABI of current FreeBSD (12 and later). Not probe-context
-//! specific: plain constants.
+//! Opcode, built-in variable and subroutine numbers are taken from the ABI
+//! crate (`rdtrace_ffi::dif`), so there is one source of truth; current
+//! FreeBSD (12 and later) numbering. Plain constants: usable anywhere,
+//! including probe context.
 
 /// Opcode numbers (bits 31..24 of an instruction).
 pub mod op {

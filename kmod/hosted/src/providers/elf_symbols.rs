@@ -101,7 +101,11 @@ pub fn load_segments(bytes: &[u8]) -> Option<Vec<(u64, u64, u64)>> {
     for i in 0..phnum {
         let base = phoff.checked_add(i.checked_mul(phentsize)?)?;
         if u32_at(bytes, base)? == 1 {
-            out.push((u64_at(bytes, base.checked_add(0x10)?)?, u64_at(bytes, base.checked_add(8)?)?, u64_at(bytes, base.checked_add(0x20)?)?));
+            out.push((
+                u64_at(bytes, base.checked_add(0x10)?)?,
+                u64_at(bytes, base.checked_add(8)?)?,
+                u64_at(bytes, base.checked_add(0x20)?)?,
+            ));
         }
     }
     Some(out)
@@ -123,7 +127,11 @@ impl FileText {
 }
 
 impl rdtrace_providers::text::TextWriter for FileText {
-    fn read_text(&self, addr: u64, buf: &mut [u8]) -> Result<(), rdtrace_framework::platform::Errno> {
+    fn read_text(
+        &self,
+        addr: u64,
+        buf: &mut [u8],
+    ) -> Result<(), rdtrace_framework::platform::Errno> {
         let efault = rdtrace_framework::platform::Errno::EFAULT;
         let len = buf.len() as u64;
         let (vaddr, offset, _) = self
@@ -137,7 +145,11 @@ impl rdtrace_providers::text::TextWriter for FileText {
         Ok(())
     }
 
-    unsafe fn write_text(&self, _addr: u64, _bytes: &[u8]) -> Result<(), rdtrace_framework::platform::Errno> {
+    unsafe fn write_text(
+        &self,
+        _addr: u64,
+        _bytes: &[u8],
+    ) -> Result<(), rdtrace_framework::platform::Errno> {
         Err(rdtrace_framework::platform::Errno::EACCES)
     }
 }

@@ -153,7 +153,13 @@ impl StackMemory for OwnStack {
     }
 }
 
-static PROVIDER: AtomicPtr<FbtProvider<X86_64>> = AtomicPtr::new(std::ptr::null_mut());
+/// Providers whose sites the handler looks up, in installation order.
+static PROVIDERS: [AtomicPtr<FbtProvider<X86_64>>; 4] = [
+    AtomicPtr::new(std::ptr::null_mut()),
+    AtomicPtr::new(std::ptr::null_mut()),
+    AtomicPtr::new(std::ptr::null_mut()),
+    AtomicPtr::new(std::ptr::null_mut()),
+];
 static IN_HANDLER: AtomicUsize = AtomicUsize::new(0);
 static HANDLED: AtomicUsize = AtomicUsize::new(0);
 
@@ -193,11 +199,16 @@ extern "C" fn on_sigtrap(
         gregs: &mut uc.uc_mcontext.gregs,
     };
     let addr = regs.get(X86Reg::Rip).wrapping_sub(1);
-    // SAFETY: PROVIDER is null or a provider `install` was given for 'static.
-    let outcome = match unsafe { PROVIDER.load(Ordering::Acquire).as_ref() } {
-        Some(provider) => provider.invop(addr, &mut regs, &mut OwnStack),
-        None => Invop::NotOurs,
-    };
+    let mut outcome = Invop::NotOurs;
+    for slot in &PROVIDERS {
+        // SAFETY: a slot is null or a provider `install` was given for 'static.
+        if let Some(provider) = unsafe { slot.load(Ordering::Acquire).as_ref() } {
+            outcome = provider.invop(addr, &mut regs, &mut OwnStack);
+            if outcome != Invop::NotOurs {
+                break;
+            }
+        }
+    }
     match outcome {
         Invop::Emulated => {
             HANDLED.fetch_add(1, Ordering::Relaxed);
@@ -223,10 +234,26 @@ extern "C" fn on_sigtrap(
     IN_HANDLER.fetch_sub(1, Ordering::SeqCst);
 }
 
-/// Route this process's breakpoint traps to `provider` and install the
-/// SIGTRAP handler (idempotent).
+/// Route this process's breakpoint traps to `provider` (as well as to those
+/// installed before; at most four) and install the SIGTRAP handler.
 pub fn install(provider: &'static FbtProvider<X86_64>) -> std::io::Result<()> {
-    PROVIDER.store(provider as *const _ as *mut _, Ordering::Release);
+    let pointer = provider as *const FbtProvider<X86_64> as *mut FbtProvider<X86_64>;
+    let taken = PROVIDERS.iter().any(|slot| {
+        slot.compare_exchange(
+            std::ptr::null_mut(),
+            pointer,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        )
+        .is_ok()
+            || slot.load(Ordering::Acquire) == pointer
+    });
+    if !taken {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::OutOfMemory,
+            "no free fbt provider slot",
+        ));
+    }
     // SAFETY: a zeroed sigaction is a valid starting point; we fill in the
     // handler, SA_SIGINFO and an empty mask.
     let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
@@ -243,3 +270,92 @@ pub fn install(provider: &'static FbtProvider<X86_64>) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests;
+
+/// A [`ProviderHost`](rdtrace_providers::host::ProviderHost) wrapper whose
+/// `sync` also waits for SIGTRAP handlers in flight (they are this
+/// process's probe context for fbt).
+pub struct SignalSyncHost(pub &'static dyn rdtrace_providers::host::ProviderHost);
+
+impl rdtrace_providers::host::ProviderHost for SignalSyncHost {
+    fn probe_create(&self, p: usize, m: &str, f: &str, n: &str, aframes: i32, parg: usize) -> u32 {
+        self.0.probe_create(p, m, f, n, aframes, parg)
+    }
+    fn probe_lookup(&self, p: usize, m: &str, f: &str, n: &str) -> u32 {
+        self.0.probe_lookup(p, m, f, n)
+    }
+    fn probe(&self, id: u32, args: [u64; 5]) {
+        self.0.probe(id, args);
+    }
+    fn cpu_count(&self) -> usize {
+        self.0.cpu_count()
+    }
+    fn cpu_id(&self) -> usize {
+        self.0.cpu_id()
+    }
+    fn sync(&self) {
+        self.0.sync();
+        wait_for_handlers();
+    }
+    fn monotonic_ns(&self) -> u64 {
+        self.0.monotonic_ns()
+    }
+    fn timer_create(
+        &self,
+        cpu: Option<usize>,
+        ns: u64,
+        f: fn(usize),
+        arg: usize,
+    ) -> Option<rdtrace_providers::host::TimerId> {
+        self.0.timer_create(cpu, ns, f, arg)
+    }
+    fn timer_destroy(&self, id: rdtrace_providers::host::TimerId) {
+        self.0.timer_destroy(id);
+    }
+}
+
+/// The functions of this process that pass `filter`, as one fbt module.
+/// Functions on the trap path (the framework, the providers, std, libc) must
+/// be kept out by the filter: instrumenting them would recurse.
+pub struct OwnFunctions {
+    pub module: &'static str,
+    pub filter: fn(&str) -> bool,
+}
+
+impl rdtrace_providers::glue::FbtSource<X86_64> for OwnFunctions {
+    fn provide_all(&self, fbt: &FbtProvider<X86_64>) {
+        let Ok(functions) = super::elf_symbols::read(std::path::Path::new("/proc/self/exe")) else {
+            return;
+        };
+        // The load bias, from a function whose run-time address we know.
+        let anchor = on_sigtrap as *const () as u64;
+        let Some(bias) = functions
+            .iter()
+            .find(|f| f.name.contains("fbt_live") && f.name.contains("on_sigtrap"))
+            .map(|f| anchor.wrapping_sub(f.value))
+        else {
+            return;
+        };
+        let chosen = functions.iter().filter(|f| (self.filter)(&f.name));
+        fbt.provide_module(
+            self.module,
+            chosen.map(|f| rdtrace_providers::fbt::FunctionSymbol {
+                name: &f.name,
+                addr: f.value.wrapping_add(bias),
+                size: f.size,
+            }),
+        );
+    }
+}
+
+/// Register a live `fbt` provider over this process's functions chosen by
+/// `source`, and route SIGTRAP to it. One per process.
+pub fn register(
+    host: &'static dyn rdtrace_providers::host::ProviderHost,
+    source: &'static OwnFunctions,
+) -> Result<(rdtrace_framework::ProviderId, &'static FbtProvider<X86_64>), Errno> {
+    let host: &'static SignalSyncHost = Box::leak(Box::new(SignalSyncHost(host)));
+    let text: &'static MprotectText = Box::leak(Box::default());
+    let (id, provider) = rdtrace_providers::glue::register_fbt(host, text, source)?;
+    install(provider).map_err(|_| Errno::EINVAL)?;
+    Ok((id, provider))
+}

@@ -47,7 +47,9 @@ pub fn register<P: Platform + PlatformTimers>(
     platform: &'static P,
 ) -> Result<HostedProviders, Errno> {
     let host = FrameworkHost::leaked(platform);
-    rdtrace_providers::sdt::set_own_host(host);
+    let own: &'static rdtrace_providers::sdt::OwnHost =
+        Box::leak(Box::new(rdtrace_providers::sdt::OwnHost(host)));
+    rdtrace_providers::sdt::set_own_host(Some(own));
     let profile = glue::register_profile(host)?;
     let syscall_table: &'static syscall::HostedSyscallTable = Box::leak(Box::default());
     let syscall = glue::register_syscall(host, syscall_table)?;
@@ -66,6 +68,26 @@ pub fn register<P: Platform + PlatformTimers>(
         syscall_table,
         sdt,
     })
+}
+
+/// [`register`] once per process: later calls return the same providers
+/// (or the same error). Safe to call from `HostedKernel::get` after attach
+/// and from tests.
+pub fn registered<P: Platform + PlatformTimers>(
+    platform: &'static P,
+) -> Result<&'static HostedProviders, Errno> {
+    static REGISTERED: std::sync::OnceLock<Result<HostedProviders, Errno>> =
+        std::sync::OnceLock::new();
+    REGISTERED
+        .get_or_init(|| {
+            let providers = register(platform)?;
+            if let Some(fw) = rdtrace_framework::registry::get() {
+                fw.provide_all(None);
+            }
+            Ok(providers)
+        })
+        .as_ref()
+        .map_err(|e| *e)
 }
 
 #[cfg(test)]

@@ -5,21 +5,14 @@
 use super::*;
 use crate::platform::HostedPlatform;
 use rdtrace_framework::registry;
+use rdtrace_framework::Platform;
 use rdtrace_providers::syscall::Site;
-use std::sync::OnceLock;
 
 fn hosted() -> &'static HostedProviders {
-    static PROVIDERS: OnceLock<HostedProviders> = OnceLock::new();
-    PROVIDERS.get_or_init(|| {
-        let platform: &'static HostedPlatform = Box::leak(Box::new(HostedPlatform::with_cpus(2)));
-        match rdtrace_framework::attach(platform) {
-            Ok(()) | Err(Errno::EEXIST) => {}
-            Err(e) => panic!("attach: {e:?}"),
-        }
-        let providers = register(platform).expect("register the hosted providers");
-        registry::get().unwrap().provide_all(None);
-        providers
-    })
+    let platform: &'static HostedPlatform = crate::HostedKernel::get()
+        .expect("hosted kernel")
+        .platform();
+    registered(platform).expect("register the hosted providers")
 }
 
 /// Call the registered provider's enable/disable op, as the framework does
@@ -54,10 +47,23 @@ fn probes_are_created_with_freebsd_names() {
         .iter()
         .find(|(_, s)| s.name == "rdtrace")
         .expect("the rdtrace SDT provider");
-    assert_ne!(
-        registry::probe_lookup(rdtrace.0, "hosted", "syscall", "dispatch"),
-        0
-    );
+    let dispatch = registry::probe_lookup(rdtrace.0, "hosted", "syscall", "dispatch");
+    assert_ne!(dispatch, 0);
+    // Argument types come from the argtypes linker set.
+    let fw = registry::get().unwrap();
+    let probe = fw.probe_by_id(dispatch).unwrap();
+    let mut desc = rdtrace_framework::ArgDesc::new(0);
+    assert!(probe
+        .provider()
+        .ops
+        .getargdesc(dispatch, probe.parg, &mut desc));
+    assert_eq!((desc.ndx, &desc.native[..4]), (0, &b"int\0"[..]));
+    let mut none = rdtrace_framework::ArgDesc::new(1);
+    probe
+        .provider()
+        .ops
+        .getargdesc(dispatch, probe.parg, &mut none);
+    assert_eq!(none.ndx, -1);
     // On-demand profile probe through a described provide.
     let desc = rdtrace_framework::ProbeDescription {
         provider: "profile",
@@ -100,7 +106,8 @@ fn profile_enable_runs_a_timer_per_cpu() {
     let p = hosted();
     let id = registry::probe_lookup(p.profile.0, "", "", "profile-997");
     set_enabled(p.profile.0, id, true);
-    assert_eq!(p.profile.1.armed_timers(id), 2);
+    let cpus = crate::HostedKernel::get().unwrap().platform().cpu_count();
+    assert_eq!(p.profile.1.armed_timers(id), cpus.max(1));
     std::thread::sleep(std::time::Duration::from_millis(20));
     set_enabled(p.profile.0, id, false);
     assert_eq!(p.profile.1.armed_timers(id), 0);

@@ -8,7 +8,8 @@
 //! stop returns 1 if the callout was pending, 0 if it could not be stopped
 //! because its handler is running, -1 if it was neither; with `CS_DRAIN`
 //! stop waits for a running handler (unless called from that handler) and
-//! may sleep. The harness mirrors `c_time`, `c_func`, `c_arg`, `c_cpu` and
+//! may sleep; while a drain waits, the running handler cannot re-arm the
+//! callout (FreeBSD ignores that reset). The harness mirrors `c_time`, `c_func`, `c_arg`, `c_cpu` and
 //! the ACTIVE/PENDING bits into the module's `struct callout`.
 //! Not probe context (reset/stop take a host lock).
 
@@ -37,6 +38,8 @@ struct Entry {
     running: bool,
     running_tid: u64,
     fired: u64,
+    /// A `callout_drain` is waiting for the running handler.
+    draining: bool,
 }
 
 static STATE: Mutex<Option<HashMap<u64, Entry>>> = Mutex::new(None);
@@ -130,6 +133,7 @@ fn dispatcher(my_cpu: usize) {
         if let Some(e) = g.get_or_insert_with(HashMap::new).get_mut(&c) {
             e.running = false;
             e.running_tid = 0;
+            e.draining = false;
             mirror(c, e);
         }
         CHANGED.notify_all();
@@ -158,6 +162,7 @@ extern "C" fn kpi_callout_init(c: u64, mpsafe: i32) {
         running: false,
         running_tid: 0,
         fired: 0,
+        draining: false,
     };
     mirror(c, &e);
     map.insert(c, e);
@@ -182,6 +187,10 @@ extern "C" fn kpi_callout_reset_sbt_on(
     };
     if func == 0 {
         kpanic("callout_reset_sbt_on: NULL function");
+    }
+    if e.draining {
+        // Someone is draining this callout: the handler may not re-arm it.
+        return 0;
     }
     let target = if cpu == -1 { e.cpu } else { cpu as usize };
     if target >= NCPU {
@@ -216,6 +225,9 @@ extern "C" fn kpi_callout_stop_safe(c: u64, flags: i32) -> i32 {
     e.pending = false;
     mirror(c, e);
     let running_elsewhere = e.running && e.running_tid != tid;
+    if flags & CS_DRAIN != 0 && running_elsewhere {
+        e.draining = true;
+    }
     drop(g);
     if flags & CS_DRAIN != 0 && running_elsewhere {
         cpu::blocking("callout_drain", false, || {

@@ -252,14 +252,31 @@ pub fn blocking<R>(what: &str, may_hold_mutex: bool, wait: impl FnOnce() -> R) -
     r
 }
 
+/// Run `wait` with this thread's CPU open to other work (callouts,
+/// rendezvous actions), without the sleep checks of [`blocking`]: this is a
+/// spin-wait with interrupts enabled, which FreeBSD allows even in a
+/// critical section (e.g. waiting for the rendezvous lock).
+pub fn spin_wait_interruptible<R>(wait: impl FnOnce() -> R) -> R {
+    let (tid, td, cpu) = with_thread(|t| (t.tid, t.td.addr(), t.cpu));
+    if let Some(cpu) = cpu {
+        give_slot(cpu, tid);
+    }
+    let r = wait();
+    if let Some(cpu) = cpu {
+        take_slot(cpu, tid);
+        occupy(cpu, td);
+    }
+    r
+}
+
 /// Whether the calling thread may sleep (not in a critical section, no
 /// spin or sleep mutex held).
 pub fn may_sleep() -> bool {
     with_thread(|t| t.critnest == 0 && t.spinlocks == 0 && t.sleep_mutexes == 0)
 }
 
-/// Run `f` on `cpu` from a fresh host thread (callouts, rendezvous actions):
-/// the thread occupies the CPU for the duration of `f`.
+/// Run `f` on `cpu` (callout dispatchers, rendezvous workers): the calling
+/// thread occupies the CPU, waiting for it if needed, for the duration of `f`.
 pub fn run_on_cpu<R: Send>(cpu: usize, f: impl FnOnce() -> R + Send) -> R {
     enter_kernel(cpu);
     let r = f();

@@ -11,8 +11,9 @@
 
 use super::{kpanic, DataObject};
 
-/// Entries in the fake `sysent[]`/`syscallnames[]` (FreeBSD's SYS_MAXSYSCALL is ~600).
-pub const NSYSENT: usize = 600;
+/// Entries in the fake `sysent[]`/`syscallnames[]` (more than FreeBSD's
+/// SYS_MAXSYSCALL, so a provider sized by it stays inside).
+pub const NSYSENT: usize = 1024;
 pub const SYSENT_SIZE: usize = 32;
 /// `struct syscall_args`: code, original code, callp, args[8].
 pub const SYSCALL_ARGS_SIZE: usize = 80;

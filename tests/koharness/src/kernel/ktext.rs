@@ -5,6 +5,11 @@
 //! * `harness_fbt_target(a, b)` returns `a + b` with a classic frame-pointer
 //!   prologue (`push %rbp; mov %rsp,%rbp; …; pop %rbp; ret`), so an amd64
 //!   FBT provider finds an entry site (the `push %rbp`) and a return site.
+//! * `harness_sdt_site(a0, a1)` is an SDT probe site as FreeBSD 15 emits it:
+//!   a 5-byte NOP (the tracepoint, patched to `jmp rel32` when the probe is
+//!   enabled) followed by `ret`; `harness_sdt_site_ool` is its out-of-line
+//!   block, which calls the kernel's `sdt_probe(probe->id, a0, a1)` and
+//!   returns to the site's caller (see sdt.rs).
 //! * `harness_calltrap` is where a breakpoint handler jumps when the trap was
 //!   not DTrace's: with `%rsp` at the trap frame, it reports the stray
 //!   breakpoint as a kernel panic (the real kernel would enter the debugger).
@@ -40,10 +45,32 @@ fn calltrap_code() -> Vec<u8> {
     v
 }
 
+/// The 5-byte NOP of an unpatched amd64 SDT tracepoint.
+pub const SDT_NOP5: [u8; 5] = [0x0f, 0x1f, 0x44, 0x00, 0x00];
+
+fn sdt_site_code() -> Vec<u8> {
+    let mut v = SDT_NOP5.to_vec();
+    v.push(0xc3); // ret
+    v
+}
+
+fn sdt_out_of_line_code() -> Vec<u8> {
+    let mut v = vec![
+        0x55, // push %rbp (re-aligns the stack for the call)
+        0x48, 0x89, 0xe5, // mov %rsp,%rbp
+        0x48, 0xb8, // movabs $imm64,%rax
+    ];
+    v.extend_from_slice(&(super::sdt::out_of_line as *const () as u64).to_le_bytes());
+    v.extend_from_slice(&[0xff, 0xd0, 0x5d, 0xc3]); // call *%rax; pop %rbp; ret
+    v
+}
+
 pub(super) fn functions() -> Vec<(&'static str, Vec<u8>)> {
     vec![
         ("harness_fbt_target", FBT_TARGET_CODE.to_vec()),
         ("harness_calltrap", calltrap_code()),
+        ("harness_sdt_site", sdt_site_code()),
+        ("harness_sdt_site_ool", sdt_out_of_line_code()),
     ]
 }
 

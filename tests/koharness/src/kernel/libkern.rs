@@ -21,6 +21,7 @@ pub(super) fn functions() -> Vec<(&'static str, usize)> {
         ("memchr", libc::memchr as *const () as usize),
         ("bzero", kpi_bzero as *const () as usize),
         ("bcopy", kpi_bcopy as *const () as usize),
+        ("strlcpy", kpi_strlcpy as *const () as usize),
     ]
 }
 
@@ -32,4 +33,20 @@ extern "C" fn kpi_bzero(dst: *mut u8, len: usize) {
 extern "C" fn kpi_bcopy(src: *const u8, dst: *mut u8, len: usize) {
     // SAFETY: bcopy(9) contract: readable src, writable dst, overlap allowed.
     unsafe { std::ptr::copy(src, dst, len) }
+}
+
+/// strlcpy(9): copy at most `size - 1` bytes, always NUL-terminate (when
+/// `size` > 0), return the length of `src`.
+extern "C" fn kpi_strlcpy(dst: *mut u8, src: *const u8, size: usize) -> usize {
+    // SAFETY: `src` is a NUL-terminated string (strlcpy contract).
+    let len = unsafe { libc::strlen(src.cast()) };
+    if size > 0 {
+        let n = len.min(size - 1);
+        // SAFETY: `dst` has `size` writable bytes (strlcpy contract).
+        unsafe {
+            std::ptr::copy(src, dst, n);
+            *dst.add(n) = 0;
+        }
+    }
+    len
 }

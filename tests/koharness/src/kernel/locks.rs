@@ -505,3 +505,31 @@ pub(super) fn functions() -> Vec<(&'static str, usize)> {
         ("critical_exit_KBI", kpi_critical_exit as *const () as usize),
     ]
 }
+
+/// Release the interlock `lock` (a `struct lock_object *`: a mutex or an
+/// exclusively held sx) for `_sleep`; returns its kind for reacquisition.
+pub(super) fn release_interlock(lock: u64) -> LockKind {
+    let kind = {
+        let mut g = lock_table();
+        match table_mut(&mut g).locks.get(&lock) {
+            Some(l) if !l.destroyed => l.kind,
+            _ => kpanic(&format!("_sleep: interlock {lock:#x} is not a live lock")),
+        }
+    };
+    match kind {
+        LockKind::SleepMutex => kpi_mtx_unlock_flags(lock + LOCK_WORD_OFFSET, 0, 0, 0),
+        LockKind::Sx => kpi_sx_xunlock(lock, 0, 0),
+        other => kpanic(&format!("_sleep: a {other:?} cannot be a sleep interlock")),
+    }
+    kind
+}
+
+/// Take the interlock back after `_sleep`.
+pub(super) fn reacquire_interlock(lock: u64, kind: LockKind) {
+    match kind {
+        LockKind::SleepMutex => kpi_mtx_lock_flags(lock + LOCK_WORD_OFFSET, 0, 0, 0),
+        _ => {
+            kpi_sx_xlock(lock, 0, 0, 0);
+        }
+    }
+}

@@ -22,6 +22,7 @@ pub mod locks;
 pub mod malloc;
 pub mod printf;
 pub mod sdt;
+pub mod sleep;
 pub mod smp;
 pub mod sysctl;
 pub mod time;
@@ -100,6 +101,7 @@ impl KernelImage {
         functions.extend(smp::functions());
         functions.extend(sysctl::functions());
         functions.extend(time::functions());
+        functions.extend(sleep::functions());
         functions.extend(uaccess::functions());
         functions.extend(crate::kld::functions());
         let mut data: Vec<DataObject> = Vec::new();

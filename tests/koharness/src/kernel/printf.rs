@@ -1,7 +1,7 @@
 //! printf(9), panic(9) and the variadic-call shims.
 //!
 //! Stable Rust cannot define C-variadic functions, so each variadic KPI
-//! function (`printf`, `panic`, `make_dev_s`) enters through a small
+//! function (`printf`, `panic`, `make_dev_s`, `snprintf`) enters through a small
 //! assembly shim that spills the six integer argument registers next to the
 //! caller's stack arguments and calls a Rust function with a pointer to
 //! each; [`VaArgs`] then walks them in SysV order. Kernel code never passes
@@ -85,11 +85,13 @@ macro_rules! variadic_shim {
 variadic_shim!("koharness_printf_shim", printf_impl);
 variadic_shim!("koharness_panic_shim", panic_impl);
 variadic_shim!("koharness_make_dev_s_shim", make_dev_s_impl);
+variadic_shim!("koharness_snprintf_shim", snprintf_impl);
 
 extern "C" {
     fn koharness_printf_shim();
     fn koharness_panic_shim();
     fn koharness_make_dev_s_shim();
+    fn koharness_snprintf_shim();
 }
 
 extern "C" fn printf_impl(regs: *const u64, stack: *const u64) -> i64 {
@@ -112,6 +114,22 @@ extern "C" fn make_dev_s_impl(regs: *const u64, stack: *const u64) -> i64 {
     let mut args = unsafe { VaArgs::new(regs, stack, 3) };
     let name = format_c(args.get(2), &mut args);
     i64::from(super::devfs::make_dev_s(args.get(0), args.get(1), &name))
+}
+
+extern "C" fn snprintf_impl(regs: *const u64, stack: *const u64) -> i64 {
+    // SAFETY: as for printf_impl; snprintf(buf, size, fmt, ...).
+    let mut args = unsafe { VaArgs::new(regs, stack, 3) };
+    let (buf, size) = (args.get(0), args.get(1) as usize);
+    let text = format_c(args.get(2), &mut args);
+    if size > 0 && buf != 0 {
+        let n = text.len().min(size - 1);
+        // SAFETY: the caller provides `size` writable bytes at `buf`.
+        unsafe {
+            std::ptr::copy_nonoverlapping(text.as_ptr(), buf as *mut u8, n);
+            *((buf + n as u64) as *mut u8) = 0;
+        }
+    }
+    text.len() as i64
 }
 
 fn read_byte(p: u64) -> u8 {
@@ -339,5 +357,68 @@ pub(super) fn functions() -> Vec<(&'static str, usize)> {
             "make_dev_s",
             koharness_make_dev_s_shim as *const () as usize,
         ),
+        ("snprintf", koharness_snprintf_shim as *const () as usize),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fmt(format: &str, args: &[u64]) -> String {
+        let f = std::ffi::CString::new(format).unwrap();
+        let mut regs = [0u64; 6];
+        regs[0] = f.as_ptr() as u64;
+        let mut stack = Vec::new();
+        for (i, a) in args.iter().enumerate() {
+            if i + 1 < 6 {
+                regs[i + 1] = *a;
+            } else {
+                stack.push(*a);
+            }
+        }
+        stack.push(0);
+        // SAFETY: regs/stack outlive the VaArgs, laid out as the shim does.
+        let mut va = unsafe { VaArgs::new(regs.as_ptr(), stack.as_ptr(), 1) };
+        format_c(regs[0], &mut va)
+    }
+
+    #[test]
+    fn printf9_conversions() {
+        let s = std::ffi::CString::new("str").unwrap();
+        assert_eq!(
+            fmt("%d|%5d|%-5d|%05d", &[(-3i64) as u64, 42, 42, 42]),
+            "-3|   42|42   |00042"
+        );
+        assert_eq!(
+            fmt("%u %x %X %#x %o", &[7, 255, 255, 255, 8]),
+            "7 ff FF 0xff 10"
+        );
+        assert_eq!(
+            fmt("%ld %lu %jd %zu", &[u64::MAX, u64::MAX, 5, 6]),
+            "-1 18446744073709551615 5 6"
+        );
+        assert_eq!(fmt("%hhd %hd", &[0x1ff, 0x1ffff]), "-1 -1");
+        assert_eq!(
+            fmt("[%s] [%.2s] [%6s] [%-6s]", &[s.as_ptr() as u64; 4]),
+            "[str] [st] [   str] [str   ]"
+        );
+        assert_eq!(fmt("%c%c %%", &[b'o' as u64, b'k' as u64]), "ok %");
+        assert_eq!(fmt("%p", &[0x1234]), "0x1234");
+        assert_eq!(fmt("%*d|%.*d", &[4, 7, 3, 7]), "   7|007");
+        assert_eq!(fmt("%s", &[0]), "(null)");
+        // Arguments beyond the six registers come from the stack.
+        assert_eq!(
+            fmt("%d %d %d %d %d %d %d", &[1, 2, 3, 4, 5, 6, 7]),
+            "1 2 3 4 5 6 7"
+        );
+    }
+
+    #[test]
+    fn printf9_bit_fields() {
+        let desc = b"\x10\x01ONE\x02TWO\x04FOUR\0";
+        let s = std::ffi::CString::new(&desc[..desc.len() - 1]).unwrap();
+        assert_eq!(fmt("%b", &[0b1011, s.as_ptr() as u64]), "b<ONE,TWO,FOUR>");
+        assert_eq!(fmt("%b", &[0, s.as_ptr() as u64]), "0");
+    }
 }

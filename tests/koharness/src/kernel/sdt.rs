@@ -1,11 +1,13 @@
 //! A statically defined tracing (SDT) probe in the fake kernel, the way a
-//! FreeBSD kernel file carries one: a `struct sdt_provider` ("harness"), a
-//! `struct sdt_probe` (harness:kernel:harness_sdt:fire, 2 arguments) and the
-//! `sdt_providers_set`/`sdt_probes_set`/`sdt_argtypes_set` linker sets of
-//! the "kernel" file that an SDT provider walks with
-//! `linker_file_lookup_set`. [`fire`] is the probe site: like a FreeBSD 14
-//! call site it calls `sdt_probe_func(probe->id, args…)` when the provider
-//! has stored a non-zero id in the probe (offset 88).
+//! FreeBSD 15 kernel file carries one: a `struct sdt_provider` ("harness"),
+//! a `struct sdt_probe` (harness:kernel:harness_sdt:fire, 2 arguments), one
+//! 32-byte tracepoint record (probe, patch point, out-of-line target) and
+//! the `sdt_providers_set`/`sdt_probes_set`/`sdt_argtypes_set`/
+//! `sdt_tracepoint_set` linker sets of the "kernel" file that an SDT
+//! provider walks with `linker_file_lookup_set`. The probe site is the
+//! kernel function `harness_sdt_site` (ktext.rs): a 5-byte NOP the provider
+//! patches into a jump to the out-of-line block, which calls
+//! `sdt_probe_func(probe->id, args…)` when the id is non-zero.
 //! [`fire`] runs module probe-context code; tests call it inside the kernel.
 
 use super::DataObject;
@@ -38,6 +40,7 @@ pub(super) fn data() -> Vec<DataObject> {
             align: 8,
             init: probe,
         },
+        DataObject::zeroed("sdt_harness_tracepoint", 32),
         DataObject::zeroed("__set_sdt_providers_set_harness", 8),
         DataObject::zeroed("__set_sdt_probes_set_harness", 8),
     ]
@@ -49,6 +52,9 @@ pub(super) fn fixups() -> Vec<(&'static str, u64, &'static str)> {
         ("sdt_harness_fire_probe", 8, "sdt_harness_provider"),
         ("__set_sdt_providers_set_harness", 0, "sdt_harness_provider"),
         ("__set_sdt_probes_set_harness", 0, "sdt_harness_fire_probe"),
+        ("sdt_harness_tracepoint", 0, "sdt_harness_fire_probe"),
+        ("sdt_harness_tracepoint", 8, "harness_sdt_site"),
+        ("sdt_harness_tracepoint", 16, "harness_sdt_site_ool"),
     ]
 }
 
@@ -64,6 +70,10 @@ pub fn kernel_sets() -> Vec<(String, u64, u64)> {
         set("set_sdt_providers_set", "__set_sdt_providers_set_harness"),
         set("set_sdt_probes_set", "__set_sdt_probes_set_harness"),
         ("set_sdt_argtypes_set".to_string(), empty, empty),
+        {
+            let t = img.data("sdt_harness_tracepoint");
+            ("set_sdt_tracepoint_set".to_string(), t, t + 32)
+        },
     ]
 }
 
@@ -81,12 +91,37 @@ pub fn probe_id() -> u64 {
     unsafe { std::ptr::read_volatile((p + SDT_PROBE_ID_OFFSET) as *const u64) }
 }
 
-/// The probe site: fire harness:kernel:harness_sdt:fire with two arguments
-/// if it is enabled. Returns whether the hook was called.
-pub fn fire(arg0: u64, arg1: u64) -> bool {
+static HOOK_CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The out-of-line block's body: `sdt_probe(probe->id, a0, a1)`.
+pub(super) extern "C" fn out_of_line(arg0: u64, arg1: u64) {
     let id = probe_id();
-    if id == 0 {
-        return false;
+    if id != 0 && super::hooks::fire_sdt(id as u32, [arg0, arg1, 0, 0, 0]) {
+        HOOK_CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
-    super::hooks::fire_sdt(id as u32, [arg0, arg1, 0, 0, 0])
+}
+
+/// Whether the tracepoint is patched (not the 5-byte NOP any more).
+pub fn site_patched() -> bool {
+    let site = super::image()
+        .symbol("harness_sdt_site")
+        .expect("kernel function")
+        .addr;
+    // SAFETY: reading 5 bytes of kernel text.
+    let bytes = unsafe { std::ptr::read_volatile(site as *const [u8; 5]) };
+    bytes != super::ktext::SDT_NOP5
+}
+
+/// Run the probe site `harness_sdt_site(arg0, arg1)` (the caller must be
+/// inside the kernel). Returns whether `sdt_probe_func` was called.
+pub fn fire(arg0: u64, arg1: u64) -> bool {
+    let site = super::image()
+        .symbol("harness_sdt_site")
+        .expect("kernel function")
+        .addr;
+    // SAFETY: the site is a SysV function in kernel text.
+    let f: extern "C" fn(u64, u64) = unsafe { std::mem::transmute(site) };
+    let before = HOOK_CALLS.load(std::sync::atomic::Ordering::SeqCst);
+    f(arg0, arg1);
+    HOOK_CALLS.load(std::sync::atomic::Ordering::SeqCst) > before
 }

@@ -6,8 +6,9 @@
 //! host thread that occupies that CPU — with a barrier after setup and after
 //! action unless the corresponding function is `smp_no_rendezvous_barrier`
 //! (a NULL function still gets its barrier, as in FreeBSD). Rendezvous are
-//! serialised; a thread waiting for another one's rendezvous gives its CPU up
-//! so that rendezvous can complete. Not probe context.
+//! serialised; a thread waiting for another one's rendezvous leaves its CPU
+//! open to that rendezvous (FreeBSD spins for its IPI lock with interrupts
+//! enabled), so both complete. Not probe context.
 
 use std::sync::{Barrier, Mutex};
 
@@ -47,17 +48,43 @@ fn is_no_barrier(f: u64) -> bool {
     f == no_barrier_trampoline()
 }
 
+/// `cpuset_t` as passed by value: MAXCPU bits.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct CpuSet([u64; MAXCPU / 64]);
+
 /// Run `setup`/`action`/`teardown` on every CPU (see the module docs).
 pub fn rendezvous(setup: u64, action: u64, teardown: u64, arg: u64) {
+    rendezvous_on(&[u64::MAX; MAXCPU / 64], setup, action, teardown, arg);
+}
+
+/// `smp_rendezvous_cpus(map, …)`: only the CPUs in `map` take part (and only
+/// they meet at the barriers); the caller takes part only if it is in `map`.
+extern "C" fn kpi_smp_rendezvous_cpus(
+    map: CpuSet,
+    setup: u64,
+    action: u64,
+    teardown: u64,
+    arg: u64,
+) {
+    rendezvous_on(&map.0, setup, action, teardown, arg);
+}
+
+fn rendezvous_on(map: &[u64], setup: u64, action: u64, teardown: u64, arg: u64) {
+    let in_map = |c: usize| map.get(c / 64).is_some_and(|w| w & (1 << (c % 64)) != 0);
+    let cpus: Vec<usize> = (0..NCPU).filter(|c| in_map(*c)).collect();
     let me = cpu::with_thread(|t| t.cpu)
         .unwrap_or_else(|| kpanic("smp_rendezvous called outside of the kernel"));
     let _guard = match RENDEZVOUS.try_lock() {
         Ok(g) => g,
-        Err(_) => cpu::blocking("smp_rendezvous", true, || {
-            RENDEZVOUS.lock().unwrap_or_else(|e| e.into_inner())
-        }),
+        Err(_) => {
+            cpu::spin_wait_interruptible(|| RENDEZVOUS.lock().unwrap_or_else(|e| e.into_inner()))
+        }
     };
-    let barrier = Barrier::new(NCPU);
+    if cpus.is_empty() {
+        return;
+    }
+    let barrier = Barrier::new(cpus.len());
     let part = |_cpu: usize| {
         call(setup, arg);
         if !is_no_barrier(setup) {
@@ -70,11 +97,13 @@ pub fn rendezvous(setup: u64, action: u64, teardown: u64, arg: u64) {
         call(teardown, arg);
     };
     std::thread::scope(|s| {
-        for other in (0..NCPU).filter(|c| *c != me) {
+        for &other in cpus.iter().filter(|c| **c != me) {
             let part = &part;
             s.spawn(move || cpu::run_on_cpu(other, || part(other)));
         }
-        part(me);
+        if cpus.contains(&me) {
+            part(me);
+        }
     });
 }
 
@@ -85,6 +114,10 @@ extern "C" fn kpi_smp_rendezvous(setup: u64, action: u64, teardown: u64, arg: u6
 pub(super) fn functions() -> Vec<(&'static str, usize)> {
     vec![
         ("smp_rendezvous", kpi_smp_rendezvous as *const () as usize),
+        (
+            "smp_rendezvous_cpus",
+            kpi_smp_rendezvous_cpus as *const () as usize,
+        ),
         (
             "smp_no_rendezvous_barrier",
             kpi_smp_no_rendezvous_barrier as *const () as usize,
@@ -105,6 +138,10 @@ pub(super) fn data() -> Vec<DataObject> {
     vec![
         DataObject::int("mp_maxid", (NCPU - 1) as i32),
         DataObject::int("mp_ncpus", NCPU as i32),
+        // CPUID leaf 7 EBX as the kernel caches it: the harness CPU has SMAP
+        // (bit 20), so module code brackets user accesses with stac/clac
+        // (emulated as no-ops, trap.rs).
+        DataObject::int("cpu_stdext_feature", 0x0010_0000),
         DataObject {
             name: "cpuid_to_pcpu",
             size: MAXCPU * 8,

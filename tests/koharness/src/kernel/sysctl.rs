@@ -28,7 +28,12 @@ const ENOMEM: i32 = 12;
 const OID_SIZE: usize = 128;
 
 struct Oid {
-    mem: LowRegion,
+    /// Our own fake OID (dynamic ones); None for a module's static OID.
+    _mem: Option<LowRegion>,
+    /// Address of the `struct sysctl_oid` (ours or the module's).
+    addr: u64,
+    /// Registered from a module's `set_sysctl_set`.
+    is_static: bool,
     path: String,
     parent_list: u64,
     kind: u32,
@@ -65,7 +70,7 @@ fn list_path(t: &Tree, list: u64) -> Option<String> {
     }
     t.oids
         .iter()
-        .find(|o| o.mem.addr() == list)
+        .find(|o| o.addr == list)
         .map(|o| o.path.clone())
 }
 
@@ -109,7 +114,7 @@ extern "C" fn kpi_sysctl_add_oid(
         if let Some(existing) = t.oids.iter_mut().find(|o| o.path == path) {
             if existing.kind & CTLTYPE == CTLTYPE_NODE && kind & CTLTYPE == CTLTYPE_NODE {
                 existing.refcount += 1;
-                let addr = existing.mem.addr();
+                let addr = existing.addr;
                 if let Some((_, v)) = t.contexts.iter_mut().find(|(c, _)| *c == clist) {
                     v.push(addr);
                 }
@@ -140,7 +145,9 @@ extern "C" fn kpi_sysctl_add_oid(
             std::ptr::write((addr + 88) as *mut i32, 1);
         }
         t.oids.push(Oid {
-            mem,
+            _mem: Some(mem),
+            addr,
+            is_static: false,
             path,
             parent_list: parent,
             kind,
@@ -167,18 +174,18 @@ extern "C" fn kpi_sysctl_ctx_free(clist: u64) -> i32 {
             let has_foreign_child = t
                 .oids
                 .iter()
-                .any(|o| o.parent_list == oid && !members.contains(&o.mem.addr()));
+                .any(|o| o.parent_list == oid && !members.contains(&o.addr));
             let last_ref = t
                 .oids
                 .iter()
-                .find(|o| o.mem.addr() == oid)
+                .find(|o| o.addr == oid)
                 .is_some_and(|o| o.refcount == 1);
             if has_foreign_child && last_ref {
                 return EBUSY;
             }
         }
         for &oid in members.iter().rev() {
-            if let Some(i) = t.oids.iter().position(|o| o.mem.addr() == oid) {
+            if let Some(i) = t.oids.iter().position(|o| o.addr == oid) {
                 t.oids[i].refcount -= 1;
                 if t.oids[i].refcount == 0 {
                     t.oids.remove(i);
@@ -235,6 +242,28 @@ extern "C" fn kpi_sysctl_handle_int(_oid: u64, arg1: u64, arg2: i64, req: *mut R
     0
 }
 
+/// `sysctl_handle_long` / `sysctl_handle_64`: like the int handler, 8 bytes.
+extern "C" fn kpi_sysctl_handle_64(_oid: u64, arg1: u64, arg2: i64, req: *mut Request) -> i32 {
+    let value = if arg1 != 0 {
+        // SAFETY: arg1 of a long/64-bit OID points at the value.
+        unsafe { std::ptr::read_volatile(arg1 as *const i64) }
+    } else {
+        arg2
+    };
+    req_out(req, &value.to_le_bytes());
+    if let Some(new) = req_in(req) {
+        if arg1 == 0 {
+            return EPERM;
+        }
+        let Ok(bytes) = <[u8; 8]>::try_from(new.as_slice()) else {
+            return EINVAL;
+        };
+        // SAFETY: as above.
+        unsafe { std::ptr::write_volatile(arg1 as *mut i64, i64::from_le_bytes(bytes)) };
+    }
+    0
+}
+
 extern "C" fn kpi_sysctl_handle_string(_oid: u64, arg1: u64, arg2: i64, req: *mut Request) -> i32 {
     let max = if arg2 > 0 { arg2 as usize } else { 4096 };
     // SAFETY: arg1 of a string OID is a C string buffer of arg2 bytes.
@@ -262,7 +291,7 @@ pub fn sysctl(path: &str, new: Option<Vec<u8>>) -> Result<Vec<u8>, i32> {
         t.oids
             .iter()
             .find(|o| o.path == path)
-            .map(|o| (o.mem.addr(), o.kind, o.arg1, o.arg2, o.handler))
+            .map(|o| (o.addr, o.kind, o.arg1, o.arg2, o.handler))
     });
     let Some((oid, kind, arg1, arg2, handler)) = found else {
         return Err(ENOENT);
@@ -285,6 +314,61 @@ pub fn sysctl(path: &str, new: Option<Vec<u8>>) -> Result<Vec<u8>, i32> {
         return Err(e);
     }
     Ok(req.old)
+}
+
+/// Register a module's static OID (an entry of its `set_sysctl_set`, laid
+/// out like FreeBSD's `struct sysctl_oid`: parent list @8, number @40,
+/// kind @44, arg1 @48, arg2 @56, name @64, handler @72). Fails while its
+/// parent list is not (yet) registered, or if the name is taken.
+pub fn register_static(oid: u64) -> Result<(), String> {
+    // SAFETY: `oid` is a static struct sysctl_oid inside a loaded module.
+    let (parent, kind, arg1, arg2, name, handler) = unsafe {
+        (
+            std::ptr::read_volatile((oid + 8) as *const u64),
+            std::ptr::read_volatile((oid + 44) as *const u32),
+            std::ptr::read_volatile((oid + 48) as *const u64),
+            std::ptr::read_volatile((oid + 56) as *const i64),
+            super::c_str(std::ptr::read_volatile((oid + 64) as *const u64), 128),
+            std::ptr::read_volatile((oid + 72) as *const u64),
+        )
+    };
+    with_tree(|t| {
+        let Some(parent_path) = list_path(t, parent) else {
+            return Err(format!(
+                "sysctl OID {name}: parent list {parent:#x} is not registered"
+            ));
+        };
+        let path = format!("{parent_path}.{name}");
+        if t.oids.iter().any(|o| o.path == path) {
+            return Err(format!("sysctl {path}: name already in use"));
+        }
+        let arg1 = if kind & CTLTYPE == CTLTYPE_NODE && arg1 == 0 {
+            oid
+        } else {
+            arg1
+        };
+        t.oids.push(Oid {
+            _mem: None,
+            addr: oid,
+            is_static: true,
+            path,
+            parent_list: parent,
+            kind,
+            arg1,
+            arg2,
+            handler,
+            refcount: 1,
+        });
+        Ok(())
+    })
+}
+
+/// Unregister the static OIDs lying in `[lo, hi)` (a module being unloaded).
+pub fn unregister_static_in(lo: u64, hi: u64) {
+    with_tree(|t| {
+        t.oids
+            .retain(|o| !(o.is_static && o.addr >= lo && o.addr < hi))
+    });
 }
 
 /// Paths of every registered OID.
@@ -315,6 +399,14 @@ pub(super) fn functions() -> Vec<(&'static str, usize)> {
         (
             "sysctl_handle_string",
             kpi_sysctl_handle_string as *const () as usize,
+        ),
+        (
+            "sysctl_handle_long",
+            kpi_sysctl_handle_64 as *const () as usize,
+        ),
+        (
+            "sysctl_handle_64",
+            kpi_sysctl_handle_64 as *const () as usize,
         ),
     ]
 }

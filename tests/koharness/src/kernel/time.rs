@@ -84,6 +84,11 @@ pub(super) fn functions() -> Vec<(&'static str, usize)> {
         ("binuptime", kpi_binuptime as *const () as usize),
         ("nanouptime", kpi_nanouptime as *const () as usize),
         ("nanotime", kpi_nanotime as *const () as usize),
+        // The get* variants are the cheap, tick-precision ones in FreeBSD;
+        // the harness has only one clock, so they are the precise ones.
+        ("getbinuptime", kpi_binuptime as *const () as usize),
+        ("getnanouptime", kpi_nanouptime as *const () as usize),
+        ("getnanotime", kpi_nanotime as *const () as usize),
     ]
 }
 
@@ -98,4 +103,21 @@ pub(super) fn data() -> Vec<DataObject> {
             init: ((1i64 << 32) / HZ as i64).to_le_bytes().to_vec(),
         },
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sbintime_conversions() {
+        assert_eq!(ns_to_sbt(1_000_000_000), 1 << 32);
+        assert_eq!(sbt_to_ns(1 << 32), 1_000_000_000);
+        assert_eq!(sbt_to_ns(1 << 31), 500_000_000);
+        assert_eq!(sbt_to_ns(-5), 0);
+        let ns = 123_456_789_012u64;
+        assert!(sbt_to_ns(ns_to_sbt(ns)).abs_diff(ns) <= 1);
+        let a = uptime_ns();
+        assert!(uptime_ns() >= a, "monotonic");
+    }
 }

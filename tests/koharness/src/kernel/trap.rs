@@ -9,6 +9,10 @@
 //!   from the signal context (T_PAGEFLT with `tf_addr` = the faulting
 //!   address, or T_PROTFLT); if the hook returns non-zero, execution resumes
 //!   from the (possibly advanced) frame — DTrace's NOFAULT mechanism;
+//! * `stac`/`clac` (SMAP toggles, privileged: SIGILL in user mode) are
+//!   emulated as no-ops — the harness CPU advertises SMAP in
+//!   `cpu_stdext_feature` so that module code takes its SMAP path, but
+//!   user pages are always accessible here;
 //! * `mov %cr0,%reg` / `mov %reg,%cr0` (how amd64 code clears CR0.WP to
 //!   patch its own text) are emulated on a fake CR0: clearing WP makes the
 //!   kernel's and every module's text writable, setting it makes them
@@ -195,7 +199,7 @@ fn on_breakpoint(gregs: &mut [libc::greg_t; 23]) {
     INVOP_TRAPS.fetch_add(1, Ordering::Relaxed);
 }
 pub const T_PAGEFLT: u32 = 12;
-/// Number of `cli`/`sti` instructions emulated (diagnostics).
+/// Number of `cli`/`sti`/`stac`/`clac` instructions emulated (diagnostics).
 pub static EMULATED_INTR_OPS: AtomicU64 = AtomicU64::new(0);
 /// Number of faults `dtrace_trap_func` handled.
 pub static HANDLED_FAULTS: AtomicU64 = AtomicU64::new(0);
@@ -245,6 +249,7 @@ pub fn install() {
             libc::sigaction(libc::SIGSEGV, &sa, std::ptr::null_mut());
             libc::sigaction(libc::SIGBUS, &sa, std::ptr::null_mut());
             libc::sigaction(libc::SIGTRAP, &sa, std::ptr::null_mut());
+            libc::sigaction(libc::SIGILL, &sa, std::ptr::null_mut());
         }
     });
 }
@@ -288,6 +293,15 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut l
         gregs[libc::REG_RIP as usize] += 1;
         EMULATED_INTR_OPS.fetch_add(1, Ordering::Relaxed);
         return;
+    }
+    if sig == libc::SIGILL && (in_module_text(rip) || in_kernel_text(rip)) {
+        // SAFETY: three bytes of module/kernel text at the faulting rip.
+        let code = unsafe { std::ptr::read_unaligned(rip as *const [u8; 3]) };
+        if code == [0x0f, 0x01, 0xcb] || code == [0x0f, 0x01, 0xca] {
+            gregs[libc::REG_RIP as usize] += 3;
+            EMULATED_INTR_OPS.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
     }
     if sig == libc::SIGSEGV && (in_module_text(rip) || in_kernel_text(rip)) {
         if let Some(len) = emulate_cr0(gregs, rip) {

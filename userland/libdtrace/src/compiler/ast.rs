@@ -32,7 +32,12 @@ pub struct Clause {
 #[derive(Debug, Clone)]
 pub enum Stmt {
     Expr(Expr),
-    If { cond: Expr, then: Vec<Stmt>, els: Vec<Stmt>, line: u32 },
+    If {
+        cond: Expr,
+        then: Vec<Stmt>,
+        els: Vec<Stmt>,
+        line: u32,
+    },
 }
 
 /// Storage classes and D scope words in declaration specifiers.
@@ -79,8 +84,15 @@ pub enum BaseSpec {
     Words(Vec<String>),
     /// A typedef name (possibly scoped, `` mod`name ``).
     Named(String),
-    Sou { kind: SouKind, tag: Option<String>, members: Option<Vec<MemberDecl>> },
-    Enum { tag: Option<String>, enumerators: Option<Vec<Enumerator>> },
+    Sou {
+        kind: SouKind,
+        tag: Option<String>,
+        members: Option<Vec<MemberDecl>>,
+    },
+    Enum {
+        tag: Option<String>,
+        enumerators: Option<Vec<Enumerator>>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -125,7 +137,9 @@ impl Declarator {
     pub fn name(&self) -> Option<&str> {
         match self {
             Declarator::Name(n) => n.as_deref(),
-            Declarator::Pointer(d) | Declarator::Array(d, _) | Declarator::Function(d, _, _) => d.name(),
+            Declarator::Pointer(d) | Declarator::Array(d, _) | Declarator::Function(d, _, _) => {
+                d.name()
+            }
         }
     }
 }

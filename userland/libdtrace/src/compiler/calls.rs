@@ -43,7 +43,12 @@ struct Proto {
 }
 
 const fn proto(params: &'static [P], min: usize, ret: R) -> Proto {
-    Proto { params, min, max: params.len(), ret }
+    Proto {
+        params,
+        min,
+        max: params.len(),
+        ret,
+    }
 }
 
 fn subr_proto(s: Subr) -> Proto {
@@ -74,16 +79,34 @@ fn subr_proto(s: Subr) -> Proto {
         Subr::Msgdsize | Subr::Msgsize => proto(&[Ptr("mblk_t *")], 1, Named("size_t")),
         Subr::Getmajor | Subr::Getminor => proto(&[Int("dev_t")], 1, Named("dev_t")),
         Subr::DdiPathname => proto(&[Ptr("void *"), Int("int")], 2, Named("string")),
-        Subr::Strjoin => proto(&[Str("const char *"), Str("const char *")], 2, Named("string")),
+        Subr::Strjoin => proto(
+            &[Str("const char *"), Str("const char *")],
+            2,
+            Named("string"),
+        ),
         Subr::Lltostr => proto(&[Int("int64_t"), Int("int")], 1, Named("string")),
         Subr::Basename | Subr::Dirname | Subr::Cleanpath | Subr::Toupper | Subr::Tolower => {
             proto(&[Str("const char *")], 1, Named("string"))
         }
-        Subr::Strchr | Subr::Strrchr => proto(&[Str("const char *"), Int("char")], 2, Named("string")),
-        Subr::Strstr => proto(&[Str("const char *"), Str("const char *")], 2, Named("string")),
+        Subr::Strchr | Subr::Strrchr => {
+            proto(&[Str("const char *"), Int("char")], 2, Named("string"))
+        }
+        Subr::Strstr => proto(
+            &[Str("const char *"), Str("const char *")],
+            2,
+            Named("string"),
+        ),
         Subr::Strtok => proto(&[Str("char *"), Str("const char *")], 2, Named("string")),
-        Subr::Substr => proto(&[Str("const char *"), Int("int"), Int("int")], 2, Named("string")),
-        Subr::Index | Subr::Rindex => proto(&[Str("const char *"), Str("const char *"), Int("int")], 2, Named("int")),
+        Subr::Substr => proto(
+            &[Str("const char *"), Int("int"), Int("int")],
+            2,
+            Named("string"),
+        ),
+        Subr::Index | Subr::Rindex => proto(
+            &[Str("const char *"), Str("const char *"), Int("int")],
+            2,
+            Named("int"),
+        ),
         Subr::Htons | Subr::Ntohs => proto(&[Int("uint16_t")], 1, Named("uint16_t")),
         Subr::Htonl | Subr::Ntohl => proto(&[Int("uint32_t")], 1, Named("uint32_t")),
         Subr::Htonll | Subr::Ntohll => proto(&[Int("uint64_t")], 1, Named("uint64_t")),
@@ -91,9 +114,17 @@ fn subr_proto(s: Subr) -> Proto {
         Subr::InetNtoa => proto(&[Ptr("ipaddr_t *")], 1, Named("string")),
         Subr::InetNtoa6 => proto(&[Ptr("struct in6_addr *")], 1, Named("string")),
         Subr::Memref => proto(&[Ptr("void *"), Int("size_t")], 2, Named("uintptr_t *")),
-        Subr::Memstr => proto(&[Ptr("void *"), Int("char"), Int("size_t")], 3, Named("string")),
+        Subr::Memstr => proto(
+            &[Ptr("void *"), Int("char"), Int("size_t")],
+            3,
+            Named("string"),
+        ),
         Subr::Getf => proto(&[Int("int")], 1, Named("void *")),
-        Subr::Json => proto(&[Str("const char *"), Str("const char *")], 2, Named("string")),
+        Subr::Json => proto(
+            &[Str("const char *"), Str("const char *")],
+            2,
+            Named("string"),
+        ),
         Subr::Strtoll => proto(&[Str("const char *"), Int("int")], 1, Named("int64_t")),
     }
 }
@@ -107,8 +138,18 @@ fn action_proto(name: &str) -> Option<Proto> {
     Some(match name {
         "trace" | "print" => proto(ANY1, 1, Void),
         "tracemem" => proto(&[Any, Int("size_t"), Int("size_t")], 2, Void),
-        "printf" | "system" | "freopen" => Proto { params: FMT, min: 1, max: usize::MAX, ret: Void },
-        "printa" => Proto { params: FMT, min: 1, max: usize::MAX, ret: Void },
+        "printf" | "system" | "freopen" => Proto {
+            params: FMT,
+            min: 1,
+            max: usize::MAX,
+            ret: Void,
+        },
+        "printa" => Proto {
+            params: FMT,
+            min: 1,
+            max: usize::MAX,
+            ret: Void,
+        },
         "printm" => proto(&[Int("size_t"), Ptr("uintptr_t *")], 2, Void),
         "stack" => proto(&[Int("uint32_t")], 0, Stack),
         "ustack" | "jstack" => proto(&[Int("uint32_t"), Int("uint32_t")], 0, Stack),
@@ -125,7 +166,17 @@ fn action_proto(name: &str) -> Option<Proto> {
     })
 }
 
-const AGG_FUNCS: [&str; 9] = ["count", "sum", "avg", "min", "max", "stddev", "quantize", "lquantize", "llquantize"];
+const AGG_FUNCS: [&str; 9] = [
+    "count",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "stddev",
+    "quantize",
+    "lquantize",
+    "llquantize",
+];
 
 pub fn is_agg_function(name: &str) -> bool {
     AGG_FUNCS.contains(&name)
@@ -180,7 +231,14 @@ fn proto_len_error(name: &str, n: usize, min: usize, max: usize, line: u32) -> C
     )
 }
 
-fn proto_arg_error(ck: &Checker, name: &str, i: usize, proto: &str, arg: Ty, line: u32) -> CompileError {
+fn proto_arg_error(
+    ck: &Checker,
+    name: &str,
+    i: usize,
+    proto: &str,
+    arg: Ty,
+    line: u32,
+) -> CompileError {
     CompileError::new(
         "D_PROTO_ARG",
         line,
@@ -209,11 +267,15 @@ fn arg_ok(ck: &Checker, p: P, a: &TExpr) -> bool {
             // A specific pointee: the argument must point to the same type (or be void *).
             let want = n.trim_end_matches(" *").trim();
             match ck.c(a.ty).and_then(|c| ck.repo.referenced(c)) {
-                Some(p) => ck.repo.is_void(p) || ck.repo.name(p) == want || ck.repo.name(ck.repo.resolve(p)) == want,
+                Some(p) => {
+                    ck.repo.is_void(p)
+                        || ck.repo.name(p) == want
+                        || ck.repo.name(ck.repo.resolve(p)) == want
+                }
                 None => false,
             }
         }
-        P::Str(_) => ck.is_stringish(a.ty),
+        P::Str(_) => ck.is_stringish(a.ty) || ck.is_void_ptr(a.ty),
     }
 }
 
@@ -250,7 +312,13 @@ pub fn named_type(ck: &mut Checker, n: &str) -> u32 {
     }
 }
 
-fn check_args(ck: &mut Checker, name: &str, pr: &Proto, args: &[Expr], line: u32) -> CResult<Vec<TExpr>> {
+fn check_args(
+    ck: &mut Checker,
+    name: &str,
+    pr: &Proto,
+    args: &[Expr],
+    line: u32,
+) -> CResult<Vec<TExpr>> {
     if args.len() < pr.min || args.len() > pr.max {
         return Err(proto_len_error(name, args.len(), pr.min, pr.max, line));
     }
@@ -277,7 +345,10 @@ pub fn call_expr(ck: &mut Checker, name: &str, args: &[Expr], line: u32) -> CRes
                     return err(
                         "D_ALLOCA_SIZE",
                         line,
-                        format!("alloca({}) size larger than scratchsize {}", v as u64, ck.opts.scratchsize),
+                        format!(
+                            "alloca({}) size larger than scratchsize {}",
+                            v as u64, ck.opts.scratchsize
+                        ),
                     );
                 }
             }
@@ -288,7 +359,10 @@ pub fn call_expr(ck: &mut Checker, name: &str, args: &[Expr], line: u32) -> CRes
                     return err(
                         "D_ALLOCA_SIZE",
                         line,
-                        format!("copyin({}) size larger than scratchsize {}", v as u64, ck.opts.scratchsize),
+                        format!(
+                            "copyin({}) size larger than scratchsize {}",
+                            v as u64, ck.opts.scratchsize
+                        ),
                     );
                 }
             }
@@ -300,9 +374,7 @@ pub fn call_expr(ck: &mut Checker, name: &str, args: &[Expr], line: u32) -> CRes
         // An action used as a value: check its arguments, its value is void (or a stack/symbol
         // value for the ones usable as aggregation keys).
         if matches!(name, "printf" | "printa" | "system" | "freopen") {
-            let mut st = ClauseState::default();
-            let e = Expr::new(ExprKind::Call(name.to_string(), args.to_vec()), line);
-            statement(ck, &e, &mut st)?;
+            // Used as a value: only its (void) type matters to the enclosing expression.
             return Ok(TExpr::new(TKind::Const(0), Ty::C(ck.repo.b.void)));
         }
         let targs = check_args(ck, name, &pr, args, line)?;
@@ -315,8 +387,16 @@ pub fn call_expr(ck: &mut Checker, name: &str, args: &[Expr], line: u32) -> CRes
                     "ustack" => 0x101,
                     _ => 0x102,
                 };
-                let arg = if name == "stack" { u64::from(frames) } else { u64::from(frames) | (u64::from(strsize) << 32) };
-                TKind::Rec { kind, arg, value: None }
+                let arg = if name == "stack" {
+                    u64::from(frames)
+                } else {
+                    u64::from(frames) | (u64::from(strsize) << 32)
+                };
+                TKind::Rec {
+                    kind,
+                    arg,
+                    value: None,
+                }
             }
             R::Sym | R::USym => {
                 let kind = match name {
@@ -326,22 +406,44 @@ pub fn call_expr(ck: &mut Checker, name: &str, args: &[Expr], line: u32) -> CRes
                     "umod" => 0x104,
                     _ => 0x105,
                 };
-                TKind::Rec { kind, arg: 0, value: targs.into_iter().next().map(Box::new) }
+                TKind::Rec {
+                    kind,
+                    arg: 0,
+                    value: targs.into_iter().next().map(Box::new),
+                }
             }
             _ => TKind::Const(0),
         };
         return Ok(TExpr::new(kind, ty));
     }
     if is_agg_function(name) {
-        return err("D_AGG_FUNC", line, format!("{}( ) may only be used as the value of an aggregation", name));
+        return err(
+            "D_AGG_FUNC",
+            line,
+            format!(
+                "{}( ) may only be used as the value of an aggregation",
+                name
+            ),
+        );
     }
     if ck.functions.contains_key(name) {
-        return err("D_FUNC_UNDEF", line, format!("function {}( ) has no implementation", name));
+        return err(
+            "D_FUNC_UNDEF",
+            line,
+            format!("function {}( ) has no implementation", name),
+        );
     }
-    if ck.globals.contains_key(name) || ck.inlines.contains_key(name) || rdtrace_ffi::dif::BuiltinVar::from_name(name).is_some() {
+    if ck.globals.contains_key(name)
+        || ck.inlines.contains_key(name)
+        || rdtrace_ffi::dif::BuiltinVar::from_name(name).is_some()
+    {
         return err("D_FUNC_IDENT", line, format!("{} is not a function", name));
     }
-    err("D_FUNC_UNDEF", line, format!("failed to resolve {}: Unknown function name", name))
+    err(
+        "D_FUNC_UNDEF",
+        line,
+        format!("failed to resolve {}: Unknown function name", name),
+    )
 }
 
 fn stack_params(ck: &Checker, name: &str, args: &[TExpr], line: u32) -> CResult<(u32, u32)> {
@@ -351,8 +453,19 @@ fn stack_params(ck: &Checker, name: &str, args: &[TExpr], line: u32) -> CResult<
         match ck.const_value(a) {
             Some(v) if v > 0 && ck.is_int(a.ty) => frames = v as u32,
             _ => {
-                let tag = if name == "stack" { "D_STACK_SIZE" } else { "D_USTACK_FRAMES" };
-                return err(tag, line, format!("{}( ) argument #1 must be a non-zero positive integer constant", name));
+                let tag = if name == "stack" {
+                    "D_STACK_SIZE"
+                } else {
+                    "D_USTACK_FRAMES"
+                };
+                return err(
+                    tag,
+                    line,
+                    format!(
+                        "{}( ) argument #1 must be a non-zero positive integer constant",
+                        name
+                    ),
+                );
             }
         }
     }
@@ -360,7 +473,14 @@ fn stack_params(ck: &Checker, name: &str, args: &[TExpr], line: u32) -> CResult<
         match ck.const_value(a) {
             Some(v) if v >= 0 && ck.is_int(a.ty) => strsize = v as u32,
             _ => {
-                return err("D_USTACK_STRSIZE", line, format!("{}( ) argument #2 must be a positive integer constant", name));
+                return err(
+                    "D_USTACK_STRSIZE",
+                    line,
+                    format!(
+                        "{}( ) argument #2 must be a positive integer constant",
+                        name
+                    ),
+                );
             }
         }
     }
@@ -386,9 +506,15 @@ fn string_const(e: &Expr) -> Option<String> {
 pub fn statement(ck: &mut Checker, e: &Expr, st: &mut ClauseState) -> CResult<Action> {
     let line = e.line;
     match &e.kind {
-        ExprKind::Assign(op, lhs, rhs) if matches!(lhs.kind, ExprKind::AggName(_) | ExprKind::AggRef(..)) => {
+        ExprKind::Assign(op, lhs, rhs)
+            if matches!(lhs.kind, ExprKind::AggName(_) | ExprKind::AggRef(..)) =>
+        {
             if op.is_some() {
-                return err("D_AGG_FUNC", line, "aggregations may only be assigned the result of an aggregating function");
+                return err(
+                    "D_AGG_FUNC",
+                    line,
+                    "aggregations may only be assigned the result of an aggregating function",
+                );
             }
             let (name, keys) = match &lhs.kind {
                 ExprKind::AggName(n) => (n.clone(), Vec::new()),
@@ -398,19 +524,38 @@ pub fn statement(ck: &mut Checker, e: &Expr, st: &mut ClauseState) -> CResult<Ac
             aggregation(ck, &name, &keys, rhs, st, line)
         }
         ExprKind::Assign(None, lhs, _) if matches!(&lhs.kind, ExprKind::Index(b, _) if matches!(b.kind, ExprKind::AggRef(..))) => {
-            err("D_AGG_MDIM", line, "aggregations may not be multi-dimensional")
+            err(
+                "D_AGG_MDIM",
+                line,
+                "aggregations may not be multi-dimensional",
+            )
         }
-        ExprKind::AggName(_) | ExprKind::AggRef(..) => err("D_AGG_NULL", line, "aggregation has no value: expression has null effect"),
+        ExprKind::AggName(_) | ExprKind::AggRef(..) => err(
+            "D_AGG_NULL",
+            line,
+            "aggregation has no value: expression has null effect",
+        ),
         ExprKind::Call(name, args) if is_action(name) => action(ck, name, args, st, line),
         ExprKind::Call(name, args) if is_agg_function(name) => {
             let _ = args;
-            err("D_CG_EXPR", line, format!("{}( ) may only be used as the value of an aggregation", name))
+            err(
+                "D_CG_EXPR",
+                line,
+                format!(
+                    "{}( ) may only be used as the value of an aggregation",
+                    name
+                ),
+            )
         }
         _ => {
             let te = ck.expr(e)?;
             if let TKind::Call(id, _) = &te.kind {
                 if Subr::from_id(*id).is_some_and(|s| s.is_destructive()) && st.speculate {
-                    return err("D_ACT_SPEC", line, "destructive actions may not follow speculate( )");
+                    return err(
+                        "D_ACT_SPEC",
+                        line,
+                        "destructive actions may not follow speculate( )",
+                    );
                 }
             }
             Ok(Action::Eval(te))
@@ -420,7 +565,11 @@ pub fn statement(ck: &mut Checker, e: &Expr, st: &mut ClauseState) -> CResult<Ac
 
 fn record(st: &mut ClauseState, line: u32) -> CResult<()> {
     if st.commit {
-        return err("D_DREC_COMM", line, "data-recording actions may not follow commit( )");
+        return err(
+            "D_DREC_COMM",
+            line,
+            "data-recording actions may not follow commit( )",
+        );
     }
     st.recorded = true;
     Ok(())
@@ -428,7 +577,11 @@ fn record(st: &mut ClauseState, line: u32) -> CResult<()> {
 
 fn destructive(st: &ClauseState, line: u32) -> CResult<()> {
     if st.speculate {
-        return err("D_ACT_SPEC", line, "destructive actions may not follow speculate( )");
+        return err(
+            "D_ACT_SPEC",
+            line,
+            "destructive actions may not follow speculate( )",
+        );
     }
     Ok(())
 }
@@ -438,7 +591,13 @@ fn agg_arg(ck: &mut Checker, name: &str, args: &[Expr], line: u32) -> CResult<St
     match &a.kind {
         ExprKind::AggName(n) => Ok(n.clone()),
         _ => {
-            let ta = ck.expr(a)?;
+            // An aggregating function's value has no type outside an aggregation.
+            let ta = match &a.kind {
+                ExprKind::Call(f, _) if is_agg_function(f) => {
+                    TExpr::new(TKind::Const(0), Ty::C(ck.repo.b.void))
+                }
+                _ => ck.expr(a)?,
+            };
             let tag = match name {
                 "clear" => "D_CLEAR_AGGARG",
                 "trunc" => "D_TRUNC_AGGARG",
@@ -459,7 +618,13 @@ fn agg_arg(ck: &mut Checker, name: &str, args: &[Expr], line: u32) -> CResult<St
     }
 }
 
-fn action(ck: &mut Checker, name: &str, args: &[Expr], st: &mut ClauseState, line: u32) -> CResult<Action> {
+fn action(
+    ck: &mut Checker,
+    name: &str,
+    args: &[Expr],
+    st: &mut ClauseState,
+    line: u32,
+) -> CResult<Action> {
     let pr = action_proto(name).expect("caller checked is_action");
     if args.len() < pr.min || args.len() > pr.max {
         return Err(proto_len_error(name, args.len(), pr.min, pr.max, line));
@@ -476,10 +641,18 @@ fn action(ck: &mut Checker, name: &str, args: &[Expr], st: &mut ClauseState, lin
             }
             let (format, targs) = printf_args(ck, name, args, line)?;
             if name == "freopen" && (format == "." || format == "..") {
-                return err("D_FREOPEN_INVALID", line, format!("freopen( ) argument #1 cannot be \"{}\"", format));
+                return err(
+                    "D_FREOPEN_INVALID",
+                    line,
+                    format!("freopen( ) argument #1 cannot be \"{}\"", format),
+                );
             }
             record(st, line)?;
-            Ok(Action::Printflike { kind, format, args: targs })
+            Ok(Action::Printflike {
+                kind,
+                format,
+                args: targs,
+            })
         }
         "printa" => {
             let a = printa(ck, args, line)?;
@@ -488,17 +661,33 @@ fn action(ck: &mut Checker, name: &str, args: &[Expr], st: &mut ClauseState, lin
         }
         "trace" | "print" => {
             if let ExprKind::AggName(_) | ExprKind::AggRef(..) = args[0].kind {
-                return err("D_TRACE_DYN", line, format!("{}( ) may not be applied to a dynamic expression", name));
+                return err(
+                    "D_TRACE_DYN",
+                    line,
+                    format!("{}( ) may not be applied to a dynamic expression", name),
+                );
             }
             let ta = ck.expr(&args[0])?;
             if ck.is_void(ta.ty) {
-                return err("D_TRACE_VOID", line, format!("{}( ) may not be applied to a void expression", name));
+                return err(
+                    "D_TRACE_VOID",
+                    line,
+                    format!("{}( ) may not be applied to a void expression", name),
+                );
             }
             if ta.ty == Ty::Agg {
-                return err("D_TRACE_DYN", line, format!("{}( ) may not be applied to a dynamic expression", name));
+                return err(
+                    "D_TRACE_DYN",
+                    line,
+                    format!("{}( ) may not be applied to a dynamic expression", name),
+                );
             }
             record(st, line)?;
-            Ok(if name == "trace" { Action::Trace(ta) } else { Action::Print(ta) })
+            Ok(if name == "trace" {
+                Action::Trace(ta)
+            } else {
+                Action::Print(ta)
+            })
         }
         "tracemem" => {
             let targs = check_args(ck, name, &pr, args, line)?;
@@ -516,7 +705,11 @@ fn action(ck: &mut Checker, name: &str, args: &[Expr], st: &mut ClauseState, lin
             let mut it = targs.into_iter();
             let addr = it.next().expect("two args");
             let dynsize = it.nth(1);
-            Ok(Action::Tracemem { addr, size, dynsize })
+            Ok(Action::Tracemem {
+                addr,
+                size,
+                dynsize,
+            })
         }
         "stack" | "ustack" | "jstack" => {
             let targs = check_args(ck, name, &pr, args, line)?;
@@ -525,23 +718,38 @@ fn action(ck: &mut Checker, name: &str, args: &[Expr], st: &mut ClauseState, lin
             Ok(if name == "stack" {
                 Action::Stack(frames)
             } else {
-                Action::Ustack { frames, strsize, java: name == "jstack" }
+                Action::Ustack {
+                    frames,
+                    strsize,
+                    java: name == "jstack",
+                }
             })
         }
         "exit" => {
             let targs = check_args(ck, name, &pr, args, line)?;
             if st.speculate {
-                return err("D_ACT_SPEC", line, "destructive actions may not follow speculate( )");
+                return err(
+                    "D_ACT_SPEC",
+                    line,
+                    "destructive actions may not follow speculate( )",
+                );
             }
             record(st, line)?;
-            let v = ck.convert_to(targs.into_iter().next().expect("one arg"), Ty::C(ck.repo.b.int));
+            let v = ck.convert_to(
+                targs.into_iter().next().expect("one arg"),
+                Ty::C(ck.repo.b.int),
+            );
             Ok(Action::Exit(v))
         }
         "raise" | "chill" => {
             let targs = check_args(ck, name, &pr, args, line)?;
             destructive(st, line)?;
             let v = targs.into_iter().next().expect("one arg");
-            Ok(if name == "raise" { Action::Raise(v) } else { Action::Chill(v) })
+            Ok(if name == "raise" {
+                Action::Raise(v)
+            } else {
+                Action::Chill(v)
+            })
         }
         "stop" | "panic" | "breakpoint" => {
             destructive(st, line)?;
@@ -557,31 +765,57 @@ fn action(ck: &mut Checker, name: &str, args: &[Expr], st: &mut ClauseState, lin
                 return err("D_SPEC_COMM", line, "speculate( ) may not follow commit( )");
             }
             if st.speculate {
-                return err("D_SPEC_SPEC", line, "only one speculate( ) may be used per enabling");
+                return err(
+                    "D_SPEC_SPEC",
+                    line,
+                    "only one speculate( ) may be used per enabling",
+                );
             }
             if st.recorded {
-                return err("D_SPEC_DREC", line, "speculate( ) may not follow data-recording actions");
+                return err(
+                    "D_SPEC_DREC",
+                    line,
+                    "speculate( ) may not follow data-recording actions",
+                );
             }
             st.speculate = true;
-            Ok(Action::Speculate(targs.into_iter().next().expect("one arg")))
+            Ok(Action::Speculate(
+                targs.into_iter().next().expect("one arg"),
+            ))
         }
         "commit" | "discard" => {
             let targs = check_args(ck, name, &pr, args, line)?;
             if st.speculate {
-                let tag = if name == "commit" { "D_COMM_SPEC" } else { "D_DISC_SPEC" };
-                return err(tag, line, format!("{}( ) may not follow speculate( )", name));
+                let tag = if name == "commit" {
+                    "D_COMM_SPEC"
+                } else {
+                    "D_DISC_SPEC"
+                };
+                return err(
+                    tag,
+                    line,
+                    format!("{}( ) may not follow speculate( )", name),
+                );
             }
             if name == "commit" {
                 if st.commit {
                     return err("D_COMM_COMM", line, "commit( ) may not follow commit( )");
                 }
                 if st.recorded {
-                    return err("D_COMM_DREC", line, "commit( ) may not follow data-recording actions");
+                    return err(
+                        "D_COMM_DREC",
+                        line,
+                        "commit( ) may not follow data-recording actions",
+                    );
                 }
                 st.commit = true;
             }
             let v = targs.into_iter().next().expect("one arg");
-            Ok(if name == "commit" { Action::Commit(v) } else { Action::Discard(v) })
+            Ok(if name == "commit" {
+                Action::Commit(v)
+            } else {
+                Action::Discard(v)
+            })
         }
         "clear" | "denormalize" | "trunc" | "normalize" => {
             let agg = agg_arg(ck, name, args, line)?;
@@ -599,16 +833,35 @@ fn action(ck: &mut Checker, name: &str, args: &[Expr], st: &mut ClauseState, lin
                 "trunc" => LibAct::Trunc,
                 _ => LibAct::Normalize,
             };
-            Ok(Action::Lib { act, agg: Some(agg), args: rest })
+            Ok(Action::Lib {
+                act,
+                agg: Some(agg),
+                args: rest,
+            })
         }
         "setopt" => {
             let targs = check_args(ck, name, &pr, args, line)?;
             if string_const(&args[0]).is_none() {
-                return Err(proto_arg_error(ck, name, 0, "string constant", targs[0].ty, line));
+                return Err(proto_arg_error(
+                    ck,
+                    name,
+                    0,
+                    "string constant",
+                    targs[0].ty,
+                    line,
+                ));
             }
-            Ok(Action::Lib { act: LibAct::Setopt, agg: None, args: targs })
+            Ok(Action::Lib {
+                act: LibAct::Setopt,
+                agg: None,
+                args: targs,
+            })
         }
-        "ftruncate" => Ok(Action::Lib { act: LibAct::Ftruncate, agg: None, args: Vec::new() }),
+        "ftruncate" => Ok(Action::Lib {
+            act: LibAct::Ftruncate,
+            agg: None,
+            args: Vec::new(),
+        }),
         "sym" | "func" | "mod" | "usym" | "ufunc" | "umod" | "uaddr" => {
             let targs = check_args(ck, name, &pr, args, line)?;
             let kind = match name {
@@ -619,19 +872,31 @@ fn action(ck: &mut Checker, name: &str, args: &[Expr], st: &mut ClauseState, lin
                 _ => 0x105,
             };
             record(st, line)?;
-            Ok(Action::Symbolic { kind, value: targs.into_iter().next().expect("one arg") })
+            Ok(Action::Symbolic {
+                kind,
+                value: targs.into_iter().next().expect("one arg"),
+            })
         }
         "printm" => {
             let targs = check_args(ck, name, &pr, args, line)?;
             record(st, line)?;
             Ok(Action::Trace(targs.into_iter().nth(1).expect("two args")))
         }
-        _ => err("D_FUNC_UNDEF", line, format!("failed to resolve {}: Unknown function name", name)),
+        _ => err(
+            "D_FUNC_UNDEF",
+            line,
+            format!("failed to resolve {}: Unknown function name", name),
+        ),
     }
 }
 
 /// Checks printf-style arguments: returns the format and the value arguments.
-fn printf_args(ck: &mut Checker, name: &str, args: &[Expr], line: u32) -> CResult<(String, Vec<TExpr>)> {
+fn printf_args(
+    ck: &mut Checker,
+    name: &str,
+    args: &[Expr],
+    line: u32,
+) -> CResult<(String, Vec<TExpr>)> {
     let Some(fmt) = string_const(&args[0]) else {
         let ta = ck.expr(&args[0])?;
         if ck.is_stringish(ta.ty) {
@@ -652,7 +917,11 @@ fn printf_args(ck: &mut Checker, name: &str, args: &[Expr], line: u32) -> CResul
         targs.push(ck.expr(a)?);
     }
     if fmt.is_empty() && name == "printf" {
-        return err("D_PRINTF_FMT_EMPTY", line, format!("{}( ) format string is empty", name));
+        return err(
+            "D_PRINTF_FMT_EMPTY",
+            line,
+            format!("{}( ) format string is empty", name),
+        );
     }
     let pieces = parse_format(&fmt).map_err(|m| CompileError::new("D_SYNTAX", line, m))?;
     let mut next = 0usize;
@@ -664,7 +933,10 @@ fn printf_args(ck: &mut Checker, name: &str, args: &[Expr], line: u32) -> CResul
             return err(
                 "D_PRINTF_AGG_CONV",
                 line,
-                format!("%@ conversion requires an aggregation and is not for use with {}( )", name),
+                format!(
+                    "%@ conversion requires an aggregation and is not for use with {}( )",
+                    name
+                ),
             );
         }
         for (star, what) in [(c.width_star, "*"), (c.prec_star, ".*")] {
@@ -721,7 +993,7 @@ fn printf_args(ck: &mut Checker, name: &str, args: &[Expr], line: u32) -> CResul
                     name,
                     next + 2,
                     n,
-                    c.display(),
+                    c.short(),
                     class_prototype(c.class),
                     ck.ty_name(a.ty)
                 ),
@@ -733,7 +1005,10 @@ fn printf_args(ck: &mut Checker, name: &str, args: &[Expr], line: u32) -> CResul
         return err(
             "D_PRINTF_ARG_EXTRA",
             line,
-            format!("{}( ) prototype mismatch: only {} arguments required by this format string", name, next + 1),
+            format!(
+                "{}( ) prototype mismatch: only {} arguments required by this format string",
+                name, next
+            ),
         );
     }
     Ok((fmt, targs))
@@ -742,7 +1017,11 @@ fn printf_args(ck: &mut Checker, name: &str, args: &[Expr], line: u32) -> CResul
 /// Whether a conversion accepts a value of type `t`.
 fn conv_accepts(ck: &Checker, class: ArgClass, conv: char, t: Ty) -> bool {
     match class {
-        ArgClass::Int => ck.is_int(t) || (conv != 'd' && conv != 'i' && conv != 'c' && ck.is_ptr(t)) || matches!(t, Ty::Sym | Ty::USym),
+        ArgClass::Int => {
+            ck.is_int(t)
+                || (conv != 'd' && conv != 'i' && conv != 'c' && ck.is_ptr(t))
+                || matches!(t, Ty::Sym | Ty::USym)
+        }
         ArgClass::Time => ck.is_int(t),
         ArgClass::PtrOrInt => ck.is_int(t) || ck.is_ptr(t) || matches!(t, Ty::Sym | Ty::USym),
         ArgClass::Str => ck.is_stringish(t) || ck.is_array(t) || matches!(t, Ty::Sym | Ty::USym),
@@ -759,7 +1038,14 @@ fn printa(ck: &mut Checker, args: &[Expr], line: u32) -> CResult<Action> {
         format = Some(f);
         first = 1;
         if args.len() < 2 {
-            return err("D_PRINTA_PROTO", line, format!("printa( ) prototype mismatch: {} args passed, 2 expected", args.len()));
+            return err(
+                "D_PRINTA_PROTO",
+                line,
+                format!(
+                    "printa( ) prototype mismatch: {} args passed, 2 expected",
+                    args.len()
+                ),
+            );
         }
     }
     let mut aggs = Vec::new();
@@ -768,14 +1054,13 @@ fn printa(ck: &mut Checker, args: &[Expr], line: u32) -> CResult<Action> {
             ExprKind::AggName(n) => aggs.push(n.clone()),
             _ => {
                 let ta = ck.expr(a)?;
-                let proto = if i == 0 { "aggregation" } else { "aggregation" };
                 return err(
                     "D_PRINTA_AGGARG",
                     line,
                     format!(
                         "printa( ) argument #{} is incompatible with prototype:\n\tprototype: {}\n\t argument: {}",
                         i + 1,
-                        proto,
+                        "aggregation",
                         ck.ty_name(ta.ty)
                     ),
                 );
@@ -811,7 +1096,7 @@ fn printa(ck: &mut Checker, args: &[Expr], line: u32) -> CResult<Action> {
                         "D_PRINTA_AGGPROTO",
                         line,
                         format!(
-                            "printa( ): @{}[ ] key #{} is incompatible with @{}:\n{:>12} key #{}: {}\n{:>12} key #{}: {}",
+                            "printa( ): @{}[ ] key #{} is incompatible with @{}:\n{:>9} key #{}: {}\n{:>9} key #{}: {}",
                             aggs[j],
                             k + 1,
                             aggs[0],
@@ -829,7 +1114,12 @@ fn printa(ck: &mut Checker, args: &[Expr], line: u32) -> CResult<Action> {
     }
     if let Some(f) = &format {
         let pieces = parse_format(f).map_err(|m| CompileError::new("D_SYNTAX", line, m))?;
-        let keys: Vec<Ty> = infos.first().cloned().flatten().map(|i| i.keys).unwrap_or_default();
+        let keys: Vec<Ty> = infos
+            .first()
+            .cloned()
+            .flatten()
+            .map(|i| i.keys)
+            .unwrap_or_default();
         let mut key_i = 0;
         let mut n = 0;
         for p in &pieces {
@@ -845,7 +1135,7 @@ fn printa(ck: &mut Checker, args: &[Expr], line: u32) -> CResult<Action> {
                         line,
                         format!(
                             "printa( ) argument #{} is incompatible with conversion #{} prototype:\n\tconversion: {}\n\t prototype: {}\n\t  argument: {}",
-                            first + 1 + key_i + 1 - 1 + 1,
+                            first + 1,
                             n,
                             c.display(),
                             class_prototype(c.class),
@@ -868,33 +1158,75 @@ fn const_of(ck: &Checker, e: &TExpr) -> Option<i64> {
     }
 }
 
-fn aggregation(ck: &mut Checker, name: &str, keys: &[Expr], rhs: &Expr, st: &mut ClauseState, line: u32) -> CResult<Action> {
+fn aggregation(
+    ck: &mut Checker,
+    name: &str,
+    keys: &[Expr],
+    rhs: &Expr,
+    st: &mut ClauseState,
+    line: u32,
+) -> CResult<Action> {
     let ExprKind::Call(fname, args) = &rhs.kind else {
         let _ = ck.expr(rhs)?;
-        return err("D_AGG_FUNC", line, format!("@{} must be assigned the result of an aggregating function", name));
+        return err(
+            "D_AGG_FUNC",
+            line,
+            format!(
+                "@{} must be assigned the result of an aggregating function",
+                name
+            ),
+        );
     };
     let Some(func) = agg_func(fname) else {
         if is_known_function(fname) {
-            return err("D_AGG_FUNC", line, format!("{}( ) is not a valid aggregating function", fname));
+            return err(
+                "D_AGG_FUNC",
+                line,
+                format!("{}( ) is not a valid aggregating function", fname),
+            );
         }
         let _ = ck.expr(rhs)?;
-        return err("D_AGG_FUNC", line, format!("{}( ) is not a valid aggregating function", fname));
+        return err(
+            "D_AGG_FUNC",
+            line,
+            format!("{}( ) is not a valid aggregating function", fname),
+        );
     };
     if st.speculate {
-        return err("D_AGG_SPEC", line, "aggregating actions may not follow speculate( )");
+        return err(
+            "D_AGG_SPEC",
+            line,
+            "aggregating actions may not follow speculate( )",
+        );
     }
     if st.commit {
-        return err("D_AGG_COMM", line, "aggregating actions may not follow commit( )");
+        return err(
+            "D_AGG_COMM",
+            line,
+            "aggregating actions may not follow commit( )",
+        );
     }
     // Keys.
     let mut tkeys = Vec::new();
     for (i, k) in keys.iter().enumerate() {
         if let ExprKind::AggName(_) | ExprKind::AggRef(..) = k.kind {
-            return err("D_KEY_TYPE", k.line, format!("tuple key #{} may not be of type aggregation", i + 1));
+            return err(
+                "D_KEY_TYPE",
+                k.line,
+                format!("tuple key #{} may not be of type aggregation", i + 1),
+            );
         }
         let tk = ck.expr(k)?;
         if ck.is_void(tk.ty) || tk.ty == Ty::Agg {
-            return err("D_KEY_TYPE", k.line, format!("tuple key #{} may not be of type {}", i + 1, ck.ty_name(tk.ty)));
+            return err(
+                "D_KEY_TYPE",
+                k.line,
+                format!(
+                    "tuple key #{} may not be of type {}",
+                    i + 1,
+                    ck.ty_name(tk.ty)
+                ),
+            );
         }
         tkeys.push(tk);
     }
@@ -914,7 +1246,15 @@ fn aggregation(ck: &mut Checker, name: &str, keys: &[Expr], rhs: &Expr, st: &mut
     }
     if let Some(v) = targs.first() {
         if !ck.is_scalar(v.ty) {
-            return err("D_AGG_SCALAR", line, format!("{}( ) requires a scalar argument: argument #1 is of type {}", fname, ck.ty_name(v.ty)));
+            return err(
+                "D_AGG_SCALAR",
+                line,
+                format!(
+                    "{}( ) requires a scalar argument: argument #1 is of type {}",
+                    fname,
+                    ck.ty_name(v.ty)
+                ),
+            );
         }
     }
     let mut param = 0u64;
@@ -924,36 +1264,63 @@ fn aggregation(ck: &mut Checker, name: &str, keys: &[Expr], rhs: &Expr, st: &mut
         AggFunc::Lquantize => {
             let base = match targs.get(1).and_then(|a| const_of(ck, a)) {
                 Some(v) => v,
-                None => return err("D_LQUANT_BASETYPE", line, "lquantize( ) argument #2 must be an integer constant"),
+                None => {
+                    return err(
+                        "D_LQUANT_BASETYPE",
+                        line,
+                        "lquantize( ) argument #2 must be an integer constant",
+                    )
+                }
             };
             if base < i64::from(i32::MIN) || base > i64::from(i32::MAX) {
-                return err("D_LQUANT_BASEVAL", line, "lquantize( ) argument #2 must be a 32-bit quantity");
+                return err(
+                    "D_LQUANT_BASEVAL",
+                    line,
+                    "lquantize( ) argument #2 must be a 32-bit quantity",
+                );
             }
             let limit = match targs.get(2).and_then(|a| const_of(ck, a)) {
                 Some(v) => v,
-                None => return err("D_LQUANT_LIMTYPE", line, "lquantize( ) argument #3 must be an integer constant"),
+                None => {
+                    return err(
+                        "D_LQUANT_LIMTYPE",
+                        line,
+                        "lquantize( ) argument #3 must be an integer constant",
+                    )
+                }
             };
             if limit < i64::from(i32::MIN) || limit > i64::from(i32::MAX) {
-                return err("D_LQUANT_LIMVAL", line, "lquantize( ) argument #3 must be a 32-bit quantity");
+                return err(
+                    "D_LQUANT_LIMVAL",
+                    line,
+                    "lquantize( ) argument #3 must be a 32-bit quantity",
+                );
             }
             if limit <= base {
-                return err("D_LQUANT_MISMATCH", line, "lquantize( ) base (argument #2) must be less than limit (argument #3)");
+                return err(
+                    "D_LQUANT_MISMATCH",
+                    line,
+                    "lquantize( ) base (argument #2) must be less than limit (argument #3)",
+                );
             }
-            let step = match targs.get(3) {
-                None => 1,
-                Some(a) => match const_of(ck, a) {
-                    Some(v) if v > 0 => v,
-                    _ => {
-                        return err(
+            let step =
+                match targs.get(3) {
+                    None => 1,
+                    Some(a) => match const_of(ck, a) {
+                        Some(v) if v > 0 => v,
+                        _ => return err(
                             "D_LQUANT_STEPTYPE",
                             line,
                             "lquantize( ) argument #4 must be a non-zero positive integer constant",
-                        )
-                    }
-                },
-            };
+                        ),
+                    },
+                };
             if step > i64::from(u16::MAX) {
-                return err("D_LQUANT_STEPVAL", line, "lquantize( ) argument #4 must be a 16-bit quantity");
+                return err(
+                    "D_LQUANT_STEPVAL",
+                    line,
+                    "lquantize( ) argument #4 must be a 16-bit quantity",
+                );
             }
             let levels = (limit - base) / step;
             if levels > i64::from(u16::MAX) {
@@ -969,19 +1336,35 @@ fn aggregation(ck: &mut Checker, name: &str, keys: &[Expr], rhs: &Expr, st: &mut
         AggFunc::Llquantize => {
             let get = |i: usize| targs.get(i).and_then(|a| const_of(ck, a));
             let Some(factor) = get(1) else {
-                return err("D_LLQUANT_FACTORTYPE", line, "llquantize( ) argument #2 (factor) must be an integer constant");
+                return err(
+                    "D_LLQUANT_FACTORTYPE",
+                    line,
+                    "llquantize( ) argument #2 (factor) must be an integer constant",
+                );
             };
             if !(2..=i64::from(u16::MAX)).contains(&factor) {
-                return err("D_LLQUANT_FACTORVAL", line, "llquantize( ) argument #2 (factor) must be greater than 1 and less than 65536");
+                return err(
+                    "D_LLQUANT_FACTORVAL",
+                    line,
+                    "llquantize( ) argument #2 (factor) must be greater than 1 and less than 65536",
+                );
             }
             let Some(low) = get(2) else {
-                return err("D_LLQUANT_LMAGTYPE", line, "llquantize( ) argument #3 (low magnitude) must be an integer constant");
+                return err(
+                    "D_LLQUANT_LMAGTYPE",
+                    line,
+                    "llquantize( ) argument #3 (low magnitude) must be an integer constant",
+                );
             };
             if !(0..=i64::from(u16::MAX)).contains(&low) {
                 return err("D_LLQUANT_LMAGVAL", line, "llquantize( ) argument #3 (low magnitude) must be a non-negative 16-bit quantity");
             }
             let Some(high) = get(3) else {
-                return err("D_LLQUANT_HMAGTYPE", line, "llquantize( ) argument #4 (high magnitude) must be an integer constant");
+                return err(
+                    "D_LLQUANT_HMAGTYPE",
+                    line,
+                    "llquantize( ) argument #4 (high magnitude) must be an integer constant",
+                );
             };
             if high < low || high > i64::from(u16::MAX) {
                 return err(
@@ -1008,14 +1391,19 @@ fn aggregation(ck: &mut Checker, name: &str, keys: &[Expr], rhs: &Expr, st: &mut
                 return err("D_LLQUANT_STEPTYPE", line, "llquantize( ) argument #5 (number of steps) must be a non-zero positive integer constant");
             };
             if nsteps > i64::from(u16::MAX) {
-                return err("D_LLQUANT_STEPVAL", line, "llquantize( ) argument #5 (number of steps) must be a 16-bit quantity");
+                return err(
+                    "D_LLQUANT_STEPVAL",
+                    line,
+                    "llquantize( ) argument #5 (number of steps) must be a 16-bit quantity",
+                );
             }
             let mut v = factor;
             while v < nsteps {
                 v *= factor;
             }
             // Steps must divide a power of the factor and be a multiple of it, or divide it.
-            let steps_ok = (v % nsteps == 0 && nsteps % factor == 0) || (nsteps <= factor && factor % nsteps == 0);
+            let steps_ok = (v % nsteps == 0 && nsteps % factor == 0)
+                || (nsteps <= factor && factor % nsteps == 0);
             if !steps_ok {
                 return err(
                     "D_LLQUANT_STEPVAL",
@@ -1023,7 +1411,10 @@ fn aggregation(ck: &mut Checker, name: &str, keys: &[Expr], rhs: &Expr, st: &mut
                     "llquantize( ) argument #5 (number of steps) must evenly divide a power of argument #2 (factor), and be a multiple of it",
                 );
             }
-            param = ((factor as u64) << 48) | ((low as u64) << 32) | ((high as u64) << 16) | nsteps as u64;
+            param = ((factor as u64) << 48)
+                | ((low as u64) << 32)
+                | ((high as u64) << 16)
+                | nsteps as u64;
             incr = targs.get(5).cloned();
         }
         _ => {}
@@ -1036,7 +1427,11 @@ fn aggregation(ck: &mut Checker, name: &str, keys: &[Expr], rhs: &Expr, st: &mut
     }
     let key_tys: Vec<Ty> = tkeys.iter().map(|k| k.ty).collect();
     if let Some(prev) = ck.aggs.get(name).cloned() {
-        let shown = if name.is_empty() { "@".to_string() } else { format!("@{}", name) };
+        let shown = if name.is_empty() {
+            "@".to_string()
+        } else {
+            format!("@{}", name)
+        };
         if prev.func != func {
             return err(
                 "D_AGG_REDEF",
@@ -1064,7 +1459,9 @@ fn aggregation(ck: &mut Checker, name: &str, keys: &[Expr], rhs: &Expr, st: &mut
             );
         }
         for (i, (a, b)) in prev.keys.iter().zip(key_tys.iter()).enumerate() {
-            let compatible = (ck.is_int(*a) && ck.is_int(*b)) || ck.ty_name(*a) == ck.ty_name(*b) || (ck.is_stringish(*a) && ck.is_stringish(*b));
+            let compatible = (ck.is_int(*a) && ck.is_int(*b))
+                || ck.ty_name(*a) == ck.ty_name(*b)
+                || (ck.is_stringish(*a) && ck.is_stringish(*b));
             if !compatible {
                 return err(
                     "D_PROTO_ARG",
@@ -1108,17 +1505,38 @@ fn aggregation(ck: &mut Checker, name: &str, keys: &[Expr], rhs: &Expr, st: &mut
             return err(
                 tag,
                 line,
-                format!("{}( ) {} (argument #{}) doesn't match previous declaration", func.name(), what, idx),
+                format!(
+                    "{}( ) {} (argument #{}) doesn't match previous declaration",
+                    func.name(),
+                    what,
+                    idx
+                ),
             );
         }
     } else {
         let id = ck.agg_order.len() as u32 + 1;
         ck.agg_order.push(name.to_string());
-        ck.aggs.insert(name.to_string(), AggInfo { func, keys: key_tys, id, line, param });
+        ck.aggs.insert(
+            name.to_string(),
+            AggInfo {
+                func,
+                keys: key_tys,
+                id,
+                line,
+                param,
+            },
+        );
     }
     let value = match func {
         AggFunc::Count => None,
         _ => targs.into_iter().next(),
     };
-    Ok(Action::Aggregate { name: name.to_string(), func, keys: tkeys, value, incr, param })
+    Ok(Action::Aggregate {
+        name: name.to_string(),
+        func,
+        keys: tkeys,
+        value,
+        incr,
+        param,
+    })
 }

@@ -17,8 +17,8 @@ use super::tir::*;
 use super::typeck::{Checker, VarShape};
 use super::types::TypeKind;
 use rdtrace_ffi::dif::{
-    DifType, DifVar, Instruction, Opcode, Reg, DIFV_KIND_ARRAY, DIFV_KIND_SCALAR, DIFV_SCOPE_GLOBAL, DIFV_SCOPE_LOCAL,
-    DIFV_SCOPE_THREAD, DIF_TYPE_CTF, DIF_TYPE_STRING,
+    DifType, DifVar, Instruction, Opcode, Reg, DIFV_KIND_ARRAY, DIFV_KIND_SCALAR,
+    DIFV_SCOPE_GLOBAL, DIFV_SCOPE_LOCAL, DIFV_SCOPE_THREAD, DIF_TYPE_CTF, DIF_TYPE_STRING,
 };
 
 /// CTF kinds used in DIF return types.
@@ -51,7 +51,10 @@ impl Difo {
     /// The string at `off` in this DIFO's string table.
     pub fn string_at(&self, off: u32) -> String {
         let start = off as usize;
-        let end = self.strtab[start..].iter().position(|b| *b == 0).map_or(self.strtab.len(), |p| start + p);
+        let end = self.strtab[start..]
+            .iter()
+            .position(|b| *b == 0)
+            .map_or(self.strtab.len(), |p| start + p);
         String::from_utf8_lossy(&self.strtab[start..end]).into_owned()
     }
 }
@@ -156,7 +159,10 @@ impl<'c, 'm> Gen<'c, 'm> {
         // Reuse an identical string.
         let mut i = 0;
         while i < self.strtab.len() {
-            let end = self.strtab[i..].iter().position(|b| *b == 0).map_or(self.strtab.len(), |p| i + p);
+            let end = self.strtab[i..]
+                .iter()
+                .position(|b| *b == 0)
+                .map_or(self.strtab.len(), |p| i + p);
             if &self.strtab[i..end] == s {
                 return Ok(i as u16);
             }
@@ -173,7 +179,11 @@ impl<'c, 'm> Gen<'c, 'm> {
 
     fn setx(&mut self, v: u64, rd: Reg) -> CResult<()> {
         if v == 0 {
-            self.emit(Instruction::Reg2 { op: Opcode::Mov, r1: 0, rd });
+            self.emit(Instruction::Reg2 {
+                op: Opcode::Mov,
+                r1: 0,
+                rd,
+            });
             return Ok(());
         }
         let idx = match self.ints.iter().position(|x| *x == v) {
@@ -186,13 +196,22 @@ impl<'c, 'm> Gen<'c, 'm> {
         if idx > 0xffff {
             return Err(cg_err("integer table too large"));
         }
-        self.emit(Instruction::Setx { index: idx as u16, rd });
+        self.emit(Instruction::Setx {
+            index: idx as u16,
+            rd,
+        });
         Ok(())
     }
 
     fn var_type(&self, v: &VarRef, ty: Ty) -> DifType {
         if v.is_string {
-            return DifType { kind: DIF_TYPE_STRING, ckind: CTF_K_UNKNOWN, flags: 1, pad: 0, size: self.strsize };
+            return DifType {
+                kind: DIF_TYPE_STRING,
+                ckind: CTF_K_UNKNOWN,
+                flags: 1,
+                pad: 0,
+                size: self.strsize,
+            };
         }
         diftype(self.ck, ty, self.strsize)
     }
@@ -204,15 +223,30 @@ impl<'c, 'm> Gen<'c, 'm> {
             Scope::Local => DIFV_SCOPE_LOCAL,
         };
         let flag = if modify { 2 } else { 1 };
-        if let Some(e) = self.vars.iter_mut().find(|x| x.id == u32::from(v.id) && x.scope == scope) {
+        if let Some(e) = self
+            .vars
+            .iter_mut()
+            .find(|x| x.id == u32::from(v.id) && x.scope == scope)
+        {
             e.flags |= flag;
             return Ok(());
         }
         let ty = self.lookup_var_ty(v);
         let name = self.string(v.name.as_bytes())?;
-        let kind = if v.assoc { DIFV_KIND_ARRAY } else { DIFV_KIND_SCALAR };
+        let kind = if v.assoc {
+            DIFV_KIND_ARRAY
+        } else {
+            DIFV_KIND_SCALAR
+        };
         let dt = self.var_type(v, ty);
-        self.vars.push(DifVar { name: u32::from(name), id: u32::from(v.id), kind, scope, flags: flag, ty: dt });
+        self.vars.push(DifVar {
+            name: u32::from(name),
+            id: u32::from(v.id),
+            kind,
+            scope,
+            flags: flag,
+            ty: dt,
+        });
         Ok(())
     }
 
@@ -222,25 +256,33 @@ impl<'c, 'm> Gen<'c, 'm> {
             Scope::Thread => &self.ck.tls,
             Scope::Local => &self.ck.locals,
         };
-        table.get(&v.name).map(|i| i.ty).unwrap_or(Ty::C(self.ck.repo.b.int64))
+        table
+            .get(&v.name)
+            .map(|i| i.ty)
+            .unwrap_or(Ty::C(self.ck.repo.b.int64))
+    }
+
+    /// Pushes one value on the tuple stack: strings (and char arrays) by reference with string
+    /// semantics, structs/other arrays by reference with their size, everything else by value.
+    fn push_one(&mut self, r: Reg, t: Ty) -> CResult<()> {
+        if self.ck.is_stringish(t) && !self.ck.is_ptr(t) {
+            self.emit(Instruction::PushTuple { op: Opcode::Pushtr, ty: DIF_TYPE_STRING, size: 0, rs: r });
+        } else if self.ck.is_sou(t) || self.ck.is_array(t) {
+            let size = self.ck.c(t).map(|c| self.ck.repo.size_of(c)).unwrap_or(0);
+            let sr = self.alloc()?;
+            self.setx(size, sr)?;
+            self.emit(Instruction::PushTuple { op: Opcode::Pushtr, ty: DIF_TYPE_CTF, size: sr, rs: r });
+            self.free(sr);
+        } else {
+            self.emit(Instruction::PushTuple { op: Opcode::Pushtv, ty: DIF_TYPE_CTF, size: 0, rs: r });
+        }
+        Ok(())
     }
 
     /// Pushes evaluated tuple values (registers with their types), then frees them.
     fn push_tuple(&mut self, vals: &[(Reg, Ty)]) -> CResult<()> {
         for (r, t) in vals {
-            if self.ck.is_stringish(*t) && !self.ck.is_ptr(*t) {
-                self.emit(Instruction::PushTuple { op: Opcode::Pushtr, ty: DIF_TYPE_STRING, size: 0, rs: *r });
-            } else if self.ck.is_string(*t) || (self.ck.is_ptr(*t) && false) {
-                self.emit(Instruction::PushTuple { op: Opcode::Pushtr, ty: DIF_TYPE_STRING, size: 0, rs: *r });
-            } else if self.ck.is_sou(*t) || self.ck.is_array(*t) {
-                let size = self.ck.c(*t).map(|c| self.ck.repo.size_of(c)).unwrap_or(0);
-                let sr = self.alloc()?;
-                self.setx(size, sr)?;
-                self.emit(Instruction::PushTuple { op: Opcode::Pushtr, ty: DIF_TYPE_CTF, size: sr, rs: *r });
-                self.free(sr);
-            } else {
-                self.emit(Instruction::PushTuple { op: Opcode::Pushtv, ty: DIF_TYPE_CTF, size: 0, rs: *r });
-            }
+            self.push_one(*r, *t)?;
         }
         for (r, _) in vals {
             self.free(*r);
@@ -250,7 +292,10 @@ impl<'c, 'm> Gen<'c, 'm> {
 
     fn eval_keys(&mut self, keys: &[TExpr]) -> CResult<Vec<(Reg, Ty)>> {
         if keys.len() > usize::from(rdtrace_ffi::dif::DIF_DTR_NREGS) {
-            return Err(CompileError::unlocated("D_NOREG", "Insufficient tuple registers to generate code"));
+            return Err(CompileError::unlocated(
+                "D_NOREG",
+                "Insufficient tuple registers to generate code",
+            ));
         }
         let mut out = Vec::new();
         for k in keys {
@@ -282,26 +327,38 @@ impl<'c, 'm> Gen<'c, 'm> {
         Ok(())
     }
 
-    fn assoc_op(&mut self, v: &VarRef, keys: &[(Reg, Ty)], load: Option<Reg>, store: Option<Reg>) -> CResult<()> {
-        // The key registers stay allocated; push copies each time.
+    fn assoc_op(
+        &mut self,
+        v: &VarRef,
+        keys: &[(Reg, Ty)],
+        load: Option<Reg>,
+        store: Option<Reg>,
+    ) -> CResult<()> {
+        // The key registers stay allocated (a read-modify-write pushes them twice).
         for (r, t) in keys {
-            if self.ck.is_stringish(*t) && !self.ck.is_ptr(*t) {
-                self.emit(Instruction::PushTuple { op: Opcode::Pushtr, ty: DIF_TYPE_STRING, size: 0, rs: *r });
-            } else {
-                self.emit(Instruction::PushTuple { op: Opcode::Pushtv, ty: DIF_TYPE_CTF, size: 0, rs: *r });
-            }
+            self.push_one(*r, *t)?;
         }
         if let Some(rd) = load {
             self.note_var(v, false)?;
-            let op = if v.scope == Scope::Thread { Opcode::Ldtaa } else { Opcode::Ldgaa };
+            let op = if v.scope == Scope::Thread {
+                Opcode::Ldtaa
+            } else {
+                Opcode::Ldgaa
+            };
             self.emit(Instruction::LoadVar { op, var: v.id, rd });
         }
         if let Some(rs) = store {
             self.note_var(v, true)?;
-            let op = if v.scope == Scope::Thread { Opcode::Sttaa } else { Opcode::Stgaa };
+            let op = if v.scope == Scope::Thread {
+                Opcode::Sttaa
+            } else {
+                Opcode::Stgaa
+            };
             self.emit(Instruction::StoreVar { op, var: v.id, rs });
         }
-        self.emit(Instruction::Plain { op: Opcode::Flushts });
+        self.emit(Instruction::Plain {
+            op: Opcode::Flushts,
+        });
         Ok(())
     }
 
@@ -364,15 +421,17 @@ impl<'c, 'm> Gen<'c, 'm> {
         let t = self.label();
         self.setx(1, rd)?;
         self.branch(op, t);
-        self.emit(Instruction::Reg2 { op: Opcode::Mov, r1: 0, rd });
+        self.emit(Instruction::Reg2 {
+            op: Opcode::Mov,
+            r1: 0,
+            rd,
+        });
         self.place_label(t);
         Ok(())
     }
 
-    fn truthy(&mut self, r: Reg, t: Ty) {
-        if self.ck.is_string(t) {
-            // A string is true when non-empty... D tests strings by pointer.
-        }
+    /// Sets the condition codes from a value (pointers and strings test their address).
+    fn truthy(&mut self, r: Reg, _t: Ty) {
         self.emit(Instruction::Test { r1: r });
     }
 
@@ -392,12 +451,21 @@ impl<'c, 'm> Gen<'c, 'm> {
             }
             TKind::Builtin(id) => {
                 let r = self.alloc()?;
-                self.emit(Instruction::LoadVar { op: Opcode::Ldgs, var: *id, rd: r });
+                self.emit(Instruction::LoadVar {
+                    op: Opcode::Ldgs,
+                    var: *id,
+                    rd: r,
+                });
                 Ok(r)
             }
             TKind::BuiltinArray(id, idx) => {
                 let ri = self.expr(idx)?;
-                self.emit(Instruction::LoadArray { op: Opcode::Ldga, var: *id, index: ri, rd: ri });
+                self.emit(Instruction::LoadArray {
+                    op: Opcode::Ldga,
+                    var: *id,
+                    index: ri,
+                    rd: ri,
+                });
                 Ok(ri)
             }
             TKind::Var(v) => {
@@ -416,12 +484,21 @@ impl<'c, 'm> Gen<'c, 'm> {
             }
             TKind::Neg(x) => {
                 let r = self.expr(x)?;
-                self.emit(Instruction::Reg3 { op: Opcode::Sub, r1: 0, r2: r, rd: r });
+                self.emit(Instruction::Reg3 {
+                    op: Opcode::Sub,
+                    r1: 0,
+                    r2: r,
+                    rd: r,
+                });
                 Ok(r)
             }
             TKind::BitNot(x) => {
                 let r = self.expr(x)?;
-                self.emit(Instruction::Reg2 { op: Opcode::Not, r1: r, rd: r });
+                self.emit(Instruction::Reg2 {
+                    op: Opcode::Not,
+                    r1: r,
+                    rd: r,
+                });
                 Ok(r)
             }
             TKind::LogNot(x) => {
@@ -430,7 +507,13 @@ impl<'c, 'm> Gen<'c, 'm> {
                 self.set_cc(Opcode::Be, r)?;
                 Ok(r)
             }
-            TKind::Bin { op, l, r, unsigned, strings } => self.binary(*op, l, r, *unsigned, *strings),
+            TKind::Bin {
+                op,
+                l,
+                r,
+                unsigned,
+                strings,
+            } => self.binary(*op, l, r, *unsigned, *strings),
             TKind::Ternary(c, a, b) => {
                 let rc = self.expr(c)?;
                 self.truthy(rc, c.ty);
@@ -440,12 +523,20 @@ impl<'c, 'm> Gen<'c, 'm> {
                 let lend = self.label();
                 self.branch(Opcode::Be, lelse);
                 let ra = self.expr(a)?;
-                self.emit(Instruction::Reg2 { op: Opcode::Mov, r1: ra, rd });
+                self.emit(Instruction::Reg2 {
+                    op: Opcode::Mov,
+                    r1: ra,
+                    rd,
+                });
                 self.free(ra);
                 self.branch(Opcode::Ba, lend);
                 self.place_label(lelse);
                 let rb = self.expr(b)?;
-                self.emit(Instruction::Reg2 { op: Opcode::Mov, r1: rb, rd });
+                self.emit(Instruction::Reg2 {
+                    op: Opcode::Mov,
+                    r1: rb,
+                    rd,
+                });
                 self.free(rb);
                 self.place_label(lend);
                 Ok(rd)
@@ -455,10 +546,19 @@ impl<'c, 'm> Gen<'c, 'm> {
                 self.store(place, rv)?;
                 Ok(rv)
             }
-            TKind::Update { place, op, value, post, unsigned } => self.update(place, *op, value, *post, *unsigned, e.ty),
+            TKind::Update {
+                place,
+                op,
+                value,
+                post,
+                unsigned,
+            } => self.update(place, *op, value, *post, *unsigned, e.ty),
             TKind::Call(subr, args) => {
                 if args.len() > usize::from(rdtrace_ffi::dif::DIF_DTR_NREGS) {
-                    return Err(CompileError::unlocated("D_NOREG", "Insufficient tuple registers to generate code"));
+                    return Err(CompileError::unlocated(
+                        "D_NOREG",
+                        "Insufficient tuple registers to generate code",
+                    ));
                 }
                 let mut vals = Vec::new();
                 for a in args {
@@ -468,46 +568,87 @@ impl<'c, 'm> Gen<'c, 'm> {
                 self.push_tuple(&vals)?;
                 let rd = self.alloc()?;
                 self.emit(Instruction::Call { subr: *subr, rd });
-                self.emit(Instruction::Plain { op: Opcode::Flushts });
+                self.emit(Instruction::Plain {
+                    op: Opcode::Flushts,
+                });
                 Ok(rd)
             }
             TKind::Load { addr, size, signed } => {
                 let r = self.expr(addr)?;
-                self.emit(Instruction::Load { op: Self::load_op(*size, *signed), addr: r, rd: r });
+                self.emit(Instruction::Load {
+                    op: Self::load_op(*size, *signed),
+                    addr: r,
+                    rd: r,
+                });
                 Ok(r)
             }
             TKind::Convert { e: x, bits, signed } => {
                 let r = self.expr(x)?;
                 let sh = self.alloc()?;
                 self.setx(u64::from(64 - *bits), sh)?;
-                self.emit(Instruction::Reg3 { op: Opcode::Sll, r1: r, r2: sh, rd: r });
+                self.emit(Instruction::Reg3 {
+                    op: Opcode::Sll,
+                    r1: r,
+                    r2: sh,
+                    rd: r,
+                });
                 let op = if *signed { Opcode::Sra } else { Opcode::Srl };
-                self.emit(Instruction::Reg3 { op, r1: r, r2: sh, rd: r });
+                self.emit(Instruction::Reg3 {
+                    op,
+                    r1: r,
+                    r2: sh,
+                    rd: r,
+                });
                 self.free(sh);
                 Ok(r)
             }
-            TKind::Bitfield { unit, shift, width, signed } => {
+            TKind::Bitfield {
+                unit,
+                shift,
+                width,
+                signed,
+            } => {
                 let r = self.expr(unit)?;
                 let sh = self.alloc()?;
                 let left = 64u64.saturating_sub(u64::from(*shift) + u64::from(*width));
                 if left > 0 {
                     self.setx(left, sh)?;
-                    self.emit(Instruction::Reg3 { op: Opcode::Sll, r1: r, r2: sh, rd: r });
+                    self.emit(Instruction::Reg3 {
+                        op: Opcode::Sll,
+                        r1: r,
+                        r2: sh,
+                        rd: r,
+                    });
                 }
                 self.setx(64 - u64::from(*width), sh)?;
                 let op = if *signed { Opcode::Sra } else { Opcode::Srl };
-                self.emit(Instruction::Reg3 { op, r1: r, r2: sh, rd: r });
+                self.emit(Instruction::Reg3 {
+                    op,
+                    r1: r,
+                    r2: sh,
+                    rd: r,
+                });
                 self.free(sh);
                 Ok(r)
             }
             TKind::Rec { value, .. } => match value {
                 Some(v) => self.expr(v),
-                None => Err(CompileError::unlocated("D_CG_EXPR", "stack( ) values may only be recorded or used as aggregation keys")),
+                None => Err(CompileError::unlocated(
+                    "D_CG_EXPR",
+                    "stack( ) values may only be recorded or used as aggregation keys",
+                )),
             },
         }
     }
 
-    fn binary(&mut self, op: BinOp, l: &TExpr, r: &TExpr, unsigned: bool, strings: bool) -> CResult<Reg> {
+    fn binary(
+        &mut self,
+        op: BinOp,
+        l: &TExpr,
+        r: &TExpr,
+        unsigned: bool,
+        strings: bool,
+    ) -> CResult<Reg> {
         match op {
             BinOp::Comma => {
                 let rl = self.expr(l)?;
@@ -519,11 +660,25 @@ impl<'c, 'm> Gen<'c, 'm> {
                 let lshort = self.label();
                 let lend = self.label();
                 self.truthy(rd, l.ty);
-                self.branch(if op == BinOp::LogAnd { Opcode::Be } else { Opcode::Bne }, lshort);
+                self.branch(
+                    if op == BinOp::LogAnd {
+                        Opcode::Be
+                    } else {
+                        Opcode::Bne
+                    },
+                    lshort,
+                );
                 let rr = self.expr(r)?;
                 self.truthy(rr, r.ty);
                 self.free(rr);
-                self.branch(if op == BinOp::LogAnd { Opcode::Be } else { Opcode::Bne }, lshort);
+                self.branch(
+                    if op == BinOp::LogAnd {
+                        Opcode::Be
+                    } else {
+                        Opcode::Bne
+                    },
+                    lshort,
+                );
                 self.setx(u64::from(op == BinOp::LogAnd), rd)?;
                 self.branch(Opcode::Ba, lend);
                 self.place_label(lshort);
@@ -538,7 +693,12 @@ impl<'c, 'm> Gen<'c, 'm> {
                 let rr = self.expr(r)?;
                 self.truthy(rr, r.ty);
                 self.set_cc(Opcode::Bne, rr)?;
-                self.emit(Instruction::Reg3 { op: Opcode::Xor, r1: rl, r2: rr, rd: rl });
+                self.emit(Instruction::Reg3 {
+                    op: Opcode::Xor,
+                    r1: rl,
+                    r2: rr,
+                    rd: rl,
+                });
                 self.free(rr);
                 Ok(rl)
             }
@@ -546,7 +706,11 @@ impl<'c, 'm> Gen<'c, 'm> {
                 let rl = self.expr(l)?;
                 let rr = self.expr(r)?;
                 let cmp = if strings { Opcode::Scmp } else { Opcode::Cmp };
-                self.emit(Instruction::Compare { op: cmp, r1: rl, r2: rr });
+                self.emit(Instruction::Compare {
+                    op: cmp,
+                    r1: rl,
+                    r2: rr,
+                });
                 self.free(rr);
                 let br = match (op, unsigned && !strings) {
                     (BinOp::Eq, _) => Opcode::Be,
@@ -566,7 +730,12 @@ impl<'c, 'm> Gen<'c, 'm> {
             _ => {
                 let rl = self.expr(l)?;
                 let rr = self.expr(r)?;
-                self.emit(Instruction::Reg3 { op: Self::alu(op, unsigned), r1: rl, r2: rr, rd: rl });
+                self.emit(Instruction::Reg3 {
+                    op: Self::alu(op, unsigned),
+                    r1: rl,
+                    r2: rr,
+                    rd: rl,
+                });
                 self.free(rr);
                 Ok(rl)
             }
@@ -586,26 +755,67 @@ impl<'c, 'm> Gen<'c, 'm> {
             }
             Place::Mem { addr, size } => {
                 let ra = self.expr(addr)?;
-                self.emit(Instruction::Store { op: Self::store_op(*size), rs: rv, addr: ra });
+                self.emit(Instruction::Store {
+                    op: Self::store_op(*size),
+                    rs: rv,
+                    addr: ra,
+                });
                 self.free(ra);
                 Ok(())
             }
-            Place::Bits { addr, size, shift, width } => {
+            Place::Bits {
+                addr,
+                size,
+                shift,
+                width,
+            } => {
                 // Read-modify-write of the storage unit.
                 let ra = self.expr(addr)?;
                 let unit = self.alloc()?;
-                self.emit(Instruction::Load { op: Self::load_op(*size, false), addr: ra, rd: unit });
-                let mask = if *width >= 64 { u64::MAX } else { ((1u64 << width) - 1) << shift };
+                self.emit(Instruction::Load {
+                    op: Self::load_op(*size, false),
+                    addr: ra,
+                    rd: unit,
+                });
+                let mask = if *width >= 64 {
+                    u64::MAX
+                } else {
+                    ((1u64 << width) - 1) << shift
+                };
                 let t = self.alloc()?;
                 self.setx(!mask, t)?;
-                self.emit(Instruction::Reg3 { op: Opcode::And, r1: unit, r2: t, rd: unit });
+                self.emit(Instruction::Reg3 {
+                    op: Opcode::And,
+                    r1: unit,
+                    r2: t,
+                    rd: unit,
+                });
                 let v = self.alloc()?;
                 self.setx(u64::from(*shift), t)?;
-                self.emit(Instruction::Reg3 { op: Opcode::Sll, r1: rv, r2: t, rd: v });
+                self.emit(Instruction::Reg3 {
+                    op: Opcode::Sll,
+                    r1: rv,
+                    r2: t,
+                    rd: v,
+                });
                 self.setx(mask, t)?;
-                self.emit(Instruction::Reg3 { op: Opcode::And, r1: v, r2: t, rd: v });
-                self.emit(Instruction::Reg3 { op: Opcode::Or, r1: unit, r2: v, rd: unit });
-                self.emit(Instruction::Store { op: Self::store_op(*size), rs: unit, addr: ra });
+                self.emit(Instruction::Reg3 {
+                    op: Opcode::And,
+                    r1: v,
+                    r2: t,
+                    rd: v,
+                });
+                self.emit(Instruction::Reg3 {
+                    op: Opcode::Or,
+                    r1: unit,
+                    r2: v,
+                    rd: unit,
+                });
+                self.emit(Instruction::Store {
+                    op: Self::store_op(*size),
+                    rs: unit,
+                    addr: ra,
+                });
                 for r in [ra, unit, t, v] {
                     self.free(r);
                 }
@@ -614,7 +824,15 @@ impl<'c, 'm> Gen<'c, 'm> {
         }
     }
 
-    fn update(&mut self, place: &Place, op: BinOp, value: &TExpr, post: bool, unsigned: bool, ty: Ty) -> CResult<Reg> {
+    fn update(
+        &mut self,
+        place: &Place,
+        op: BinOp,
+        value: &TExpr,
+        post: bool,
+        unsigned: bool,
+        ty: Ty,
+    ) -> CResult<Reg> {
         let rold = self.alloc()?;
         // Load the old value, keeping what is needed to store back.
         let (keys, addr) = match place {
@@ -628,18 +846,30 @@ impl<'c, 'm> Gen<'c, 'm> {
                 (regs, None)
             }
             Place::Bits { .. } => {
-                return Err(CompileError::unlocated("D_CG_EXPR", "compound assignment to a bit-field is not supported"));
+                return Err(CompileError::unlocated(
+                    "D_CG_EXPR",
+                    "compound assignment to a bit-field is not supported",
+                ));
             }
             Place::Mem { addr, size } => {
                 let ra = self.expr(addr)?;
                 let signed = self.ck.c(ty).is_some_and(|c| self.ck.repo.is_signed(c));
-                self.emit(Instruction::Load { op: Self::load_op(*size, signed), addr: ra, rd: rold });
+                self.emit(Instruction::Load {
+                    op: Self::load_op(*size, signed),
+                    addr: ra,
+                    rd: rold,
+                });
                 (Vec::new(), Some((ra, *size)))
             }
         };
         let rv = self.expr(value)?;
         let rnew = self.alloc()?;
-        self.emit(Instruction::Reg3 { op: Self::alu(op, unsigned), r1: rold, r2: rv, rd: rnew });
+        self.emit(Instruction::Reg3 {
+            op: Self::alu(op, unsigned),
+            r1: rold,
+            r2: rv,
+            rd: rnew,
+        });
         self.free(rv);
         match place {
             Place::Var(v) => self.store_var(v, rnew)?,
@@ -647,7 +877,11 @@ impl<'c, 'm> Gen<'c, 'm> {
             Place::Bits { .. } => {}
             Place::Mem { .. } => {
                 if let Some((ra, size)) = addr {
-                    self.emit(Instruction::Store { op: Self::store_op(size), rs: rnew, addr: ra });
+                    self.emit(Instruction::Store {
+                        op: Self::store_op(size),
+                        rs: rnew,
+                        addr: ra,
+                    });
                     self.free(ra);
                 }
             }
@@ -670,14 +904,26 @@ impl<'c, 'm> Gen<'c, 'm> {
         for Fix::Label(at, l) in std::mem::take(&mut self.fixups) {
             let target = self.labels[l].ok_or_else(|| cg_err("unplaced label"))?;
             if let Instruction::Branch { op, .. } = self.code[at] {
-                self.code[at] = Instruction::Branch { op, label: target as u32 };
+                self.code[at] = Instruction::Branch {
+                    op,
+                    label: target as u32,
+                };
             }
         }
         let mut text = Vec::with_capacity(self.code.len());
         for i in &self.code {
-            text.push(i.encode().map_err(|e| cg_err(&format!("cannot encode {:?}: {:?}", i, e)))?);
+            text.push(
+                i.encode()
+                    .map_err(|e| cg_err(&format!("cannot encode {:?}: {:?}", i, e)))?,
+            );
         }
-        Ok(Difo { text, ints: self.ints, strtab: self.strtab, vars: self.vars, rtype })
+        Ok(Difo {
+            text,
+            ints: self.ints,
+            strtab: self.strtab,
+            vars: self.vars,
+            rtype,
+        })
     }
 }
 
@@ -686,13 +932,39 @@ pub fn diftype(ck: &Checker, t: Ty, strsize: u32) -> DifType {
     let c = match t {
         Ty::C(c) => c,
         Ty::Sym | Ty::USym => ck.repo.b.uint64,
-        _ => return DifType { kind: DIF_TYPE_CTF, ckind: CTF_K_UNKNOWN, flags: 0, pad: 0, size: 0 },
+        _ => {
+            return DifType {
+                kind: DIF_TYPE_CTF,
+                ckind: CTF_K_UNKNOWN,
+                flags: 0,
+                pad: 0,
+                size: 0,
+            }
+        }
     };
     let r = &ck.repo;
     match r.rkind(c) {
-        TypeKind::String => DifType { kind: DIF_TYPE_STRING, ckind: CTF_K_UNKNOWN, flags: 1, pad: 0, size: strsize },
-        TypeKind::Void => DifType { kind: DIF_TYPE_CTF, ckind: CTF_K_UNKNOWN, flags: 0, pad: 0, size: 0 },
-        TypeKind::Pointer(_) => DifType { kind: DIF_TYPE_CTF, ckind: CTF_K_POINTER, flags: 0, pad: 0, size: 8 },
+        TypeKind::String => DifType {
+            kind: DIF_TYPE_STRING,
+            ckind: CTF_K_UNKNOWN,
+            flags: 1,
+            pad: 0,
+            size: strsize,
+        },
+        TypeKind::Void => DifType {
+            kind: DIF_TYPE_CTF,
+            ckind: CTF_K_UNKNOWN,
+            flags: 0,
+            pad: 0,
+            size: 0,
+        },
+        TypeKind::Pointer(_) => DifType {
+            kind: DIF_TYPE_CTF,
+            ckind: CTF_K_POINTER,
+            flags: 0,
+            pad: 0,
+            size: 8,
+        },
         TypeKind::Sou { is_union, size, .. } => DifType {
             kind: DIF_TYPE_CTF,
             ckind: if *is_union { CTF_K_UNION } else { CTF_K_STRUCT },
@@ -703,17 +975,41 @@ pub fn diftype(ck: &Checker, t: Ty, strsize: u32) -> DifType {
         TypeKind::Array { .. } => {
             let elem_char = r.referenced(c).is_some_and(|e| r.is_char(e));
             if elem_char {
-                DifType { kind: DIF_TYPE_STRING, ckind: CTF_K_UNKNOWN, flags: 1, pad: 0, size: r.size_of(c) as u32 }
+                DifType {
+                    kind: DIF_TYPE_STRING,
+                    ckind: CTF_K_UNKNOWN,
+                    flags: 1,
+                    pad: 0,
+                    size: r.size_of(c) as u32,
+                }
             } else {
-                DifType { kind: DIF_TYPE_CTF, ckind: CTF_K_ARRAY, flags: 1, pad: 0, size: r.size_of(c) as u32 }
+                DifType {
+                    kind: DIF_TYPE_CTF,
+                    ckind: CTF_K_ARRAY,
+                    flags: 1,
+                    pad: 0,
+                    size: r.size_of(c) as u32,
+                }
             }
         }
-        _ => DifType { kind: DIF_TYPE_CTF, ckind: CTF_K_INTEGER, flags: 0, pad: 0, size: r.size_of(c).clamp(1, 8) as u32 },
+        _ => DifType {
+            kind: DIF_TYPE_CTF,
+            ckind: CTF_K_INTEGER,
+            flags: 0,
+            pad: 0,
+            size: r.size_of(c).clamp(1, 8) as u32,
+        },
     }
 }
 
 fn void_type() -> DifType {
-    DifType { kind: DIF_TYPE_CTF, ckind: CTF_K_UNKNOWN, flags: 0, pad: 0, size: 0 }
+    DifType {
+        kind: DIF_TYPE_CTF,
+        ckind: CTF_K_UNKNOWN,
+        flags: 0,
+        pad: 0,
+        size: 0,
+    }
 }
 
 /// Compiles an expression into a DIFO returning it with the given return type.
@@ -735,7 +1031,13 @@ pub fn compile_const(ck: &Checker, v: u64, rtype: DifType, strsize: u32) -> CRes
 }
 
 fn int_type(size: u32) -> DifType {
-    DifType { kind: DIF_TYPE_CTF, ckind: CTF_K_INTEGER, flags: 0, pad: 0, size }
+    DifType {
+        kind: DIF_TYPE_CTF,
+        ckind: CTF_K_INTEGER,
+        flags: 0,
+        pad: 0,
+        size,
+    }
 }
 
 /// Lowers the clauses of a program to ECBs.
@@ -753,14 +1055,20 @@ struct Segment {
 
 impl<'c, 'm> Lowering<'c, 'm> {
     pub fn new(ck: &'c mut Checker<'m>, strsize: u32) -> Self {
-        Lowering { ck, strsize, hidden: 0 }
+        Lowering {
+            ck,
+            strsize,
+            hidden: 0,
+        }
     }
 
     fn hidden_var(&mut self) -> VarRef {
         self.hidden += 1;
         let name = format!("%cond{}", self.hidden);
         let int = Ty::C(self.ck.repo.b.int);
-        self.ck.new_var(&name, Scope::Local, int, VarShape::Scalar).vref
+        self.ck
+            .new_var(&name, Scope::Local, int, VarShape::Scalar)
+            .vref
     }
 
     fn int(&self) -> Ty {
@@ -769,7 +1077,10 @@ impl<'c, 'm> Lowering<'c, 'm> {
 
     /// Flattens statements with `if` into guarded segments.
     fn flatten(&mut self, stmts: &[TStmt], guard: Option<TExpr>, out: &mut Vec<Segment>) {
-        let mut cur = Segment { guard: guard.clone(), actions: Vec::new() };
+        let mut cur = Segment {
+            guard: guard.clone(),
+            actions: Vec::new(),
+        };
         for s in stmts {
             match s {
                 TStmt::Action(a, _) => cur.actions.push(a.clone()),
@@ -786,10 +1097,19 @@ impl<'c, 'm> Lowering<'c, 'm> {
                         int,
                     );
                     cur.actions.push(Action::Eval(TExpr::new(
-                        TKind::Store { place: Place::Var(v.clone()), value: Box::new(pick) },
+                        TKind::Store {
+                            place: Place::Var(v.clone()),
+                            value: Box::new(pick),
+                        },
                         int,
                     )));
-                    out.push(std::mem::replace(&mut cur, Segment { guard: guard.clone(), actions: Vec::new() }));
+                    out.push(std::mem::replace(
+                        &mut cur,
+                        Segment {
+                            guard: guard.clone(),
+                            actions: Vec::new(),
+                        },
+                    ));
                     for (branch, which) in [(then, 1u64), (els, 2u64)] {
                         if branch.is_empty() {
                             continue;
@@ -807,7 +1127,13 @@ impl<'c, 'm> Lowering<'c, 'm> {
                         let g = match &guard {
                             None => test,
                             Some(gd) => TExpr::new(
-                                TKind::Bin { op: BinOp::LogAnd, l: Box::new(gd.clone()), r: Box::new(test), unsigned: false, strings: false },
+                                TKind::Bin {
+                                    op: BinOp::LogAnd,
+                                    l: Box::new(gd.clone()),
+                                    r: Box::new(test),
+                                    unsigned: false,
+                                    strings: false,
+                                },
                                 int,
                             ),
                         };
@@ -825,33 +1151,63 @@ impl<'c, 'm> Lowering<'c, 'm> {
     pub fn clause(&mut self, c: &TClause, index: usize) -> CResult<Vec<EcbOut>> {
         let has_if = c.body.iter().any(|s| matches!(s, TStmt::If { .. }));
         if !has_if {
-            let actions: Vec<Action> =
-                c.body.iter().filter_map(|s| if let TStmt::Action(a, _) = s { Some(a.clone()) } else { None }).collect();
+            let actions: Vec<Action> = c
+                .body
+                .iter()
+                .filter_map(|s| {
+                    if let TStmt::Action(a, _) = s {
+                        Some(a.clone())
+                    } else {
+                        None
+                    }
+                })
+                .collect();
             let predicate = match &c.predicate {
                 Some(p) => Some(compile_expr(self.ck, p, int_type(4), self.strsize)?),
                 None => None,
             };
             let acts = self.actions(&actions)?;
-            return Ok(vec![EcbOut { descs: c.descs.clone(), predicate, actions: acts, clause: index }]);
+            return Ok(vec![EcbOut {
+                descs: c.descs.clone(),
+                predicate,
+                actions: acts,
+                clause: index,
+            }]);
         }
         // A clause with if/else: a first ECB records that the clause predicate held.
         let alive = self.hidden_var();
         let int = self.int();
         let mut ecbs = Vec::new();
         let reset = TExpr::new(
-            TKind::Store { place: Place::Var(alive.clone()), value: Box::new(TExpr::new(TKind::Const(0), int)) },
+            TKind::Store {
+                place: Place::Var(alive.clone()),
+                value: Box::new(TExpr::new(TKind::Const(0), int)),
+            },
             int,
         );
-        ecbs.push(EcbOut { descs: c.descs.clone(), predicate: None, actions: self.actions(&[Action::Eval(reset)])?, clause: index });
+        ecbs.push(EcbOut {
+            descs: c.descs.clone(),
+            predicate: None,
+            actions: self.actions(&[Action::Eval(reset)])?,
+            clause: index,
+        });
         let set = TExpr::new(
-            TKind::Store { place: Place::Var(alive.clone()), value: Box::new(TExpr::new(TKind::Const(1), int)) },
+            TKind::Store {
+                place: Place::Var(alive.clone()),
+                value: Box::new(TExpr::new(TKind::Const(1), int)),
+            },
             int,
         );
         let predicate = match &c.predicate {
             Some(p) => Some(compile_expr(self.ck, p, int_type(4), self.strsize)?),
             None => None,
         };
-        ecbs.push(EcbOut { descs: c.descs.clone(), predicate, actions: self.actions(&[Action::Eval(set)])?, clause: index });
+        ecbs.push(EcbOut {
+            descs: c.descs.clone(),
+            predicate,
+            actions: self.actions(&[Action::Eval(set)])?,
+            clause: index,
+        });
         let alive_test = TExpr::new(
             TKind::Bin {
                 op: BinOp::Eq,
@@ -870,13 +1226,25 @@ impl<'c, 'm> Lowering<'c, 'm> {
                 None => None,
             };
             let acts = self.actions(&s.actions)?;
-            ecbs.push(EcbOut { descs: c.descs.clone(), predicate, actions: acts, clause: index });
+            ecbs.push(EcbOut {
+                descs: c.descs.clone(),
+                predicate,
+                actions: acts,
+                clause: index,
+            });
         }
         Ok(ecbs)
     }
 
     fn act(kind: u16, difo: Option<Difo>, arg: u64) -> ActionOut {
-        ActionOut { kind, difo, arg, format: None, ntuple: 0, uarg: 0 }
+        ActionOut {
+            kind,
+            difo,
+            arg,
+            format: None,
+            ntuple: 0,
+            uarg: 0,
+        }
     }
 
     fn value_difo(&self, e: &TExpr) -> CResult<Difo> {
@@ -905,7 +1273,11 @@ impl<'c, 'm> Lowering<'c, 'm> {
         let mut out = Vec::new();
         for a in acts {
             match a {
-                Action::Eval(e) => out.push(Self::act(1, Some(compile_expr(self.ck, e, void_type(), s)?), 0)),
+                Action::Eval(e) => out.push(Self::act(
+                    1,
+                    Some(compile_expr(self.ck, e, void_type(), s)?),
+                    0,
+                )),
                 Action::Trace(e) | Action::Print(e) => {
                     let mut r = self.record_value(e)?;
                     if matches!(a, Action::Print(_)) {
@@ -913,17 +1285,40 @@ impl<'c, 'm> Lowering<'c, 'm> {
                     }
                     out.push(r);
                 }
-                Action::Tracemem { addr, size, dynsize } => {
+                Action::Tracemem {
+                    addr,
+                    size,
+                    dynsize,
+                } => {
                     if let Some(d) = dynsize {
-                        out.push(Self::act(7, Some(compile_expr(self.ck, d, int_type(8), s)?), 0));
+                        out.push(Self::act(
+                            7,
+                            Some(compile_expr(self.ck, d, int_type(8), s)?),
+                            0,
+                        ));
                     }
-                    let rt = DifType { kind: DIF_TYPE_CTF, ckind: CTF_K_UNKNOWN, flags: 1, pad: 0, size: *size as u32 };
-                    out.push(Self::act(6, Some(compile_expr(self.ck, addr, rt, s)?), *size));
+                    let rt = DifType {
+                        kind: DIF_TYPE_CTF,
+                        ckind: CTF_K_UNKNOWN,
+                        flags: 1,
+                        pad: 0,
+                        size: *size as u32,
+                    };
+                    out.push(Self::act(
+                        6,
+                        Some(compile_expr(self.ck, addr, rt, s)?),
+                        *size,
+                    ));
                 }
                 Action::Printflike { kind, format, args } => {
                     let first = match args.first() {
                         Some(e) => self.record_value(e)?,
-                        None => Self::act(*kind, Some(compile_const(self.ck, 0, void_type(), s)?), 0),
+                        // libdtrace gives an argument-less printf-like action a
+                        // `ret %r0` DIFO returning an 8-byte integer, so the ECB
+                        // always records (a size-0 ECB would record nothing).
+                        None => {
+                            Self::act(*kind, Some(compile_const(self.ck, 0, int_type(8), s)?), 0)
+                        }
                     };
                     let mut first = first;
                     first.kind = *kind;
@@ -934,29 +1329,69 @@ impl<'c, 'm> Lowering<'c, 'm> {
                     }
                 }
                 Action::Printa { format, aggs } => {
+                    // Every record of one printa() shares a non-zero uarg so the
+                    // consumer knows which aggregations it prints together.
+                    let group = out.len() as u64 + 1;
                     for (i, n) in aggs.iter().enumerate() {
                         let d = compile_const(self.ck, self.agg_varid(n), int_type(8), s)?;
                         let mut act = Self::act(4, Some(d), 0);
                         if i == 0 {
                             act.format = format.clone();
                         }
+                        act.uarg = group;
                         out.push(act);
                     }
                 }
-                Action::Exit(e) => out.push(Self::act(2, Some(compile_expr(self.ck, e, int_type(4), s)?), 0)),
+                Action::Exit(e) => out.push(Self::act(
+                    2,
+                    Some(compile_expr(self.ck, e, int_type(4), s)?),
+                    0,
+                )),
                 Action::Stack(n) => out.push(Self::act(0x401, None, u64::from(*n))),
-                Action::Ustack { frames, strsize, java } => {
+                Action::Ustack {
+                    frames,
+                    strsize,
+                    java,
+                } => {
                     let kind = if *java { 0x102 } else { 0x101 };
-                    out.push(Self::act(kind, None, u64::from(*frames) | (u64::from(*strsize) << 32)));
+                    out.push(Self::act(
+                        kind,
+                        None,
+                        u64::from(*frames) | (u64::from(*strsize) << 32),
+                    ));
                 }
                 Action::Symbolic { kind, value } => {
-                    out.push(Self::act(*kind, Some(compile_expr(self.ck, value, int_type(8), s)?), 0));
+                    out.push(Self::act(
+                        *kind,
+                        Some(compile_expr(self.ck, value, int_type(8), s)?),
+                        0,
+                    ));
                 }
-                Action::Speculate(e) => out.push(Self::act(0x601, Some(compile_expr(self.ck, e, int_type(4), s)?), 0)),
-                Action::Commit(e) => out.push(Self::act(0x602, Some(compile_expr(self.ck, e, int_type(4), s)?), 0)),
-                Action::Discard(e) => out.push(Self::act(0x603, Some(compile_expr(self.ck, e, int_type(4), s)?), 0)),
-                Action::Raise(e) => out.push(Self::act(0x202, Some(compile_expr(self.ck, e, int_type(4), s)?), 0)),
-                Action::Chill(e) => out.push(Self::act(0x503, Some(compile_expr(self.ck, e, int_type(8), s)?), 0)),
+                Action::Speculate(e) => out.push(Self::act(
+                    0x601,
+                    Some(compile_expr(self.ck, e, int_type(4), s)?),
+                    0,
+                )),
+                Action::Commit(e) => out.push(Self::act(
+                    0x602,
+                    Some(compile_expr(self.ck, e, int_type(4), s)?),
+                    0,
+                )),
+                Action::Discard(e) => out.push(Self::act(
+                    0x603,
+                    Some(compile_expr(self.ck, e, int_type(4), s)?),
+                    0,
+                )),
+                Action::Raise(e) => out.push(Self::act(
+                    0x202,
+                    Some(compile_expr(self.ck, e, int_type(4), s)?),
+                    0,
+                )),
+                Action::Chill(e) => out.push(Self::act(
+                    0x503,
+                    Some(compile_expr(self.ck, e, int_type(8), s)?),
+                    0,
+                )),
                 Action::Stop => out.push(Self::act(0x201, None, 0)),
                 Action::Panic => out.push(Self::act(0x502, None, 0)),
                 Action::Breakpoint => out.push(Self::act(0x501, None, 0)),
@@ -973,22 +1408,41 @@ impl<'c, 'm> Lowering<'c, 'm> {
                         let d = compile_const(self.ck, self.agg_varid(n), int_type(8), s)?;
                         out.push(Self::act(5, Some(d), code));
                     } else if args.is_empty() {
-                        out.push(Self::act(5, Some(compile_const(self.ck, 0, int_type(8), s)?), code));
+                        out.push(Self::act(
+                            5,
+                            Some(compile_const(self.ck, 0, int_type(8), s)?),
+                            code,
+                        ));
                     }
                     for e in args {
                         let rt = diftype(self.ck, e.ty, s);
                         out.push(Self::act(5, Some(compile_expr(self.ck, e, rt, s)?), code));
                     }
                 }
-                Action::Aggregate { name, func, keys, value, incr, param } => {
+                Action::Aggregate {
+                    name,
+                    func,
+                    keys,
+                    value,
+                    incr,
+                    param,
+                } => {
                     let varid = self.agg_varid(name);
-                    out.push(Self::act(1, Some(compile_const(self.ck, varid, int_type(8), s)?), 0));
+                    out.push(Self::act(
+                        1,
+                        Some(compile_const(self.ck, varid, int_type(8), s)?),
+                        0,
+                    ));
                     for k in keys {
                         out.push(self.record_value(k)?);
                     }
                     let mut ntuple = 1 + keys.len() as u32;
                     if let Some(i) = incr {
-                        out.push(Self::act(1, Some(compile_expr(self.ck, i, void_type(), s)?), 0));
+                        out.push(Self::act(
+                            1,
+                            Some(compile_expr(self.ck, i, void_type(), s)?),
+                            0,
+                        ));
                         ntuple += 1;
                     }
                     let difo = match value {
@@ -1014,7 +1468,15 @@ mod tests {
     use crate::compiler::types::TypeRepo;
 
     fn checker(m: &StaticProbes) -> Checker<'_> {
-        Checker::new(TypeRepo::new(), CheckOptions { strsize: 256, scratchsize: 256, zdefs: false }, m)
+        Checker::new(
+            TypeRepo::new(),
+            CheckOptions {
+                strsize: 256,
+                scratchsize: 256,
+                zdefs: false,
+            },
+            m,
+        )
     }
 
     #[test]
@@ -1025,8 +1487,14 @@ mod tests {
         let d = compile_expr(&ck, &e, int_type(4), 256).unwrap();
         assert_eq!(d.ints, vec![42]);
         assert_eq!(d.text.len(), 2);
-        assert_eq!(Instruction::decode(d.text[0]).unwrap(), Instruction::Setx { index: 0, rd: 1 });
-        assert_eq!(Instruction::decode(d.text[1]).unwrap(), Instruction::Ret { rd: 1 });
+        assert_eq!(
+            Instruction::decode(d.text[0]).unwrap(),
+            Instruction::Setx { index: 0, rd: 1 }
+        );
+        assert_eq!(
+            Instruction::decode(d.text[1]).unwrap(),
+            Instruction::Ret { rd: 1 }
+        );
     }
 
     #[test]
@@ -1057,7 +1525,9 @@ mod tests {
         let m = StaticProbes::hosted();
         let mut ck = checker(&m);
         let int = Ty::C(ck.repo.b.int);
-        let v = ck.new_var("a", Scope::Global, int, VarShape::Assoc(None)).vref;
+        let v = ck
+            .new_var("a", Scope::Global, int, VarShape::Assoc(None))
+            .vref;
         let keys = (0..11).map(|i| TExpr::new(TKind::Const(i), int)).collect();
         let e = TExpr::new(TKind::Assoc(v, keys), int);
         let err = compile_expr(&ck, &e, int_type(4), 256).unwrap_err();

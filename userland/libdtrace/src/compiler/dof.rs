@@ -33,7 +33,12 @@ struct Writer {
 
 impl Writer {
     fn add(&mut self, ty: DofSecType, align: u32, entsize: u32, data: Vec<u8>) -> u32 {
-        self.secs.push(Section { ty, align, entsize, data });
+        self.secs.push(Section {
+            ty,
+            align,
+            entsize,
+            data,
+        });
         (self.secs.len() - 1) as u32
     }
 
@@ -45,7 +50,10 @@ impl Writer {
         let bytes = s.as_bytes();
         let mut i = 1;
         while i < self.strings.len() {
-            let end = self.strings[i..].iter().position(|b| *b == 0).map_or(self.strings.len(), |p| i + p);
+            let end = self.strings[i..]
+                .iter()
+                .position(|b| *b == 0)
+                .map_or(self.strings.len(), |p| i + p);
             if &self.strings[i..end] == bytes {
                 return i as u32;
             }
@@ -79,7 +87,12 @@ impl Writer {
             for v in &d.vars {
                 b.extend_from_slice(v.as_bytes());
             }
-            links.push(self.add(DofSecType::VarTab, 4, core::mem::size_of::<DifVar>() as u32, b));
+            links.push(self.add(
+                DofSecType::VarTab,
+                4,
+                core::mem::size_of::<DifVar>() as u32,
+                b,
+            ));
         }
         let mut hdr = Vec::new();
         hdr.extend_from_slice(d.rtype.as_bytes());
@@ -99,22 +112,41 @@ pub struct DofOption {
 
 /// Emits the DOF image for the program's ECBs and run-time options.
 pub fn emit(ecbs: &[EcbOut], options: &[DofOption], int_regs: u8, tuple_regs: u8) -> Vec<u8> {
-    let mut w = Writer { secs: Vec::new(), strings: vec![0], strtab_idx: 0 };
+    let mut w = Writer {
+        secs: Vec::new(),
+        strings: vec![0],
+        strtab_idx: 0,
+    };
     // Section 0: the shared string table (its data is filled in at the end).
     w.strtab_idx = w.add(DofSecType::StrTab, 1, 0, Vec::new());
     for ecb in ecbs {
-        let pred = ecb.predicate.as_ref().map(|p| w.difo(p)).unwrap_or(DOF_SECIDX_NONE);
+        let pred = ecb
+            .predicate
+            .as_ref()
+            .map(|p| w.difo(p))
+            .unwrap_or(DOF_SECIDX_NONE);
         let actions = if ecb.actions.is_empty() {
             DOF_SECIDX_NONE
         } else {
             let mut descs = Vec::new();
             for a in &ecb.actions {
-                let difo = a.difo.as_ref().map(|d| w.difo(d)).unwrap_or(DOF_SECIDX_NONE);
+                let difo = a
+                    .difo
+                    .as_ref()
+                    .map(|d| w.difo(d))
+                    .unwrap_or(DOF_SECIDX_NONE);
                 let (strtab, arg) = match &a.format {
                     Some(f) => (w.strtab_idx, u64::from(w.string(f))),
                     None => (DOF_SECIDX_NONE, a.arg),
                 };
-                let d = DofActDesc { difo, strtab, kind: u32::from(a.kind), ntuple: a.ntuple, arg, uarg: a.uarg };
+                let d = DofActDesc {
+                    difo,
+                    strtab,
+                    kind: u32::from(a.kind),
+                    ntuple: a.ntuple,
+                    arg,
+                    uarg: a.uarg,
+                };
                 descs.extend_from_slice(d.as_bytes());
             }
             w.add(DofSecType::ActDesc, 8, 32, descs)
@@ -129,14 +161,24 @@ pub fn emit(ecbs: &[EcbOut], options: &[DofOption], int_regs: u8, tuple_regs: u8
                 id: 0,
             };
             let probes = w.add(DofSecType::ProbeDesc, 4, 0, p.as_bytes().to_vec());
-            let e = DofEcbDesc { probes, pred, actions, pad: 0, uarg: ecb.clause as u64 };
+            let e = DofEcbDesc {
+                probes,
+                pred,
+                actions,
+                pad: 0,
+                uarg: ecb.clause as u64,
+            };
             w.add(DofSecType::EcbDesc, 8, 0, e.as_bytes().to_vec());
         }
     }
     if !options.is_empty() {
         let mut b = Vec::new();
         for o in options {
-            let d = DofOptDesc { option: o.option, strtab: DOF_SECIDX_NONE, value: o.value };
+            let d = DofOptDesc {
+                option: o.option,
+                strtab: DOF_SECIDX_NONE,
+                value: o.value,
+            };
             b.extend_from_slice(d.as_bytes());
         }
         w.add(DofSecType::OptDesc, 8, 16, b);
@@ -194,22 +236,53 @@ mod tests {
 
     #[test]
     fn round_trip_structure() {
-        let difo = Difo { text: vec![0x2300_0000], ints: vec![], strtab: vec![], vars: vec![], rtype: DifType::default() };
+        let difo = Difo {
+            text: vec![0x2300_0000],
+            ints: vec![],
+            strtab: vec![],
+            vars: vec![],
+            rtype: DifType::default(),
+        };
         let ecb = EcbOut {
             descs: vec![
-                ProbeDesc { provider: "dtrace".into(), name: "BEGIN".into(), ..Default::default() },
-                ProbeDesc { name: "END".into(), ..Default::default() },
+                ProbeDesc {
+                    provider: "dtrace".into(),
+                    name: "BEGIN".into(),
+                    ..Default::default()
+                },
+                ProbeDesc {
+                    name: "END".into(),
+                    ..Default::default()
+                },
             ],
             predicate: None,
-            actions: vec![ActionOut { kind: 3, difo: Some(difo), arg: 0, format: Some("hi %d\n".into()), ntuple: 0, uarg: 0 }],
+            actions: vec![ActionOut {
+                kind: 3,
+                difo: Some(difo),
+                arg: 0,
+                format: Some("hi %d\n".into()),
+                ntuple: 0,
+                uarg: 0,
+            }],
             clause: 0,
         };
-        let dof = emit(&[ecb], &[DofOption { option: 12, value: 1 }], 8, 8);
+        let dof = emit(
+            &[ecb],
+            &[DofOption {
+                option: 12,
+                value: 1,
+            }],
+            8,
+            8,
+        );
         let h = DofHdr::from_bytes(&dof).unwrap();
         assert!(h.check_ident().is_ok());
         assert_eq!(h.loadsz as usize, dof.len());
         let secs = sections(&dof);
-        let ecbs: Vec<&DofSec> = secs.iter().filter(|s| s.ty == DofSecType::EcbDesc as u32).collect();
+        let ecbs: Vec<&DofSec> = secs
+            .iter()
+            .filter(|s| s.ty == DofSecType::EcbDesc as u32)
+            .collect();
         assert_eq!(ecbs.len(), 2);
         for s in &secs {
             assert_eq!(s.offset % u64::from(s.align), 0);
@@ -229,7 +302,10 @@ mod tests {
         let a = DofActDesc::read_at(&dof, secs[e.actions as usize].offset as usize).unwrap();
         assert_eq!(a.kind, 3);
         assert_eq!(name_at(a.arg as u32), "hi %d\n");
-        let opt = secs.iter().find(|s| s.ty == DofSecType::OptDesc as u32).unwrap();
+        let opt = secs
+            .iter()
+            .find(|s| s.ty == DofSecType::OptDesc as u32)
+            .unwrap();
         let o = DofOptDesc::read_at(&dof, opt.offset as usize).unwrap();
         assert_eq!((o.option, o.value, o.strtab), (12, 1, DOF_SECIDX_NONE));
         // The strtab ends with NUL as the kernel requires.

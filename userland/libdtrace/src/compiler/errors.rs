@@ -30,12 +30,22 @@ pub enum ErrorKind {
 impl CompileError {
     /// A located error.
     pub fn new(tag: &'static str, line: u32, message: impl Into<String>) -> Self {
-        CompileError { tag, line, message: message.into(), kind: ErrorKind::Compile }
+        CompileError {
+            tag,
+            line,
+            message: message.into(),
+            kind: ErrorKind::Compile,
+        }
     }
 
     /// An error that libdtrace reports without a line number.
     pub fn unlocated(tag: &'static str, message: impl Into<String>) -> Self {
-        CompileError { tag, line: 0, message: message.into(), kind: ErrorKind::NoLine }
+        CompileError {
+            tag,
+            line: 0,
+            message: message.into(),
+            kind: ErrorKind::NoLine,
+        }
     }
 
     /// The text after `dtrace: failed to compile script F: `, with the tag if `errtags` is set.
@@ -83,7 +93,11 @@ mod tests {
 
     #[test]
     fn unlocated_has_no_line() {
-        let e = CompileError::unlocated("D_PREPROC", "Preprocessor failed to process input program");
-        assert_eq!(e.render(false), "Preprocessor failed to process input program");
+        let e =
+            CompileError::unlocated("D_PREPROC", "Preprocessor failed to process input program");
+        assert_eq!(
+            e.render(false),
+            "Preprocessor failed to process input program"
+        );
     }
 }

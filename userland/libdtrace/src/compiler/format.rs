@@ -102,7 +102,10 @@ pub fn parse_format(fmt: &str) -> Result<Vec<Piece>, String> {
         let mut in_prec = false;
         loop {
             let Some(&ch) = chars.get(i) else {
-                return Err(format!("format conversion #{} name expected before end of format string", n));
+                return Err(format!(
+                    "format conversion #{} name expected before end of format string",
+                    n
+                ));
             };
             match ch {
                 '-' | '+' | ' ' | '#' | '\'' if digits.is_empty() && !in_prec => c.flags.push(ch),
@@ -111,7 +114,10 @@ pub fn parse_format(fmt: &str) -> Result<Vec<Piece>, String> {
                 '?' => {}
                 '0'..='9' => digits.push(ch),
                 '$' => {
-                    return Err(format!("format conversion #{} uses unsupported positional format (%n$)", n));
+                    return Err(format!(
+                        "format conversion #{} uses unsupported positional format (%n$)",
+                        n
+                    ));
                 }
                 '*' => {
                     if !digits.is_empty() {
@@ -169,7 +175,8 @@ pub fn parse_format(fmt: &str) -> Result<Vec<Piece>, String> {
         }
         let class = match c.conv {
             '%' => {
-                if !c.flags.is_empty() || c.width.is_some() || c.width_star || c.prec_star || c.agg {
+                if !c.flags.is_empty() || c.width.is_some() || c.width_star || c.prec_star || c.agg
+                {
                     return Err(format!(
                         "format conversion #{} cannot be combined with other format flags: %%",
                         n
@@ -190,7 +197,10 @@ pub fn parse_format(fmt: &str) -> Result<Vec<Piece>, String> {
             }
         };
         if !matches!(c.length.as_str(), "" | "h" | "hh" | "l" | "ll" | "L" | "w") {
-            return Err(format!("format conversion #{} is undefined: %{}{}", n, c.length, c.conv));
+            return Err(format!(
+                "format conversion #{} is undefined: %{}{}",
+                n, c.length, c.conv
+            ));
         }
         c.class = class;
         if !lit.is_empty() {
@@ -224,7 +234,13 @@ mod tests {
         parse_format(f)
             .unwrap()
             .into_iter()
-            .filter_map(|p| if let Piece::Conv(c) = p { Some(c) } else { None })
+            .filter_map(|p| {
+                if let Piece::Conv(c) = p {
+                    Some(c)
+                } else {
+                    None
+                }
+            })
             .collect()
     }
 
@@ -243,7 +259,10 @@ mod tests {
 
     #[test]
     fn errors_use_libdtrace_wording() {
-        assert_eq!(parse_format("%z").unwrap_err(), "format conversion #1 is undefined: %z");
+        assert_eq!(
+            parse_format("%z").unwrap_err(),
+            "format conversion #1 is undefined: %z"
+        );
         assert_eq!(
             parse_format("%**d").unwrap_err(),
             "format conversion #1 has more than one '*' specified for the output width"

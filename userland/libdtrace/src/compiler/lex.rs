@@ -62,6 +62,10 @@ pub struct MacroEnv {
 /// Receives `#pragma D ...` lines as they are lexed: (line, words after `#pragma D`).
 pub trait PragmaSink {
     fn pragma(&mut self, line: u32, words: &[String]) -> CResult<()>;
+    /// `#pragma D option pspec`: everything at the top level is a probe description.
+    fn pspec(&self) -> bool {
+        false
+    }
 }
 
 const PUNCTS: [&str; 48] = [
@@ -72,9 +76,33 @@ const PUNCTS: [&str; 48] = [
 
 /// Words that start a declaration rather than a probe description at the top level.
 pub const DECL_KEYWORDS: [&str; 28] = [
-    "auto", "char", "const", "double", "enum", "extern", "float", "inline", "int", "long",
-    "register", "restrict", "self", "short", "signed", "static", "string", "struct", "this",
-    "translator", "typedef", "union", "unsigned", "void", "volatile", "provider", "userland",
+    "auto",
+    "char",
+    "const",
+    "double",
+    "enum",
+    "extern",
+    "float",
+    "inline",
+    "int",
+    "long",
+    "register",
+    "restrict",
+    "self",
+    "short",
+    "signed",
+    "static",
+    "string",
+    "struct",
+    "this",
+    "translator",
+    "typedef",
+    "union",
+    "unsigned",
+    "void",
+    "volatile",
+    "provider",
+    "userland",
     "import",
 ];
 
@@ -150,7 +178,11 @@ impl<'a> Lexer<'a> {
                 self.pos += 2;
                 loop {
                     if self.pos >= self.src.len() {
-                        return err("D_SYNTAX", self.line, "end-of-file encountered before matching */");
+                        return err(
+                            "D_SYNTAX",
+                            self.line,
+                            "end-of-file encountered before matching */",
+                        );
                     }
                     if self.src[self.pos] == b'*' && self.peek_byte(1) == b'/' {
                         self.pos += 2;
@@ -182,34 +214,54 @@ impl<'a> Lexer<'a> {
             end += 1;
         }
         if end >= self.src.len() {
-            return err("D_SYNTAX", start_line, "end-of-file encountered before end of control line");
+            return err(
+                "D_SYNTAX",
+                start_line,
+                "end-of-file encountered before end of control line",
+            );
         }
         let text = String::from_utf8_lossy(&self.src[start..end]).to_string();
         self.pos = end; // the newline is consumed by skip_space
         let words = split_control_words(&text);
-        let Some(first) = words.first() else { return Ok(()) };
+        let Some(first) = words.first() else {
+            return Ok(());
+        };
         if first.chars().all(|c| c.is_ascii_digit()) || first == "line" {
             // `# 12 "file"` from cpp or `#line 12`: the next line has the given number.
-            let num = if first == "line" { words.get(1) } else { Some(first) };
+            let num = if first == "line" {
+                words.get(1)
+            } else {
+                Some(first)
+            };
             if let Some(n) = num.and_then(|n| n.parse::<u32>().ok()) {
                 // skip_space will add one for the newline that ends this control line
                 self.line = n.saturating_sub(1);
                 return Ok(());
             }
-            return err("D_PRAGCTL_INVAL", start_line, format!("invalid control directive: #{}", text.trim()));
+            return err(
+                "D_PRAGCTL_INVAL",
+                start_line,
+                format!("invalid control directive: #{}", text.trim()),
+            );
         }
         match first.as_str() {
             "pragma" => {
                 if words.len() >= 2 && words[1] == "D" {
                     sink.pragma(start_line, &words[2..])
-                } else if words.len() >= 2 && (words[1] == "ident" || words[1] == "error" || words[1] == "line") {
+                } else if words.len() >= 2
+                    && (words[1] == "ident" || words[1] == "error" || words[1] == "line")
+                {
                     sink.pragma(start_line, &words[1..])
                 } else {
                     Ok(()) // pragmas of other namespaces are ignored, as in C
                 }
             }
             "ident" => Ok(()),
-            _ => err("D_PRAGCTL_INVAL", start_line, format!("invalid control directive: #{}", first)),
+            _ => err(
+                "D_PRAGCTL_INVAL",
+                start_line,
+                format!("invalid control directive: #{}", first),
+            ),
         }
     }
 
@@ -234,16 +286,24 @@ impl<'a> Lexer<'a> {
             end += 1;
         }
         let raw = String::from_utf8_lossy(&self.src[start..end]).to_string();
-        let word_end = raw.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(raw.len());
+        let word_end = raw
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(raw.len());
         let word = &raw[..word_end];
-        if DECL_KEYWORDS.contains(&word) || (!word.is_empty() && is_type_name(word) && !raw.contains(':')) {
+        if !sink.pspec() && DECL_KEYWORDS.contains(&word)
+            || (!word.is_empty() && is_type_name(word) && !raw.contains(':'))
+        {
             return Ok(None);
         }
         // `$` alone or a description made only of `$` expansions still goes through expansion.
         let line = self.line;
         self.pos = end;
         let expanded = self.expand_in_pspec(&raw, line)?;
-        Ok(Some(Token { kind: TokKind::ProbeSpec(expanded), line, text: raw }))
+        Ok(Some(Token {
+            kind: TokKind::ProbeSpec(expanded),
+            line,
+            text: raw,
+        }))
     }
 
     /// Replaces `$N` / `$name` inside a probe description by the macro's text.
@@ -296,14 +356,22 @@ impl<'a> Lexer<'a> {
             if self.macros.default_args {
                 return Ok(String::new());
             }
-            return err("D_MACRO_UNDEF", line, format!("macro argument ${} is not defined", n));
+            return err(
+                "D_MACRO_UNDEF",
+                line,
+                format!("macro argument ${} is not defined", n),
+            );
         }
         for (k, v) in &self.macros.vars {
             if k == name {
                 return Ok(v.clone());
             }
         }
-        err("D_MACRO_UNDEF", line, format!("macro variable ${} is not defined", name))
+        err(
+            "D_MACRO_UNDEF",
+            line,
+            format!("macro variable ${} is not defined", name),
+        )
     }
 
     /// The next ordinary token.
@@ -316,14 +384,22 @@ impl<'a> Lexer<'a> {
         let start = self.pos;
         let c = self.peek_byte(0);
         if self.pos >= self.src.len() {
-            return Ok(Token { kind: TokKind::Eof, line, text: String::new() });
+            return Ok(Token {
+                kind: TokKind::Eof,
+                line,
+                text: String::new(),
+            });
         }
         if is_ident_start(c) {
             while is_ident_char(self.peek_byte(0)) {
                 self.pos += 1;
             }
             let s = String::from_utf8_lossy(&self.src[start..self.pos]).to_string();
-            return Ok(Token { kind: TokKind::Ident(s.clone()), line, text: s });
+            return Ok(Token {
+                kind: TokKind::Ident(s.clone()),
+                line,
+                text: s,
+            });
         }
         if c.is_ascii_digit() {
             return self.lex_number(line);
@@ -332,7 +408,11 @@ impl<'a> Lexer<'a> {
             self.pos += 1;
             let bytes = self.lex_quoted(b'"', line)?;
             let text = String::from_utf8_lossy(&self.src[start..self.pos]).to_string();
-            return Ok(Token { kind: TokKind::Str(bytes), line, text });
+            return Ok(Token {
+                kind: TokKind::Str(bytes),
+                line,
+                text,
+            });
         }
         if c == b'\'' {
             self.pos += 1;
@@ -350,7 +430,12 @@ impl<'a> Lexer<'a> {
             }
             let text = String::from_utf8_lossy(&self.src[start..self.pos]).to_string();
             return Ok(Token {
-                kind: TokKind::Int(IntLit { value: v as u64, unsigned: false, longs: 0, decimal: true }),
+                kind: TokKind::Int(IntLit {
+                    value: v as u64,
+                    unsigned: false,
+                    longs: 0,
+                    decimal: true,
+                }),
                 line,
                 text,
             });
@@ -362,7 +447,11 @@ impl<'a> Lexer<'a> {
             }
             let name = String::from_utf8_lossy(&self.src[start + 1..self.pos]).to_string();
             let text = String::from_utf8_lossy(&self.src[start..self.pos]).to_string();
-            return Ok(Token { kind: TokKind::Agg(name), line, text });
+            return Ok(Token {
+                kind: TokKind::Agg(name),
+                line,
+                text,
+            });
         }
         if c == b'$' {
             return self.lex_macro(line);
@@ -370,20 +459,34 @@ impl<'a> Lexer<'a> {
         if c == b'/' && self.peek_byte(1) != b'=' {
             // A `/` followed by `{` ends a predicate.
             let mut j = self.pos + 1;
-            while j < self.src.len() && (self.src[j] == b' ' || self.src[j] == b'\t' || self.src[j] == b'\n' || self.src[j] == b'\r') {
+            while j < self.src.len()
+                && (self.src[j] == b' '
+                    || self.src[j] == b'\t'
+                    || self.src[j] == b'\n'
+                    || self.src[j] == b'\r')
+            {
                 j += 1;
             }
             if self.src.get(j) == Some(&b'{') {
+                let brace_line = line
+                    + self.src[self.pos..j]
+                        .iter()
+                        .filter(|b| **b == b'\n')
+                        .count() as u32;
                 if let Some(open) = self.nesting.last() {
                     let msg = if *open == b'(' {
                         "closing ) expected in predicate before /"
                     } else {
                         "closing ] expected in predicate before /"
                     };
-                    return err("D_SYNTAX", line, msg);
+                    return err("D_SYNTAX", brace_line, msg);
                 }
                 self.pos += 1;
-                return Ok(Token { kind: TokKind::EndPred, line, text: "/".into() });
+                return Ok(Token {
+                    kind: TokKind::EndPred,
+                    line,
+                    text: "/".into(),
+                });
             }
         }
         for p in PUNCTS.iter() {
@@ -393,20 +496,28 @@ impl<'a> Lexer<'a> {
                     "(" => self.nesting.push(b'('),
                     "[" => self.nesting.push(b'['),
                     ")" | "]" => {
+                        // Parentheses and brackets are counted separately, as libdtrace does.
                         let want = if *p == ")" { b'(' } else { b'[' };
-                        match self.nesting.last() {
-                            Some(&o) if o == want => {
-                                self.nesting.pop();
+                        match self.nesting.iter().rposition(|o| *o == want) {
+                            Some(i) => {
+                                self.nesting.remove(i);
                             }
-                            None => return err("D_SYNTAX", line, format!("extra {} in input stream", p)),
-                            Some(_) => {
-                                self.nesting.pop();
+                            None => {
+                                return err(
+                                    "D_SYNTAX",
+                                    line,
+                                    format!("extra {} in input stream", p),
+                                )
                             }
                         }
                     }
                     _ => {}
                 }
-                return Ok(Token { kind: TokKind::Punct(p), line, text: (*p).to_string() });
+                return Ok(Token {
+                    kind: TokKind::Punct(p),
+                    line,
+                    text: (*p).to_string(),
+                });
             }
         }
         let ch = String::from_utf8_lossy(&self.src[self.pos..self.pos + 1]).to_string();
@@ -437,11 +548,20 @@ impl<'a> Lexer<'a> {
         }
         let value = self.macro_value(&name, line)?;
         if as_string {
-            return Ok(Token { kind: TokKind::Str(value.into_bytes()), line, text });
+            return Ok(Token {
+                kind: TokKind::Str(value.into_bytes()),
+                line,
+                text,
+            });
         }
         if value.is_empty() && self.macros.default_args {
             return Ok(Token {
-                kind: TokKind::Int(IntLit { value: 0, unsigned: false, longs: 0, decimal: true }),
+                kind: TokKind::Int(IntLit {
+                    value: 0,
+                    unsigned: false,
+                    longs: 0,
+                    decimal: true,
+                }),
                 line,
                 text,
             });
@@ -453,8 +573,18 @@ impl<'a> Lexer<'a> {
         let tok = sub.next_token(&mut nosink);
         let after = sub.next_token(&mut nosink);
         match (tok, after) {
-            (Ok(t), Ok(a)) if a.kind == TokKind::Eof && matches!(t.kind, TokKind::Int(_) | TokKind::Str(_) | TokKind::Ident(_)) => {
-                Ok(Token { kind: t.kind, line, text })
+            (Ok(t), Ok(a))
+                if a.kind == TokKind::Eof
+                    && matches!(
+                        t.kind,
+                        TokKind::Int(_) | TokKind::Str(_) | TokKind::Ident(_)
+                    ) =>
+            {
+                Ok(Token {
+                    kind: t.kind,
+                    line,
+                    text,
+                })
             }
             _ => err("D_SYNTAX", line, format!("syntax error near \"{}\"", text)),
         }
@@ -462,48 +592,79 @@ impl<'a> Lexer<'a> {
 
     fn lex_number(&mut self, line: u32) -> CResult<Token> {
         let start = self.pos;
-        let mut radix = 10;
-        if self.peek_byte(0) == b'0' && (self.peek_byte(1) == b'x' || self.peek_byte(1) == b'X') {
-            radix = 16;
+        let radix: u32 = if self.peek_byte(0) == b'0' && matches!(self.peek_byte(1), b'x' | b'X') {
             self.pos += 2;
+            16
         } else if self.peek_byte(0) == b'0' {
-            radix = 8;
-        }
+            8
+        } else {
+            10
+        };
         let digits_start = self.pos;
-        while self.peek_byte(0).is_ascii_alphanumeric() {
+        // Like libdtrace's lexer: digits (hex digits after 0x), then an integer suffix; whatever
+        // follows is the next token (`10ms` is `10` and `ms`).
+        while if radix == 16 {
+            self.peek_byte(0).is_ascii_hexdigit()
+        } else {
+            self.peek_byte(0).is_ascii_digit()
+        } {
+            self.pos += 1;
+        }
+        let digits_end = self.pos;
+        while b"uUlL".contains(&self.peek_byte(0)) {
             self.pos += 1;
         }
         let text = String::from_utf8_lossy(&self.src[start..self.pos]).to_string();
-        let body = &self.src[digits_start..self.pos];
-        // Split off the suffix.
-        let mut end = body.len();
-        while end > 0 && b"uUlL".contains(&body[end - 1]) {
-            end -= 1;
-        }
-        let (digits, suffix) = body.split_at(end);
+        let digits = &self.src[digits_start..digits_end];
         let mut unsigned = false;
         let mut longs = 0u8;
-        for s in suffix {
+        for s in &self.src[digits_end..self.pos] {
             match s {
                 b'u' | b'U' => unsigned = true,
                 _ => longs += 1,
             }
         }
         if longs > 2 || (radix == 16 && digits.is_empty()) {
-            return err("D_INT_DIGIT", line, format!("constant {} contains invalid digit", text));
+            return err(
+                "D_INT_DIGIT",
+                line,
+                format!("constant {} contains invalid digit", text),
+            );
         }
         let mut value: u64 = 0;
         for d in digits {
             let dv = (*d as char).to_digit(16).filter(|v| *v < radix);
             let Some(dv) = dv else {
-                return err("D_INT_DIGIT", line, format!("constant {} contains invalid digit {}", text, *d as char));
+                return err(
+                    "D_INT_DIGIT",
+                    line,
+                    format!("constant {} contains invalid digit {}", text, *d as char),
+                );
             };
-            value = match value.checked_mul(u64::from(radix)).and_then(|v| v.checked_add(u64::from(dv))) {
+            value = match value
+                .checked_mul(u64::from(radix))
+                .and_then(|v| v.checked_add(u64::from(dv)))
+            {
                 Some(v) => v,
-                None => return err("D_INT_OFLOW", line, format!("constant {} results in integer overflow", text)),
+                None => {
+                    return err(
+                        "D_INT_OFLOW",
+                        line,
+                        format!("constant {} results in integer overflow", text),
+                    )
+                }
             };
         }
-        Ok(Token { kind: TokKind::Int(IntLit { value, unsigned, longs, decimal: radix == 10 }), line, text })
+        Ok(Token {
+            kind: TokKind::Int(IntLit {
+                value,
+                unsigned,
+                longs,
+                decimal: radix == 10,
+            }),
+            line,
+            text,
+        })
     }
 
     /// Lexes the body of a quoted literal (the opening quote is consumed), handling escapes.
@@ -511,7 +672,11 @@ impl<'a> Lexer<'a> {
         let mut out = Vec::new();
         loop {
             let Some(&c) = self.src.get(self.pos) else {
-                let what = if quote == b'"' { "string" } else { "character constant" };
+                let what = if quote == b'"' {
+                    "string"
+                } else {
+                    "character constant"
+                };
                 return err("D_SYNTAX", line, format!("unterminated {}", what));
             };
             self.pos += 1;
@@ -519,14 +684,20 @@ impl<'a> Lexer<'a> {
                 return Ok(out);
             }
             if c == b'\n' {
-                let what = if quote == b'"' { "string" } else { "character constant" };
+                let what = if quote == b'"' {
+                    "string"
+                } else {
+                    "character constant"
+                };
                 return err("D_SYNTAX", line, format!("newline encountered in {}", what));
             }
             if c != b'\\' {
                 out.push(c);
                 continue;
             }
-            let Some(&e) = self.src.get(self.pos) else { continue };
+            let Some(&e) = self.src.get(self.pos) else {
+                continue;
+            };
             self.pos += 1;
             let v = match e {
                 b'n' => b'\n',
@@ -560,7 +731,11 @@ impl<'a> Lexer<'a> {
                 b'x' => {
                     let mut v = 0u32;
                     let mut n = 0;
-                    while let Some(d) = self.src.get(self.pos).and_then(|d| (*d as char).to_digit(16)) {
+                    while let Some(d) = self
+                        .src
+                        .get(self.pos)
+                        .and_then(|d| (*d as char).to_digit(16))
+                    {
                         v = (v * 16 + d) & 0xff;
                         self.pos += 1;
                         n += 1;
@@ -582,7 +757,11 @@ pub struct NoPragmas;
 
 impl PragmaSink for NoPragmas {
     fn pragma(&mut self, line: u32, _words: &[String]) -> CResult<()> {
-        Err(CompileError::new("D_SYNTAX", line, "unexpected control line"))
+        Err(CompileError::new(
+            "D_SYNTAX",
+            line,
+            "unexpected control line",
+        ))
     }
 }
 
@@ -643,10 +822,42 @@ mod tests {
     #[test]
     fn integers_and_suffixes() {
         let k = kinds("0x10 010 42UL 'a'");
-        assert_eq!(k[0], TokKind::Int(IntLit { value: 16, unsigned: false, longs: 0, decimal: false }));
-        assert_eq!(k[1], TokKind::Int(IntLit { value: 8, unsigned: false, longs: 0, decimal: false }));
-        assert_eq!(k[2], TokKind::Int(IntLit { value: 42, unsigned: true, longs: 1, decimal: true }));
-        assert_eq!(k[3], TokKind::Int(IntLit { value: 97, unsigned: false, longs: 0, decimal: true }));
+        assert_eq!(
+            k[0],
+            TokKind::Int(IntLit {
+                value: 16,
+                unsigned: false,
+                longs: 0,
+                decimal: false
+            })
+        );
+        assert_eq!(
+            k[1],
+            TokKind::Int(IntLit {
+                value: 8,
+                unsigned: false,
+                longs: 0,
+                decimal: false
+            })
+        );
+        assert_eq!(
+            k[2],
+            TokKind::Int(IntLit {
+                value: 42,
+                unsigned: true,
+                longs: 1,
+                decimal: true
+            })
+        );
+        assert_eq!(
+            k[3],
+            TokKind::Int(IntLit {
+                value: 97,
+                unsigned: false,
+                longs: 0,
+                decimal: true
+            })
+        );
     }
 
     #[test]
@@ -660,7 +871,10 @@ mod tests {
 
     #[test]
     fn string_escapes() {
-        assert_eq!(kinds(r#""a\n\x41\101\"""#), vec![TokKind::Str(b"a\nAA\"".to_vec())]);
+        assert_eq!(
+            kinds(r#""a\n\x41\101\"""#),
+            vec![TokKind::Str(b"a\nAA\"".to_vec())]
+        );
     }
 
     #[test]
@@ -677,28 +891,52 @@ mod tests {
         let mut sink = Collect(Vec::new());
         let t = lx.next_token(&mut sink).unwrap();
         assert_eq!(t.line, 2);
-        assert_eq!(sink.0, vec![(1, vec!["option".to_string(), "quiet".to_string()])]);
+        assert_eq!(
+            sink.0,
+            vec![(1, vec!["option".to_string(), "quiet".to_string()])]
+        );
     }
 
     #[test]
     fn probe_spec_with_macro() {
-        let env = MacroEnv { args: vec!["x.d".into(), "5".into()], ..Default::default() };
+        let env = MacroEnv {
+            args: vec!["x.d".into(), "5".into()],
+            ..Default::default()
+        };
         let mut lx = Lexer::new("tick-$1s {", &env);
-        let t = lx.try_probe_spec(&mut NoPragmas, &|_| false).unwrap().unwrap();
+        let t = lx
+            .try_probe_spec(&mut NoPragmas, &|_| false)
+            .unwrap()
+            .unwrap();
         assert_eq!(t.kind, TokKind::ProbeSpec("tick-5s".into()));
         let env2 = MacroEnv::default();
         let mut lx2 = Lexer::new("int x;", &env2);
-        assert!(lx2.try_probe_spec(&mut NoPragmas, &|_| false).unwrap().is_none());
+        assert!(lx2
+            .try_probe_spec(&mut NoPragmas, &|_| false)
+            .unwrap()
+            .is_none());
     }
 
     #[test]
     fn macro_args_become_tokens() {
-        let env = MacroEnv { args: vec!["x.d".into(), "12".into(), "\"s\"".into()], ..Default::default() };
+        let env = MacroEnv {
+            args: vec!["x.d".into(), "12".into(), "\"s\"".into()],
+            ..Default::default()
+        };
         let mut lx = Lexer::new("$1 $2 $$1 $3", &env);
         let mut s = NoPragmas;
-        assert!(matches!(lx.next_token(&mut s).unwrap().kind, TokKind::Int(IntLit { value: 12, .. })));
-        assert_eq!(lx.next_token(&mut s).unwrap().kind, TokKind::Str(b"s".to_vec()));
-        assert_eq!(lx.next_token(&mut s).unwrap().kind, TokKind::Str(b"12".to_vec()));
+        assert!(matches!(
+            lx.next_token(&mut s).unwrap().kind,
+            TokKind::Int(IntLit { value: 12, .. })
+        ));
+        assert_eq!(
+            lx.next_token(&mut s).unwrap().kind,
+            TokKind::Str(b"s".to_vec())
+        );
+        assert_eq!(
+            lx.next_token(&mut s).unwrap().kind,
+            TokKind::Str(b"12".to_vec())
+        );
         assert_eq!(lx.next_token(&mut s).unwrap_err().tag, "D_MACRO_UNDEF");
     }
 

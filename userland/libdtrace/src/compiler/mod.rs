@@ -120,7 +120,11 @@ impl CompiledProgram {
 
     /// Last value given to an option, if set.
     pub fn option(&self, name: &str) -> Option<Option<&str>> {
-        self.options.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_deref())
+        self.options
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_deref())
     }
 }
 
@@ -131,7 +135,9 @@ pub struct PragmaState {
 }
 
 fn valid_attr_word(w: &str, class: bool) -> bool {
-    let stab = ["internal", "private", "obsolete", "external", "unstable", "evolving", "stable", "standard"];
+    let stab = [
+        "internal", "private", "obsolete", "external", "unstable", "evolving", "stable", "standard",
+    ];
     let classes = ["unknown", "cpu", "platform", "group", "isa", "common"];
     let w = w.to_ascii_lowercase();
     if class {
@@ -144,10 +150,17 @@ fn valid_attr_word(w: &str, class: bool) -> bool {
 fn is_ident(s: &str) -> bool {
     let mut c = s.chars();
     matches!(c.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_')
-        && s.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '`')
+        && s.chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '`')
 }
 
 impl PragmaSink for PragmaState {
+    fn pspec(&self) -> bool {
+        self.options
+            .iter()
+            .any(|(n, v)| n == "pspec" && v.as_deref() != Some("0"))
+    }
+
     fn pragma(&mut self, line: u32, words: &[String]) -> CResult<()> {
         let Some(kind) = words.first() else {
             return Ok(());
@@ -158,7 +171,11 @@ impl PragmaSink for PragmaState {
                     return err("D_PRAGMA_MALFORM", line, "malformed #pragma option");
                 }
                 if words.len() > 2 {
-                    return err("D_PRAGMA_MALFORM", line, "superfluous arguments specified for #pragma option");
+                    return err(
+                        "D_PRAGMA_MALFORM",
+                        line,
+                        "superfluous arguments specified for #pragma option",
+                    );
                 }
                 let (name, value) = match words[1].split_once('=') {
                     Some((n, v)) => (n.to_string(), Some(v.to_string())),
@@ -176,7 +193,11 @@ impl PragmaSink for PragmaState {
             }
             "attributes" => {
                 if words.len() != 3 {
-                    return err("D_PRAGMA_MALFORM", line, "malformed #pragma attributes <attributes> <ident>");
+                    return err(
+                        "D_PRAGMA_MALFORM",
+                        line,
+                        "malformed #pragma attributes <attributes> <ident>",
+                    );
                 }
                 let parts: Vec<&str> = words[1].split('/').collect();
                 let ok = parts.len() == 3
@@ -184,7 +205,11 @@ impl PragmaSink for PragmaState {
                     && valid_attr_word(parts[1], false)
                     && valid_attr_word(parts[2], true);
                 if !ok {
-                    return err("D_PRAGMA_INVAL", line, "invalid attributes specified by #pragma attributes");
+                    return err(
+                        "D_PRAGMA_INVAL",
+                        line,
+                        "invalid attributes specified by #pragma attributes",
+                    );
                 }
                 if !is_ident(&words[2]) {
                     return err("D_PRAGMA_UNUSED", line, "unused #pragma attributes");
@@ -193,33 +218,58 @@ impl PragmaSink for PragmaState {
             }
             "binding" => {
                 if words.len() != 3 || !words[1].starts_with('"') {
-                    return err("D_PRAGMA_MALFORM", line, "malformed #pragma binding \"version\" <ident>");
+                    return err(
+                        "D_PRAGMA_MALFORM",
+                        line,
+                        "malformed #pragma binding \"version\" <ident>",
+                    );
                 }
                 Ok(())
             }
             "depends_on" => {
                 if words.len() != 3 {
-                    return err("D_PRAGMA_MALFORM", line, "malformed #pragma depends_on <class> <name>");
+                    return err(
+                        "D_PRAGMA_MALFORM",
+                        line,
+                        "malformed #pragma depends_on <class> <name>",
+                    );
                 }
                 match words[1].as_str() {
                     "library" | "module" | "provider" => Ok(()),
-                    other => err("D_PRAGMA_INVAL", line, format!("invalid class {} specified by #pragma depends_on", other)),
+                    other => err(
+                        "D_PRAGMA_INVAL",
+                        line,
+                        format!("invalid class {} specified by #pragma depends_on", other),
+                    ),
                 }
             }
-            "error" => err("D_PRAGERR", line, format!("#pragma error: {}", words[1..].join(" "))),
+            "error" => err(
+                "D_PRAGERR",
+                line,
+                format!("#pragma error: {}", words[1..].join(" ")),
+            ),
             "ident" | "line" => Ok(()),
-            other => err("D_PRAGMA_INVAL", line, format!("invalid control directive: #pragma D {}", other)),
+            other => err(
+                "D_PRAGMA_INVAL",
+                line,
+                format!("invalid control directive: #pragma D {}", other),
+            ),
         }
     }
 }
 
 fn opt_value<'a>(opts: &'a [(String, Option<String>)], name: &str) -> Option<Option<&'a str>> {
-    opts.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_deref())
+    opts.iter()
+        .rev()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_deref())
 }
 
 fn size_opt(opts: &[(String, Option<String>)], name: &str, default: u64) -> u64 {
     match opt_value(opts, name) {
-        Some(Some(v)) => options::validate(name, Some(v), false).map(|n| n as u64).unwrap_or(default),
+        Some(Some(v)) => options::validate(name, Some(v), false)
+            .map(|n| n as u64)
+            .unwrap_or(default),
         _ => default,
     }
 }
@@ -231,11 +281,14 @@ fn parse_text(
     pragmas: &mut PragmaState,
     typedefs: HashSet<String>,
     probe_spec: bool,
-) -> CResult<(ast::Program, usize, u32)> {
+) -> Result<(ast::Program, usize, u32), (CompileError, Vec<ast::Item>)> {
     let lx = Lexer::new(src, macros);
     let mut p = parse::Parser::new(lx, pragmas, typedefs);
     p.pspec_mode = probe_spec;
-    let prog = p.parse_program()?;
+    let prog = match p.parse_program() {
+        Ok(prog) => prog,
+        Err(e) => return Err((e, std::mem::take(&mut p.items))),
+    };
     let end_line = src.bytes().filter(|b| *b == b'\n').count() as u32 + 1;
     Ok((prog, p.max_arg_used(), end_line))
 }
@@ -264,7 +317,10 @@ pub fn compile(source: &str, opts: &CompileOptions) -> Result<CompiledProgram, C
     // Command-line options.
     for (n, v) in &opts.options {
         if let Err(m) = options::validate(n, v.as_deref(), false) {
-            return Err(CompileError::unlocated("D_OPTION", format!("failed to set -x {}: {}", n, m)));
+            return Err(CompileError::unlocated(
+                "D_OPTION",
+                format!("failed to set -x {}: {}", n, m),
+            ));
         }
     }
     let mut cpp_diagnostics = String::new();
@@ -282,7 +338,11 @@ pub fn compile(source: &str, opts: &CompileOptions) -> Result<CompiledProgram, C
         v
     };
     let defaultargs = opt_value(&opts.options, "defaultargs").is_some();
-    let macros = MacroEnv { args: opts.macro_args.clone(), vars: opts.macro_vars.clone(), default_args: defaultargs };
+    let macros = MacroEnv {
+        args: opts.macro_args.clone(),
+        vars: opts.macro_vars.clone(),
+        default_args: defaultargs,
+    };
     let hosted = StaticProbes::hosted();
     let matcher: &dyn ProbeMatcher = match &opts.matcher {
         Some(m) => m.as_ref(),
@@ -292,22 +352,59 @@ pub fn compile(source: &str, opts: &CompileOptions) -> Result<CompiledProgram, C
     let repo = TypeRepo::new();
     let typedefs: HashSet<String> = repo.typedef_names().cloned().collect();
     // Parse the program first: syntax errors and pragmas come before any semantic check.
-    let (prog, max_arg, end_line) = parse_text(&text, &macros, &mut pragmas, typedefs.clone(), opts.probe_spec)?;
+    let parsed = parse_text(
+        &text,
+        &macros,
+        &mut pragmas,
+        typedefs.clone(),
+        opts.probe_spec,
+    );
     let settings = all_opts(&pragmas);
     let strsize = size_opt(&settings, "strsize", 256);
     let scratchsize = size_opt(&settings, "scratchsize", 256);
     let zdefs = opts.zdefs || opt_value(&settings, "zdefs").is_some();
-    let mut ck = Checker::new(repo, CheckOptions { strsize, scratchsize, zdefs }, matcher);
+    let mut ck = Checker::new(
+        repo,
+        CheckOptions {
+            strsize,
+            scratchsize,
+            zdefs,
+        },
+        matcher,
+    );
     if opt_value(&settings, "nolibs").is_none() {
         for (name, lib) in DLIB {
             let env = MacroEnv::default();
             let mut lp = PragmaState::default();
-            let (lprog, _, _) = parse_text(lib, &env, &mut lp, typedefs.clone(), false)
-                .map_err(|e| CompileError::unlocated(e.tag, format!("D library {}: {}", name, e.render(false))))?;
-            check_items(&mut ck, &lprog)
-                .map_err(|e| CompileError::unlocated(e.tag, format!("D library {}: {}", name, e.render(false))))?;
+            let (lprog, _, _) =
+                parse_text(lib, &env, &mut lp, typedefs.clone(), false).map_err(|(e, _)| {
+                    CompileError::unlocated(
+                        e.tag,
+                        format!("D library {}: {}", name, e.render(false)),
+                    )
+                })?;
+            check_items(&mut ck, &lprog).map_err(|e| {
+                CompileError::unlocated(e.tag, format!("D library {}: {}", name, e.render(false)))
+            })?;
         }
     }
+    let (prog, max_arg, end_line) = match parsed {
+        Ok(p) => p,
+        Err((syntax, partial)) => {
+            // Declarations before the syntax error were processed while parsing in libdtrace:
+            // their errors win.
+            for item in &partial {
+                let r = match item {
+                    ast::Item::Decl(d) => ck.decl(d),
+                    ast::Item::Inline(i) => ck.inline_decl(i),
+                    ast::Item::Translator(t) => ck.translator_decl(t),
+                    _ => Ok(()),
+                };
+                r?;
+            }
+            return Err(syntax);
+        }
+    };
     if prog.items.is_empty() {
         return err("D_EMPTY", end_line, "empty D program translation unit");
     }
@@ -317,7 +414,10 @@ pub fn compile(source: &str, opts: &CompileOptions) -> Result<CompiledProgram, C
         let i = max_arg + 1;
         return Err(CompileError::unlocated(
             "D_MACRO_UNUSED",
-            format!("extraneous argument '{}' (${} is not referenced)", opts.macro_args[i], i),
+            format!(
+                "extraneous argument '{}' (${} is not referenced)",
+                opts.macro_args[i], i
+            ),
         ));
     }
     typeck::collect_assigned(&prog, &mut ck.assigned);
@@ -335,9 +435,15 @@ pub fn compile(source: &str, opts: &CompileOptions) -> Result<CompiledProgram, C
     for (n, v) in &settings {
         if let Some(idx) = options::kernel_index(n) {
             if let Ok(val) = options::validate(n, v.as_deref(), false) {
-                match kernel_options.iter_mut().find(|o: &&mut dof::DofOption| o.option == idx) {
+                match kernel_options
+                    .iter_mut()
+                    .find(|o: &&mut dof::DofOption| o.option == idx)
+                {
                     Some(o) => o.value = val as u64,
-                    None => kernel_options.push(dof::DofOption { option: idx, value: val as u64 }),
+                    None => kernel_options.push(dof::DofOption {
+                        option: idx,
+                        value: val as u64,
+                    }),
                 }
             }
         }
@@ -356,5 +462,12 @@ pub fn compile(source: &str, opts: &CompileOptions) -> Result<CompiledProgram, C
             })
         })
         .collect();
-    Ok(CompiledProgram { dof, ecbs, aggregations, options: settings, kernel_options, cpp_diagnostics })
+    Ok(CompiledProgram {
+        dof,
+        ecbs,
+        aggregations,
+        options: settings,
+        kernel_options,
+        cpp_diagnostics,
+    })
 }

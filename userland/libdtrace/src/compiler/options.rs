@@ -68,21 +68,25 @@ pub fn kernel_index(name: &str) -> Option<u32> {
 pub fn option_kind(name: &str) -> Option<OptKind> {
     use OptKind::*;
     Some(match name {
-        "bufsize" | "dynvarsize" | "aggsize" | "specsize" | "strsize" | "scratchsize" | "jstackstrsize" => Size,
+        "bufsize" | "dynvarsize" | "aggsize" | "specsize" | "strsize" | "scratchsize"
+        | "jstackstrsize" => Size,
         "cleanrate" | "aggrate" | "switchrate" | "statusrate" => Rate,
-        "nspec" | "stackframes" | "ustackframes" | "jstackframes" | "aggsortpos" | "aggsortkeypos" => Count,
+        "nspec" | "stackframes" | "ustackframes" | "jstackframes" | "aggsortpos"
+        | "aggsortkeypos" => Count,
         "cpu" => Int,
         "bufpolicy" => Choice(&["ring", "fill", "switch"]),
         "bufresize" => Choice(&["auto", "manual"]),
-        "grabanon" | "flowindent" | "quiet" | "destructive" | "stackindent" | "rawbytes" | "aggsortkey"
-        | "aggsortrev" | "temporal" | "agghist" | "aggpack" | "aggzoom" => Flag,
+        "grabanon" | "flowindent" | "quiet" | "destructive" | "stackindent" | "rawbytes"
+        | "aggsortkey" | "aggsortrev" | "temporal" | "agghist" | "aggpack" | "aggzoom" => Flag,
         "zone" | "oformat" => Text,
         // Library (compile/consume) options.
-        "defaultargs" | "nolibs" | "errtags" | "droptags" | "zdefs" | "pspec" | "argref" | "knodefs"
-        | "unodefs" | "cpp" | "cpphdrs" | "strip" | "verbose" | "lazyload" | "debug" | "tree" | "nolibsx"
-        | "evaltime" | "linkmode" | "linktype" | "encoding" | "late" | "disasm" | "amin" | "core" => Flag,
+        "defaultargs" | "nolibs" | "errtags" | "droptags" | "zdefs" | "pspec" | "argref"
+        | "knodefs" | "unodefs" | "cpp" | "cpphdrs" | "strip" | "verbose" | "lazyload"
+        | "debug" | "tree" | "nolibsx" | "evaltime" | "linkmode" | "linktype" | "encoding"
+        | "late" | "disasm" | "amin" | "core" => Flag,
         "iregs" | "tregs" => Regs,
-        "version" | "ctypes" | "dtypes" | "incdir" | "define" | "undef" | "libdir" | "syslibdir" | "modpath" => Text,
+        "version" | "ctypes" | "dtypes" | "incdir" | "define" | "undef" | "libdir"
+        | "syslibdir" | "modpath" => Text,
         "ld" | "ldpath" | "cpppath" => CmdlineText,
         "stdc" => Choice(&["a", "c", "s", "t"]),
         _ => return None,
@@ -144,7 +148,9 @@ fn parse_rate(v: &str) -> Option<i64> {
 
 /// Validates an option setting. Returns the kernel value for run-time options (or 0 for flags).
 pub fn validate(name: &str, value: Option<&str>, from_program: bool) -> Result<i64, &'static str> {
-    let Some(kind) = option_kind(name) else { return Err(EDT_BADOPTNAME) };
+    let Some(kind) = option_kind(name) else {
+        return Err(EDT_BADOPTNAME);
+    };
     match kind {
         OptKind::CmdlineText => {
             if from_program {
@@ -172,11 +178,23 @@ pub fn validate(name: &str, value: Option<&str>, from_program: bool) -> Result<i
         OptKind::Rate => parse_rate(value.ok_or(EDT_BADOPTVAL)?).ok_or(EDT_BADOPTVAL),
         OptKind::Count => {
             let v = value.ok_or(EDT_BADOPTVAL)?;
-            v.trim().parse::<i64>().ok().filter(|n| *n >= 0).ok_or(EDT_BADOPTVAL)
+            v.trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or(EDT_BADOPTVAL)
         }
-        OptKind::Int => value.ok_or(EDT_BADOPTVAL)?.trim().parse::<i64>().map_err(|_| EDT_BADOPTVAL),
+        OptKind::Int => value
+            .ok_or(EDT_BADOPTVAL)?
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| EDT_BADOPTVAL),
         OptKind::Regs => {
-            let n = value.ok_or(EDT_BADOPTVAL)?.trim().parse::<i64>().map_err(|_| EDT_BADOPTVAL)?;
+            let n = value
+                .ok_or(EDT_BADOPTVAL)?
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| EDT_BADOPTVAL)?;
             if (1..=8).contains(&n) {
                 Ok(n)
             } else {
@@ -185,7 +203,11 @@ pub fn validate(name: &str, value: Option<&str>, from_program: bool) -> Result<i
         }
         OptKind::Choice(words) => {
             let v = value.ok_or(EDT_BADOPTVAL)?;
-            words.iter().position(|w| *w == v).map(|i| i as i64).ok_or(EDT_BADOPTVAL)
+            words
+                .iter()
+                .position(|w| *w == v)
+                .map(|i| i as i64)
+                .ok_or(EDT_BADOPTVAL)
         }
         OptKind::Text => value.map(|_| 0).ok_or(EDT_BADOPTVAL),
     }

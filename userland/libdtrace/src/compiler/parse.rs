@@ -13,8 +13,10 @@ use super::ast::*;
 use super::errors::{err, CResult, CompileError};
 use super::lex::{Lexer, PragmaSink, TokKind, Token};
 
-const TYPE_WORDS: [&str; 12] =
-    ["void", "char", "short", "int", "long", "float", "double", "signed", "unsigned", "string", "_Bool", "bool"];
+const TYPE_WORDS: [&str; 12] = [
+    "void", "char", "short", "int", "long", "float", "double", "signed", "unsigned", "string",
+    "_Bool", "bool",
+];
 
 /// Parser state.
 pub struct Parser<'a, 's> {
@@ -26,19 +28,39 @@ pub struct Parser<'a, 's> {
     /// `-n`-style probe specifier: a clause may be just descriptions.
     pub pspec_mode: bool,
     last_line: u32,
+    /// Line of the token after a struct/union tag (where libdtrace reports errors about it).
+    spec_line: u32,
+    /// struct/union tags defined so far (a second definition is reported at its `{`).
+    defined_tags: HashSet<String>,
+    /// Items completed so far (kept when a later syntax error stops the parse).
+    pub items: Vec<Item>,
 }
 
 fn syntax_near(t: &Token) -> CompileError {
     if t.kind == TokKind::Eof {
         CompileError::new("D_SYNTAX", t.line, "syntax error near end of input")
     } else {
-        CompileError::new("D_SYNTAX", t.line, format!("syntax error near \"{}\"", t.text))
+        CompileError::new(
+            "D_SYNTAX",
+            t.line,
+            format!("syntax error near \"{}\"", t.text),
+        )
     }
 }
 
 impl<'a, 's> Parser<'a, 's> {
     pub fn new(lx: Lexer<'a>, sink: &'s mut dyn PragmaSink, typedefs: HashSet<String>) -> Self {
-        Parser { lx, sink, buf: VecDeque::new(), typedefs, pspec_mode: false, last_line: 1 }
+        Parser {
+            lx,
+            sink,
+            buf: VecDeque::new(),
+            typedefs,
+            pspec_mode: false,
+            last_line: 1,
+            spec_line: 1,
+            defined_tags: HashSet::new(),
+            items: Vec::new(),
+        }
     }
 
     /// Highest `$N` the source referenced.
@@ -105,16 +127,17 @@ impl<'a, 's> Parser<'a, 's> {
         }
     }
 
-    /// Parses the whole program.
+    /// Parses the whole program. On a syntax error the items parsed before it stay in
+    /// [`Parser::items`] (libdtrace processes declarations as it parses them, so their errors
+    /// come before a later syntax error).
     pub fn parse_program(&mut self) -> CResult<Program> {
-        let mut prog = Program::default();
         loop {
             if self.buf.is_empty() {
                 let typedefs = &self.typedefs;
                 let is_type = |s: &str| typedefs.contains(s);
                 if let Some(t) = self.lx.try_probe_spec(self.sink, &is_type)? {
                     let c = self.parse_clause(t)?;
-                    prog.items.push(Item::Clause(c));
+                    self.items.push(Item::Clause(c));
                     continue;
                 }
             }
@@ -126,15 +149,15 @@ impl<'a, 's> Parser<'a, 's> {
                 }
                 TokKind::Ident(w) if w == "inline" => {
                     let i = self.parse_inline()?;
-                    prog.items.push(Item::Inline(i));
+                    self.items.push(Item::Inline(i));
                 }
                 TokKind::Ident(w) if w == "translator" => {
                     let tr = self.parse_translator()?;
-                    prog.items.push(Item::Translator(tr));
+                    self.items.push(Item::Translator(tr));
                 }
                 TokKind::Ident(w) if w == "provider" => {
                     let p = self.parse_provider()?;
-                    prog.items.push(Item::Provider(p));
+                    self.items.push(Item::Provider(p));
                 }
                 _ => {
                     if !self.is_decl_start()? {
@@ -142,16 +165,20 @@ impl<'a, 's> Parser<'a, 's> {
                         return Err(syntax_near(&t));
                     }
                     let d = self.parse_decl()?;
-                    prog.items.push(Item::Decl(d));
+                    self.items.push(Item::Decl(d));
                 }
             }
         }
-        Ok(prog)
+        Ok(Program {
+            items: std::mem::take(&mut self.items),
+        })
     }
 
     fn parse_clause(&mut self, first: Token) -> CResult<Clause> {
         let line = first.line;
-        let TokKind::ProbeSpec(s) = first.kind else { unreachable!("probe spec token") };
+        let TokKind::ProbeSpec(s) = first.kind else {
+            unreachable!("probe spec token")
+        };
         let mut descs = vec![(s, line)];
         loop {
             if !self.buf.is_empty() || !self.peek_is_comma_raw()? {
@@ -162,7 +189,9 @@ impl<'a, 's> Parser<'a, 's> {
             let is_type = |s: &str| typedefs.contains(s);
             match self.lx.try_probe_spec(self.sink, &is_type)? {
                 Some(t) => {
-                    let TokKind::ProbeSpec(s) = t.kind else { unreachable!("probe spec token") };
+                    let TokKind::ProbeSpec(s) = t.kind else {
+                        unreachable!("probe spec token")
+                    };
                     descs.push((s, t.line));
                 }
                 None => {
@@ -185,19 +214,26 @@ impl<'a, 's> Parser<'a, 's> {
         let body = if t.kind == TokKind::Punct("{") {
             self.next()?;
             self.parse_stmts_until_brace()?
-        } else if t.kind == TokKind::Eof && (self.pspec_mode || predicate.is_some()) && self.pspec_mode {
+        } else if t.kind == TokKind::Eof && self.pspec_mode {
             Vec::new()
-        } else if t.kind == TokKind::Eof || (predicate.is_none() && matches!(t.kind, TokKind::Punct(";"))) {
-            if self.pspec_mode {
-                Vec::new()
-            } else {
-                return err("D_SYNTAX", t.line, "expected predicate and/or actions following probe description");
-            }
+        } else if predicate.is_none() {
+            // libdtrace reports this at the last description's line.
+            let dline = descs.last().map_or(t.line, |d| d.1);
+            return err(
+                "D_SYNTAX",
+                dline,
+                "expected predicate and/or actions following probe description",
+            );
         } else {
             self.next()?;
             return Err(syntax_near(&t));
         };
-        Ok(Clause { descs, predicate, body, line })
+        Ok(Clause {
+            descs,
+            predicate,
+            body,
+            line,
+        })
     }
 
     /// Whether the next token is `,` (only called with an empty lookahead buffer).
@@ -247,7 +283,12 @@ impl<'a, 's> Parser<'a, 's> {
             } else {
                 Vec::new()
             };
-            return Ok(Stmt::If { cond, then, els, line });
+            return Ok(Stmt::If {
+                cond,
+                then,
+                els,
+                line,
+            });
         }
         if self.is_decl_start()? && !self.is_ident("self")? && !self.is_ident("this")? {
             let t = self.next()?;
@@ -283,7 +324,10 @@ impl<'a, 's> Parser<'a, 's> {
         match &t.kind {
             TokKind::Ident(w) => {
                 TYPE_WORDS.contains(&w.as_str())
-                    || matches!(w.as_str(), "struct" | "union" | "enum" | "const" | "volatile" | "restrict")
+                    || matches!(
+                        w.as_str(),
+                        "struct" | "union" | "enum" | "const" | "volatile" | "restrict"
+                    )
                     || self.typedefs.contains(w)
             }
             _ => false,
@@ -301,7 +345,13 @@ impl<'a, 's> Parser<'a, 's> {
 
     fn parse_decl_specs(&mut self) -> CResult<DeclSpecs> {
         let line = self.peek()?.line;
-        let mut specs = DeclSpecs { classes: Vec::new(), is_const: false, is_volatile: false, base: BaseSpec::None, line };
+        let mut specs = DeclSpecs {
+            classes: Vec::new(),
+            is_const: false,
+            is_volatile: false,
+            base: BaseSpec::None,
+            line,
+        };
         loop {
             let t = self.peek()?.clone();
             let TokKind::Ident(w) = &t.kind else { break };
@@ -320,20 +370,38 @@ impl<'a, 's> Parser<'a, 's> {
                 "const" => specs.is_const = true,
                 "volatile" => specs.is_volatile = true,
                 "restrict" => {}
-                "struct" | "union" => {
-                    if !matches!(specs.base, BaseSpec::None) {
+                "struct" | "union" | "enum" => {
+                    self.next()?;
+                    let prior = std::mem::replace(&mut specs.base, BaseSpec::None);
+                    specs.base = if w == "enum" {
+                        self.parse_enum()?
+                    } else {
+                        self.parse_sou(if w == "struct" {
+                            SouKind::Struct
+                        } else {
+                            SouKind::Union
+                        })?
+                    };
+                    if let BaseSpec::Words(words) = &prior {
+                        let line = self.spec_line;
+                        if words.iter().any(|x| x == "long" || x == "short") {
+                            return err(
+                                "D_DECL_LONGINT",
+                                line,
+                                "invalid type declaration: long and long long may only be used with integer or floating-point type",
+                            );
+                        }
+                        if words.iter().all(|x| x == "signed" || x == "unsigned") {
+                            return err(
+                                "D_DECL_SIGNINT",
+                                line,
+                                "invalid type declaration: signed and unsigned may only be used with integer type",
+                            );
+                        }
+                    }
+                    if !matches!(prior, BaseSpec::None) {
                         return err("D_DECL_COMBO", t.line, "invalid type combination");
                     }
-                    self.next()?;
-                    specs.base = self.parse_sou(if w == "struct" { SouKind::Struct } else { SouKind::Union })?;
-                    continue;
-                }
-                "enum" => {
-                    if !matches!(specs.base, BaseSpec::None) {
-                        return err("D_DECL_COMBO", t.line, "invalid type combination");
-                    }
-                    self.next()?;
-                    specs.base = self.parse_enum()?;
                     continue;
                 }
                 _ if TYPE_WORDS.contains(&w.as_str()) => match &mut specs.base {
@@ -360,12 +428,35 @@ impl<'a, 's> Parser<'a, 's> {
             }
             tag = Some(strip_scope(name));
         }
+        self.spec_line = self.peek()?.line;
         if !self.eat_punct("{")? {
             if tag.is_none() {
                 let t = self.next()?;
                 return Err(syntax_near(&t));
             }
-            return Ok(BaseSpec::Sou { kind, tag, members: None });
+            return Ok(BaseSpec::Sou {
+                kind,
+                tag,
+                members: None,
+            });
+        }
+        if let Some(t) = &tag {
+            let key = format!(
+                "{}{}",
+                if kind == SouKind::Struct {
+                    "struct "
+                } else {
+                    "union "
+                },
+                t
+            );
+            if !self.defined_tags.insert(key.clone()) {
+                return err(
+                    "D_DECL_TYPERED",
+                    self.spec_line,
+                    format!("type redeclared: {}", key),
+                );
+            }
         }
         let mut members = Vec::new();
         while !self.eat_punct("}")? {
@@ -373,17 +464,34 @@ impl<'a, 's> Parser<'a, 's> {
             let line = specs.line;
             let mut decls = Vec::new();
             loop {
-                let d = if self.is_punct(":")? { Declarator::Name(None) } else { self.parse_declarator()? };
-                let width = if self.eat_punct(":")? { Some(self.parse_ternary()?) } else { None };
+                let d = if self.is_punct(":")? {
+                    Declarator::Name(None)
+                } else {
+                    self.parse_declarator()?
+                };
+                let width = if self.eat_punct(":")? {
+                    Some(self.parse_ternary()?)
+                } else {
+                    None
+                };
                 decls.push((d, width));
                 if !self.eat_punct(",")? {
                     break;
                 }
             }
-            self.expect_punct(";")?;
-            members.push(MemberDecl { specs, declarators: decls, line });
+            let semi = self.expect_punct(";")?;
+            let _ = line;
+            members.push(MemberDecl {
+                specs,
+                declarators: decls,
+                line: semi.line,
+            });
         }
-        Ok(BaseSpec::Sou { kind, tag, members: Some(members) })
+        Ok(BaseSpec::Sou {
+            kind,
+            tag,
+            members: Some(members),
+        })
     }
 
     fn parse_enum(&mut self) -> CResult<BaseSpec> {
@@ -400,28 +508,45 @@ impl<'a, 's> Parser<'a, 's> {
                 let t = self.next()?;
                 return Err(syntax_near(&t));
             }
-            return Ok(BaseSpec::Enum { tag, enumerators: None });
+            return Ok(BaseSpec::Enum {
+                tag,
+                enumerators: None,
+            });
         }
         let mut list = Vec::new();
+        let _ = self.spec_line;
         loop {
             if self.eat_punct("}")? {
                 break;
             }
             let (name, line) = self.expect_ident()?;
-            let value = if self.eat_punct("=")? { Some(self.parse_ternary()?) } else { None };
+            let value = if self.eat_punct("=")? {
+                Some(self.parse_ternary()?)
+            } else {
+                None
+            };
+            // libdtrace reports enumerator errors when it sees the next token.
+            let after = self.peek()?.line;
+            let line = if value.is_some() { after } else { line };
             list.push(Enumerator { name, value, line });
             if !self.eat_punct(",")? {
                 self.expect_punct("}")?;
                 break;
             }
         }
-        Ok(BaseSpec::Enum { tag, enumerators: Some(list) })
+        Ok(BaseSpec::Enum {
+            tag,
+            enumerators: Some(list),
+        })
     }
 
     /// Parses a (possibly abstract) declarator.
     fn parse_declarator(&mut self) -> CResult<Declarator> {
         if self.eat_punct("*")? {
-            while self.is_ident("const")? || self.is_ident("volatile")? || self.is_ident("restrict")? {
+            while self.is_ident("const")?
+                || self.is_ident("volatile")?
+                || self.is_ident("restrict")?
+            {
                 self.next()?;
             }
             let inner = self.parse_declarator()?;
@@ -429,7 +554,13 @@ impl<'a, 's> Parser<'a, 's> {
         }
         let t = self.peek()?.clone();
         let mut d = match &t.kind {
-            TokKind::Ident(n) if !self.tok_starts_type(&t) => {
+            TokKind::Ident(n)
+                if !TYPE_WORDS.contains(&n.as_str())
+                    && !matches!(
+                        n.as_str(),
+                        "struct" | "union" | "enum" | "const" | "volatile"
+                    ) =>
+            {
                 self.next()?;
                 Declarator::Name(Some(n.clone()))
             }
@@ -504,7 +635,11 @@ impl<'a, 's> Parser<'a, 's> {
             return Err(syntax_near(&t));
         }
         let declarator = self.parse_declarator()?;
-        Ok(Param { specs, declarator, line })
+        Ok(Param {
+            specs,
+            declarator,
+            line,
+        })
     }
 
     fn parse_decl(&mut self) -> CResult<Decl> {
@@ -513,12 +648,12 @@ impl<'a, 's> Parser<'a, 's> {
         let mut declarators = Vec::new();
         if !self.is_punct(";")? {
             loop {
-                let dline = self.peek()?.line;
                 let d = self.parse_declarator()?;
                 if d.name().is_none() {
                     let t = self.next()?;
                     return Err(syntax_near(&t));
                 }
+                let dline = self.peek()?.line;
                 declarators.push((d, None, dline));
                 if !self.eat_punct(",")? {
                     break;
@@ -533,7 +668,11 @@ impl<'a, 's> Parser<'a, 's> {
             }
         }
         self.expect_punct(";")?;
-        Ok(Decl { specs, declarators, line })
+        Ok(Decl {
+            specs,
+            declarators,
+            line,
+        })
     }
 
     fn parse_inline(&mut self) -> CResult<InlineDecl> {
@@ -547,7 +686,12 @@ impl<'a, 's> Parser<'a, 's> {
         self.expect_punct("=")?;
         let value = self.parse_assign()?;
         self.expect_punct(";")?;
-        Ok(InlineDecl { specs, declarator, value, line })
+        Ok(InlineDecl {
+            specs,
+            declarator,
+            value,
+            line,
+        })
     }
 
     fn parse_type_name(&mut self) -> CResult<TypeName> {
@@ -559,9 +703,17 @@ impl<'a, 's> Parser<'a, 's> {
         }
         let declarator = self.parse_declarator()?;
         if declarator.name().is_some() {
-            return err("D_SYNTAX", line, format!("syntax error near \"{}\"", declarator.name().unwrap_or("")));
+            return err(
+                "D_SYNTAX",
+                line,
+                format!("syntax error near \"{}\"", declarator.name().unwrap_or("")),
+            );
         }
-        Ok(TypeName { specs, declarator, line })
+        Ok(TypeName {
+            specs,
+            declarator,
+            line,
+        })
     }
 
     fn parse_translator(&mut self) -> CResult<TranslatorDecl> {
@@ -574,7 +726,11 @@ impl<'a, 's> Parser<'a, 's> {
             let t = self.next()?;
             return Err(syntax_near(&t));
         };
-        let input = TypeName { specs: in_specs, declarator: strip_name(in_decl), line };
+        let input = TypeName {
+            specs: in_specs,
+            declarator: strip_name(in_decl),
+            line,
+        };
         self.expect_punct(">")?;
         self.expect_punct("{")?;
         let mut members = Vec::new();
@@ -583,10 +739,18 @@ impl<'a, 's> Parser<'a, 's> {
             self.expect_punct("=")?;
             let e = self.parse_assign()?;
             self.expect_punct(";")?;
-            members.push((name, e, mline));
+            let _ = mline;
+            members.push((name, e, self.peek()?.line));
         }
-        self.expect_punct(";")?;
-        Ok(TranslatorDecl { output, input, input_name, members, line })
+        let end = self.expect_punct(";")?;
+        let _ = line;
+        Ok(TranslatorDecl {
+            output,
+            input,
+            input_name,
+            members,
+            line: end.line,
+        })
     }
 
     fn parse_provider(&mut self) -> CResult<ProviderDecl> {
@@ -615,7 +779,10 @@ impl<'a, 's> Parser<'a, 's> {
         while self.is_punct(",")? {
             let line = self.next()?.line;
             let r = self.parse_assign()?;
-            e = Expr::new(ExprKind::Binary(BinOp::Comma, Box::new(e), Box::new(r)), line);
+            e = Expr::new(
+                ExprKind::Binary(BinOp::Comma, Box::new(e), Box::new(r)),
+                line,
+            );
         }
         Ok(e)
     }
@@ -640,7 +807,10 @@ impl<'a, 's> Parser<'a, 's> {
         let Some(op) = op else { return Ok(lhs) };
         self.next()?;
         let rhs = self.parse_assign()?;
-        Ok(Expr::new(ExprKind::Assign(op, Box::new(lhs), Box::new(rhs)), t.line))
+        Ok(Expr::new(
+            ExprKind::Assign(op, Box::new(lhs), Box::new(rhs)),
+            t.line,
+        ))
     }
 
     fn parse_ternary(&mut self) -> CResult<Expr> {
@@ -652,11 +822,16 @@ impl<'a, 's> Parser<'a, 's> {
         let a = self.parse_expr()?;
         self.expect_punct(":")?;
         let b = self.parse_ternary()?;
-        Ok(Expr::new(ExprKind::Ternary(Box::new(c), Box::new(a), Box::new(b)), line))
+        Ok(Expr::new(
+            ExprKind::Ternary(Box::new(c), Box::new(a), Box::new(b)),
+            line,
+        ))
     }
 
     fn binop_of(t: &Token) -> Option<(BinOp, u8)> {
-        let TokKind::Punct(p) = t.kind else { return None };
+        let TokKind::Punct(p) = t.kind else {
+            return None;
+        };
         Some(match p {
             "||" => (BinOp::LogOr, 1),
             "^^" => (BinOp::LogXor, 2),
@@ -686,7 +861,9 @@ impl<'a, 's> Parser<'a, 's> {
         let mut lhs = self.parse_unary()?;
         loop {
             let t = self.peek()?.clone();
-            let Some((op, prec)) = Self::binop_of(&t) else { break };
+            let Some((op, prec)) = Self::binop_of(&t) else {
+                break;
+            };
             if prec <= min_prec {
                 break;
             }
@@ -852,13 +1029,27 @@ impl<'a, 's> Parser<'a, 's> {
                 }
                 self.next()?;
                 let (m, _) = self.expect_ident()?;
-                Ok(Expr::new(if w == "self" { ExprKind::SelfVar(m) } else { ExprKind::ThisVar(m) }, line))
+                Ok(Expr::new(
+                    if w == "self" {
+                        ExprKind::SelfVar(m)
+                    } else {
+                        ExprKind::ThisVar(m)
+                    },
+                    line,
+                ))
             }
             TokKind::Ident(w) => {
                 if TYPE_WORDS.contains(&w.as_str())
-                    || matches!(w.as_str(), "struct" | "union" | "enum" | "typedef" | "inline" | "translator")
+                    || matches!(
+                        w.as_str(),
+                        "struct" | "union" | "enum" | "typedef" | "inline" | "translator"
+                    )
                 {
-                    return Err(syntax_near(&Token { kind: TokKind::Ident(w.clone()), line, text: t.text }));
+                    return Err(syntax_near(&Token {
+                        kind: TokKind::Ident(w.clone()),
+                        line,
+                        text: t.text,
+                    }));
                 }
                 Ok(Expr::new(ExprKind::Ident(w), line))
             }
@@ -908,7 +1099,9 @@ mod tests {
     #[test]
     fn clause_with_several_descriptions_and_predicate() {
         let p = parse("BEGIN, tick-1s /x > 1 && y/ { trace(1); @a[probename] = count() }").unwrap();
-        let Item::Clause(c) = &p.items[0] else { panic!("not a clause") };
+        let Item::Clause(c) = &p.items[0] else {
+            panic!("not a clause")
+        };
         assert_eq!(c.descs.len(), 2);
         assert_eq!(c.descs[1].0, "tick-1s");
         assert!(c.predicate.is_some());
@@ -918,23 +1111,39 @@ mod tests {
     #[test]
     fn precedence_mul_over_add_and_right_assoc_assign() {
         let p = parse("BEGIN { a = b = 1 + 2 * 3; }").unwrap();
-        let Item::Clause(c) = &p.items[0] else { panic!() };
+        let Item::Clause(c) = &p.items[0] else {
+            panic!()
+        };
         let Stmt::Expr(e) = &c.body[0] else { panic!() };
-        let ExprKind::Assign(None, _, rhs) = &e.kind else { panic!("{:?}", e) };
-        let ExprKind::Assign(None, _, sum) = &rhs.kind else { panic!() };
-        let ExprKind::Binary(BinOp::Add, _, prod) = &sum.kind else { panic!() };
+        let ExprKind::Assign(None, _, rhs) = &e.kind else {
+            panic!("{:?}", e)
+        };
+        let ExprKind::Assign(None, _, sum) = &rhs.kind else {
+            panic!()
+        };
+        let ExprKind::Binary(BinOp::Add, _, prod) = &sum.kind else {
+            panic!()
+        };
         assert!(matches!(prod.kind, ExprKind::Binary(BinOp::Mul, _, _)));
     }
 
     #[test]
     fn declarations_and_typedef_then_cast() {
-        let p = parse("typedef int myint; myint x[int, string]; self int *y; BEGIN { z = (myint)1; }").unwrap();
+        let p =
+            parse("typedef int myint; myint x[int, string]; self int *y; BEGIN { z = (myint)1; }")
+                .unwrap();
         assert_eq!(p.items.len(), 4);
         let Item::Decl(d) = &p.items[1] else { panic!() };
-        assert!(matches!(&d.declarators[0].0, Declarator::Array(_, ArrayDim::Tuple(v)) if v.len() == 2));
-        let Item::Clause(c) = &p.items[3] else { panic!() };
+        assert!(
+            matches!(&d.declarators[0].0, Declarator::Array(_, ArrayDim::Tuple(v)) if v.len() == 2)
+        );
+        let Item::Clause(c) = &p.items[3] else {
+            panic!()
+        };
         let Stmt::Expr(e) = &c.body[0] else { panic!() };
-        let ExprKind::Assign(_, _, r) = &e.kind else { panic!() };
+        let ExprKind::Assign(_, _, r) = &e.kind else {
+            panic!()
+        };
         assert!(matches!(r.kind, ExprKind::Cast(_, _)));
     }
 
@@ -945,13 +1154,19 @@ mod tests {
         let e = parse("int i = 0;").unwrap_err();
         assert_eq!(e.message, "syntax error near \"=\"");
         let e = parse("BEGIN").unwrap_err();
-        assert_eq!(e.message, "expected predicate and/or actions following probe description");
+        assert_eq!(
+            e.message,
+            "expected predicate and/or actions following probe description"
+        );
     }
 
     #[test]
     fn if_else_and_struct() {
-        let p = parse("struct s { int a : 3; char *b; }; BEGIN { if (x) { y = 1; } else z = 2; }").unwrap();
-        let Item::Clause(c) = &p.items[1] else { panic!() };
+        let p = parse("struct s { int a : 3; char *b; }; BEGIN { if (x) { y = 1; } else z = 2; }")
+            .unwrap();
+        let Item::Clause(c) = &p.items[1] else {
+            panic!()
+        };
         assert!(matches!(&c.body[0], Stmt::If { els, .. } if els.len() == 1));
     }
 }

@@ -19,7 +19,10 @@ pub struct ProbeDesc {
 impl ProbeDesc {
     /// `provider:module:function:name`.
     pub fn full(&self) -> String {
-        format!("{}:{}:{}:{}", self.provider, self.module, self.function, self.name)
+        format!(
+            "{}:{}:{}:{}",
+            self.provider, self.module, self.function, self.name
+        )
     }
 }
 
@@ -30,7 +33,10 @@ pub fn split_desc(s: &str, line: u32) -> CResult<ProbeDesc> {
         return err(
             "D_PDESC_INVAL",
             line,
-            format!("invalid probe description \"{}\": Overspecified probe description", s),
+            format!(
+                "invalid probe description \"{}\": Overspecified probe description",
+                s
+            ),
         );
     }
     let mut f = [String::new(), String::new(), String::new(), String::new()];
@@ -39,7 +45,12 @@ pub fn split_desc(s: &str, line: u32) -> CResult<ProbeDesc> {
         f[off + i] = (*p).to_string();
     }
     let [provider, module, function, name] = f;
-    Ok(ProbeDesc { provider, module, function, name })
+    Ok(ProbeDesc {
+        provider,
+        module,
+        function,
+        name,
+    })
 }
 
 /// Shell-style glob match as DTrace uses for probe descriptions.
@@ -59,7 +70,11 @@ pub fn gmatch(s: &str, pat: &str) -> bool {
                     return false;
                 }
                 let set = &p[1..close];
-                let (neg, set) = if set.first() == Some(&b'!') { (true, &set[1..]) } else { (false, set) };
+                let (neg, set) = if set.first() == Some(&b'!') {
+                    (true, &set[1..])
+                } else {
+                    (false, set)
+                };
                 let mut hit = false;
                 let mut i = 0;
                 while i < set.len() {
@@ -87,6 +102,10 @@ pub fn gmatch(s: &str, pat: &str) -> bool {
 /// Answers "how many probes does this description match?".
 pub trait ProbeMatcher {
     fn count_matches(&self, desc: &ProbeDesc) -> usize;
+    /// How many typed arguments (`args[]`) the probes matching `desc` have, if known.
+    fn typed_args(&self, _desc: &ProbeDesc) -> Option<usize> {
+        None
+    }
 }
 
 /// A fixed probe list plus the profile provider's creatable probes.
@@ -103,15 +122,30 @@ impl StaticProbes {
     pub fn hosted() -> Self {
         let mut probes = Vec::new();
         for n in ["BEGIN", "END", "ERROR"] {
-            probes.push(ProbeDesc { provider: "dtrace".into(), name: n.into(), ..Default::default() });
+            probes.push(ProbeDesc {
+                provider: "dtrace".into(),
+                name: n.into(),
+                ..Default::default()
+            });
         }
         for r in ["97", "199", "499", "997", "1999", "4001", "4999"] {
-            probes.push(ProbeDesc { provider: "profile".into(), name: format!("profile-{}", r), ..Default::default() });
+            probes.push(ProbeDesc {
+                provider: "profile".into(),
+                name: format!("profile-{}", r),
+                ..Default::default()
+            });
         }
         for r in ["1", "10", "100", "500", "1000", "5000"] {
-            probes.push(ProbeDesc { provider: "profile".into(), name: format!("tick-{}", r), ..Default::default() });
+            probes.push(ProbeDesc {
+                provider: "profile".into(),
+                name: format!("tick-{}", r),
+                ..Default::default()
+            });
         }
-        StaticProbes { probes, profile: true }
+        StaticProbes {
+            probes,
+            profile: true,
+        }
     }
 }
 
@@ -129,7 +163,9 @@ pub fn profile_name_valid(name: &str) -> bool {
     if digits.is_empty() {
         return false;
     }
-    let Ok(val) = digits.parse::<u64>() else { return false };
+    let Ok(val) = digits.parse::<u64>() else {
+        return false;
+    };
     let suffix = &rest[digits.len()..];
     let ns_per: u64 = match suffix {
         "" | "hz" => {
@@ -152,6 +188,11 @@ pub fn profile_name_valid(name: &str) -> bool {
 }
 
 impl ProbeMatcher for StaticProbes {
+    /// The dtrace and profile providers give no argument types.
+    fn typed_args(&self, _desc: &ProbeDesc) -> Option<usize> {
+        Some(0)
+    }
+
     fn count_matches(&self, d: &ProbeDesc) -> usize {
         let field = |s: &str, p: &str| p.is_empty() || gmatch(s, p);
         let mut n = self
@@ -209,7 +250,13 @@ mod tests {
         assert_eq!(h.count_matches(&split_desc("dtrace:::", 1).unwrap()), 3);
         assert_eq!(h.count_matches(&split_desc("tick-10ms", 1).unwrap()), 1);
         assert_eq!(h.count_matches(&split_desc("profile-1ns", 1).unwrap()), 0);
-        assert_eq!(h.count_matches(&split_desc("BEGIN::read:entry", 1).unwrap()), 0);
-        assert_eq!(h.count_matches(&split_desc("profile:::test", 1).unwrap()), 0);
+        assert_eq!(
+            h.count_matches(&split_desc("BEGIN::read:entry", 1).unwrap()),
+            0
+        );
+        assert_eq!(
+            h.count_matches(&split_desc("profile:::test", 1).unwrap()),
+            0
+        );
     }
 }

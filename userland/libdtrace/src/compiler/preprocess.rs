@@ -36,27 +36,41 @@ pub fn run_cpp(source: &str, cfg: &CppConfig) -> CResult<Preprocessed> {
     };
     let program = cfg.program.clone().unwrap_or_else(|| "cpp".to_string());
     let mut cmd = Command::new(&program);
-    cmd.arg("-E").arg("-x").arg("c").arg("-D__FreeBSD__").arg("-D__rdtrace__");
+    cmd.arg("-E")
+        .arg("-x")
+        .arg("c")
+        .arg("-fno-show-column")
+        .arg("-D__FreeBSD__")
+        .arg("-D__rdtrace__");
     cmd.args(&cfg.args);
     cmd.arg("/dev/stdin");
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| {
-        CompileError::unlocated("D_PREPROC", format!("failed to run preprocessor {}: {}", program, e))
+        CompileError::unlocated(
+            "D_PREPROC",
+            format!("failed to run preprocessor {}: {}", program, e),
+        )
     })?;
     if let Some(mut stdin) = child.stdin.take() {
         // A broken pipe just means cpp stopped reading; its exit status reports the problem.
         let _ = stdin.write_all(body.as_bytes());
     }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| CompileError::unlocated("D_PREPROC", format!("failed to run preprocessor: {}", e)))?;
+    let out = child.wait_with_output().map_err(|e| {
+        CompileError::unlocated("D_PREPROC", format!("failed to run preprocessor: {}", e))
+    })?;
     let diagnostics = String::from_utf8_lossy(&out.stderr).into_owned();
     if !out.status.success() {
-        let mut e = CompileError::unlocated("D_PREPROC", "Preprocessor failed to process input program");
+        let mut e =
+            CompileError::unlocated("D_PREPROC", "Preprocessor failed to process input program");
         e.message = format!("{}\u{0}{}", diagnostics, e.message);
         return Err(e);
     }
-    Ok(Preprocessed { text: String::from_utf8_lossy(&out.stdout).into_owned(), diagnostics })
+    Ok(Preprocessed {
+        text: String::from_utf8_lossy(&out.stdout).into_owned(),
+        diagnostics,
+    })
 }
 
 /// Splits an error produced by [`run_cpp`] into (cpp diagnostics, message).
@@ -73,7 +87,10 @@ mod tests {
 
     #[test]
     fn defines_and_keeps_lines() {
-        let cfg = CppConfig { program: None, args: vec!["-DVALUE=5".into()] };
+        let cfg = CppConfig {
+            program: None,
+            args: vec!["-DVALUE=5".into()],
+        };
         let Ok(p) = run_cpp("#!/usr/sbin/dtrace -s\nBEGIN\n{ x = VALUE; }\n", &cfg) else {
             // No cpp on this machine: nothing to test.
             return;

@@ -49,9 +49,17 @@ pub enum Place {
     Var(VarRef),
     Assoc(VarRef, Vec<TExpr>),
     /// Memory at an address (for `*p = ...`, `s.m = ...` on scratch memory).
-    Mem { addr: Box<TExpr>, size: u8 },
+    Mem {
+        addr: Box<TExpr>,
+        size: u8,
+    },
     /// A bit-field: `width` bits at bit `shift` of the `size`-byte unit at `addr`.
-    Bits { addr: Box<TExpr>, size: u8, shift: u8, width: u8 },
+    Bits {
+        addr: Box<TExpr>,
+        size: u8,
+        shift: u8,
+        width: u8,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -75,21 +83,53 @@ pub enum TKind {
     LogNot(Box<TExpr>),
     /// Arithmetic, bitwise, comparison or logical operator. `unsigned` selects unsigned division,
     /// shifts and comparisons; `strings` makes comparisons string comparisons.
-    Bin { op: BinOp, l: Box<TExpr>, r: Box<TExpr>, unsigned: bool, strings: bool },
+    Bin {
+        op: BinOp,
+        l: Box<TExpr>,
+        r: Box<TExpr>,
+        unsigned: bool,
+        strings: bool,
+    },
     Ternary(Box<TExpr>, Box<TExpr>, Box<TExpr>),
-    Store { place: Place, value: Box<TExpr> },
+    Store {
+        place: Place,
+        value: Box<TExpr>,
+    },
     /// `place op= value` (also `++`/`--` with a constant value); `post` returns the old value.
-    Update { place: Place, op: BinOp, value: Box<TExpr>, post: bool, unsigned: bool },
+    Update {
+        place: Place,
+        op: BinOp,
+        value: Box<TExpr>,
+        post: bool,
+        unsigned: bool,
+    },
     Call(u16, Vec<TExpr>),
     /// Load `size` bytes at an address; `user` for user-space addresses.
-    Load { addr: Box<TExpr>, size: u8, signed: bool },
+    Load {
+        addr: Box<TExpr>,
+        size: u8,
+        signed: bool,
+    },
     /// Truncate/extend to an integer of `bits` bits.
-    Convert { e: Box<TExpr>, bits: u8, signed: bool },
+    Convert {
+        e: Box<TExpr>,
+        bits: u8,
+        signed: bool,
+    },
     /// A value produced by a recording action (`stack()`, `ustack()`, `sym()`...), usable as an
     /// aggregation key or traced: the action kind, its argument and optional value.
-    Rec { kind: u16, arg: u64, value: Option<Box<TExpr>> },
+    Rec {
+        kind: u16,
+        arg: u64,
+        value: Option<Box<TExpr>>,
+    },
     /// Extract a bit-field from a loaded storage unit (little-endian bit numbering).
-    Bitfield { unit: Box<TExpr>, shift: u8, width: u8, signed: bool },
+    Bitfield {
+        unit: Box<TExpr>,
+        shift: u8,
+        width: u8,
+        signed: bool,
+    },
 }
 
 impl TExpr {
@@ -160,16 +200,34 @@ pub enum Action {
     /// A statement evaluated for its side effects only (records nothing).
     Eval(TExpr),
     Trace(TExpr),
-    Tracemem { addr: TExpr, size: u64, dynsize: Option<TExpr> },
+    Tracemem {
+        addr: TExpr,
+        size: u64,
+        dynsize: Option<TExpr>,
+    },
     /// printf/system/freopen: the kind is in `kind` (`DTRACEACT_*`).
-    Printflike { kind: u16, format: String, args: Vec<TExpr> },
-    Printa { format: Option<String>, aggs: Vec<String> },
+    Printflike {
+        kind: u16,
+        format: String,
+        args: Vec<TExpr>,
+    },
+    Printa {
+        format: Option<String>,
+        aggs: Vec<String>,
+    },
     Print(TExpr),
     Exit(TExpr),
     Stack(u32),
-    Ustack { frames: u32, strsize: u32, java: bool },
+    Ustack {
+        frames: u32,
+        strsize: u32,
+        java: bool,
+    },
     /// sym/func/mod/usym/ufunc/umod/uaddr with their action kind.
-    Symbolic { kind: u16, value: TExpr },
+    Symbolic {
+        kind: u16,
+        value: TExpr,
+    },
     Speculate(TExpr),
     Commit(TExpr),
     Discard(TExpr),
@@ -178,15 +236,30 @@ pub enum Action {
     Stop,
     Panic,
     Breakpoint,
-    Lib { act: LibAct, agg: Option<String>, args: Vec<TExpr> },
-    Aggregate { name: String, func: AggFunc, keys: Vec<TExpr>, value: Option<TExpr>, incr: Option<TExpr>, param: u64 },
+    Lib {
+        act: LibAct,
+        agg: Option<String>,
+        args: Vec<TExpr>,
+    },
+    Aggregate {
+        name: String,
+        func: AggFunc,
+        keys: Vec<TExpr>,
+        value: Option<TExpr>,
+        incr: Option<TExpr>,
+        param: u64,
+    },
 }
 
 /// A statement of a checked clause.
 #[derive(Debug, Clone)]
 pub enum TStmt {
     Action(Action, u32),
-    If { cond: TExpr, then: Vec<TStmt>, els: Vec<TStmt> },
+    If {
+        cond: TExpr,
+        then: Vec<TStmt>,
+        els: Vec<TStmt>,
+    },
 }
 
 /// A checked clause.

@@ -85,6 +85,8 @@ pub struct Checker<'m> {
     matcher: &'m dyn ProbeMatcher,
     /// Translator input bindings while expanding a translator member.
     pub(crate) bindings: Vec<(String, TExpr)>,
+    /// The probe descriptions of the clause being checked.
+    cur_descs: Vec<super::pdesc::ProbeDesc>,
     /// Variables that were assigned an `alloca()` pointer.
     alloca_vars: std::collections::HashSet<String>,
     /// Variables the program assigns somewhere (`=`, `++`, `--`): reading them before the first
@@ -119,7 +121,10 @@ pub fn collect_assigned(prog: &Program, out: &mut HashMap<(Scope, String), bool>
                 walk(r, out);
             }
             ExprKind::Unary(op, x) => {
-                if matches!(op, UnOp::PreInc | UnOp::PreDec | UnOp::PostInc | UnOp::PostDec) {
+                if matches!(
+                    op,
+                    UnOp::PreInc | UnOp::PreDec | UnOp::PostInc | UnOp::PostDec
+                ) {
                     target(x, out);
                 }
                 walk(x, out);
@@ -129,7 +134,9 @@ pub fn collect_assigned(prog: &Program, out: &mut HashMap<(Scope, String), bool>
                 walk(b, out);
                 walk(c, out);
             }
-            ExprKind::Call(_, args) | ExprKind::AggRef(_, args) => args.iter().for_each(|a| walk(a, out)),
+            ExprKind::Call(_, args) | ExprKind::AggRef(_, args) => {
+                args.iter().for_each(|a| walk(a, out))
+            }
             ExprKind::Index(b, k) => {
                 walk(b, out);
                 k.iter().for_each(|a| walk(a, out));
@@ -147,7 +154,9 @@ pub fn collect_assigned(prog: &Program, out: &mut HashMap<(Scope, String), bool>
         for s in v {
             match s {
                 Stmt::Expr(e) => walk(e, out),
-                Stmt::If { cond, then, els, .. } => {
+                Stmt::If {
+                    cond, then, els, ..
+                } => {
                     walk(cond, out);
                     stmts(then, out);
                     stmts(els, out);
@@ -166,7 +175,14 @@ pub fn collect_assigned(prog: &Program, out: &mut HashMap<(Scope, String), bool>
 }
 
 pub(crate) fn incompat(line: u32, l: &str, op: &str, r: &str) -> CompileError {
-    CompileError::new("D_OP_INCOMPAT", line, format!("operands have incompatible types: \"{}\" {} \"{}\"", l, op, r))
+    CompileError::new(
+        "D_OP_INCOMPAT",
+        line,
+        format!(
+            "operands have incompatible types: \"{}\" {} \"{}\"",
+            l, op, r
+        ),
+    )
 }
 
 impl<'m> Checker<'m> {
@@ -187,6 +203,7 @@ impl<'m> Checker<'m> {
             matcher,
             bindings: Vec::new(),
             alloca_vars: std::collections::HashSet::new(),
+            cur_descs: Vec::new(),
             assigned: HashMap::new(),
         }
     }
@@ -237,7 +254,10 @@ impl<'m> Checker<'m> {
         self.c(t).is_some_and(|c| self.repo.is_sou(c))
     }
     pub fn is_void_ptr(&self, t: Ty) -> bool {
-        self.c(t).and_then(|c| self.repo.referenced(c)).is_some_and(|p| self.repo.is_void(p)) && self.is_ptr(t)
+        self.c(t)
+            .and_then(|c| self.repo.referenced(c))
+            .is_some_and(|p| self.repo.is_void(p))
+            && self.is_ptr(t)
     }
 
     /// Strings, `char *` and `char []` all work as D strings.
@@ -298,7 +318,10 @@ impl<'m> Checker<'m> {
 
     /// Integer promotion then the usual arithmetic conversions.
     pub fn arith_result(&self, a: Ty, b: Ty) -> Ty {
-        let (ca, cb) = (self.c(a).unwrap_or(self.repo.b.int), self.c(b).unwrap_or(self.repo.b.int));
+        let (ca, cb) = (
+            self.c(a).unwrap_or(self.repo.b.int),
+            self.c(b).unwrap_or(self.repo.b.int),
+        );
         let sa = self.repo.size_of(ca).max(4);
         let sb = self.repo.size_of(cb).max(4);
         let ua = !self.repo.is_signed(ca) && self.repo.size_of(ca) >= 4;
@@ -320,7 +343,9 @@ impl<'m> Checker<'m> {
 
     pub fn is_unsigned(&self, t: Ty) -> bool {
         match self.c(t) {
-            Some(c) => self.repo.is_pointer(c) || (self.repo.is_integer(c) && !self.repo.is_signed(c)),
+            Some(c) => {
+                self.repo.is_pointer(c) || (self.repo.is_integer(c) && !self.repo.is_signed(c))
+            }
             None => false,
         }
     }
@@ -333,24 +358,53 @@ impl<'m> Checker<'m> {
             BaseSpec::Words(words) => self.resolve_words(words, line)?,
             BaseSpec::Named(n) => match self.repo.typedef(n) {
                 Some(t) => t,
-                None => return err("D_UNKNOWN", line, format!("failed to resolve type {}: Unknown type name", n)),
+                None => {
+                    return err(
+                        "D_UNKNOWN",
+                        line,
+                        format!("failed to resolve type {}: Unknown type name", n),
+                    )
+                }
             },
-            BaseSpec::Sou { kind, tag, members } => self.define_sou(*kind, tag.as_deref(), members.as_deref(), line)?,
-            BaseSpec::Enum { tag, enumerators } => self.define_enum(tag.as_deref(), enumerators.as_deref(), line)?,
+            BaseSpec::Sou { kind, tag, members } => {
+                self.define_sou(*kind, tag.as_deref(), members.as_deref(), line)?
+            }
+            BaseSpec::Enum { tag, enumerators } => {
+                self.define_enum(tag.as_deref(), enumerators.as_deref(), line)?
+            }
         };
         Ok(if s.is_const { self.repo.const_of(t) } else { t })
     }
 
     fn resolve_words(&mut self, words: &[String], line: u32) -> CResult<TypeId> {
         let count = |w: &str| words.iter().filter(|x| x.as_str() == w).count();
-        let (signed, unsigned, short, long) = (count("signed"), count("unsigned"), count("short"), count("long"));
-        let bases: Vec<&String> =
-            words.iter().filter(|w| !matches!(w.as_str(), "signed" | "unsigned" | "short" | "long")).collect();
-        if bases.len() > 1 || (signed > 0 && unsigned > 0) || signed > 1 || unsigned > 1 || short > 1 {
+        let (signed, unsigned, short, long) = (
+            count("signed"),
+            count("unsigned"),
+            count("short"),
+            count("long"),
+        );
+        let bases: Vec<&String> = words
+            .iter()
+            .filter(|w| !matches!(w.as_str(), "signed" | "unsigned" | "short" | "long"))
+            .collect();
+        if bases.len() > 1
+            || (signed > 0 && unsigned > 0)
+            || signed > 1
+            || unsigned > 1
+            || short > 1
+        {
             return err("D_DECL_COMBO", line, "invalid type combination");
         }
         if short > 0 && long > 0 {
-            return err("D_UNKNOWN", line, format!("failed to resolve type {} : Unknown type name", words.join(" ")));
+            return err(
+                "D_UNKNOWN",
+                line,
+                format!(
+                    "failed to resolve type {} : Unknown type name",
+                    words.join(" ")
+                ),
+            );
         }
         if long > 2 {
             return err("D_DECL_COMBO", line, "invalid type combination");
@@ -367,7 +421,11 @@ impl<'m> Checker<'m> {
                     );
                 }
                 if short > 0 && base != "_Bool" {
-                    return err("D_DECL_SHORTINT", line, "invalid type declaration: short may only be used with integer type");
+                    return err(
+                        "D_DECL_SHORTINT",
+                        line,
+                        "invalid type declaration: short may only be used with integer type",
+                    );
                 }
                 if long > 0 && !(base == "double" && long == 1) {
                     return err(
@@ -404,7 +462,11 @@ impl<'m> Checker<'m> {
                 };
                 let t = self.repo.int_of(size, unsigned == 0);
                 if long == 2 {
-                    return Ok(if unsigned > 0 { b.ulonglong } else { b.longlong });
+                    return Ok(if unsigned > 0 {
+                        b.ulonglong
+                    } else {
+                        b.longlong
+                    });
                 }
                 Ok(t)
             }
@@ -428,8 +490,18 @@ impl<'m> Checker<'m> {
         self.repo.b.long
     }
 
-    fn define_sou(&mut self, kind: SouKind, tag: Option<&str>, members: Option<&[MemberDecl]>, line: u32) -> CResult<TypeId> {
-        let kw = if kind == SouKind::Struct { "struct" } else { "union" };
+    fn define_sou(
+        &mut self,
+        kind: SouKind,
+        tag: Option<&str>,
+        members: Option<&[MemberDecl]>,
+        line: u32,
+    ) -> CResult<TypeId> {
+        let kw = if kind == SouKind::Struct {
+            "struct"
+        } else {
+            "union"
+        };
         let existing = tag.and_then(|t| self.repo.tagged(kw, t));
         let Some(members) = members else {
             if let Some(e) = existing {
@@ -448,8 +520,18 @@ impl<'m> Checker<'m> {
             return Ok(id);
         };
         if let Some(e) = existing {
-            if matches!(self.repo.kind(e), TypeKind::Sou { members: Some(_), .. }) {
-                return err("D_DECL_TYPERED", line, format!("type redeclared: {} {}", kw, tag.unwrap_or("")));
+            if matches!(
+                self.repo.kind(e),
+                TypeKind::Sou {
+                    members: Some(_),
+                    ..
+                }
+            ) {
+                return err(
+                    "D_DECL_TYPERED",
+                    line,
+                    format!("type redeclared: {} {}", kw, tag.unwrap_or("")),
+                );
             }
         }
         let id = match existing {
@@ -474,14 +556,22 @@ impl<'m> Checker<'m> {
             for (d, width) in &m.declarators {
                 let name = d.name().unwrap_or("").to_string();
                 let ty = self.apply_declarator(base, d, m.line, false)?;
-                if self.repo.is_void(ty) {
-                    return err("D_DECL_VOIDOBJ", m.line, format!("cannot have void member: {}", name));
+                if self.repo.is_void(ty) || self.repo.is_function(ty) {
+                    return err(
+                        "D_DECL_VOIDOBJ",
+                        m.line,
+                        format!("cannot have void member: {}", name),
+                    );
                 }
                 if self.repo.is_incomplete(ty) || ty == id {
                     return err(
                         "D_DECL_INCOMPLETE",
                         m.line,
-                        format!("incomplete struct/union/enum {}: {}", self.repo.name(ty), name),
+                        format!(
+                            "incomplete struct/union/enum {}: {}",
+                            self.repo.name(ty),
+                            name
+                        ),
                     );
                 }
                 let bits = match width {
@@ -489,16 +579,32 @@ impl<'m> Checker<'m> {
                     Some(w) => {
                         let we = self.expr(w)?;
                         let Some(v) = self.const_value(&we) else {
-                            return err("D_DECL_BFCONST", m.line, "positive integral constant expression expected as bit-field size");
+                            return err(
+                                "D_DECL_BFCONST",
+                                m.line,
+                                "positive integral constant expression expected as bit-field size",
+                            );
                         };
                         if v <= 0 && !(v == 0 && name.is_empty()) {
-                            return err("D_DECL_BFCONST", m.line, "positive integral constant expression expected as bit-field size");
+                            return err(
+                                "D_DECL_BFCONST",
+                                m.line,
+                                "positive integral constant expression expected as bit-field size",
+                            );
                         }
                         if !self.repo.is_integer(ty) {
-                            return err("D_DECL_BFTYPE", m.line, format!("invalid type for bit-field: {}", name));
+                            return err(
+                                "D_DECL_BFTYPE",
+                                m.line,
+                                format!("invalid type for bit-field: {}", name),
+                            );
                         }
                         if v as u64 > self.repo.size_of(ty) * 8 {
-                            return err("D_DECL_BFSIZE", m.line, format!("bit-field too big for type: {}", name));
+                            return err(
+                                "D_DECL_BFSIZE",
+                                m.line,
+                                format!("bit-field too big for type: {}", name),
+                            );
                         }
                         Some(v as u32)
                     }
@@ -507,14 +613,23 @@ impl<'m> Checker<'m> {
                     return err(
                         "D_DECL_MEMBER",
                         m.line,
-                        format!("failed to define member '{}': Duplicate member or variable name", name),
+                        format!(
+                            "failed to define member '{}': Duplicate member or variable name",
+                            name
+                        ),
                     );
                 }
                 fields.push((name, ty, bits));
             }
         }
         let (ms, size, align) = self.repo.layout(kind == SouKind::Union, &fields);
-        if let TypeKind::Sou { members, size: s, align: a, .. } = self.repo.kind_mut(id) {
+        if let TypeKind::Sou {
+            members,
+            size: s,
+            align: a,
+            ..
+        } = self.repo.kind_mut(id)
+        {
             *members = Some(ms);
             *s = size;
             *a = align;
@@ -522,24 +637,47 @@ impl<'m> Checker<'m> {
         Ok(id)
     }
 
-    fn define_enum(&mut self, tag: Option<&str>, list: Option<&[Enumerator]>, line: u32) -> CResult<TypeId> {
+    fn define_enum(
+        &mut self,
+        tag: Option<&str>,
+        list: Option<&[Enumerator]>,
+        line: u32,
+    ) -> CResult<TypeId> {
         let existing = tag.and_then(|t| self.repo.tagged("enum", t));
         let Some(list) = list else {
             if let Some(e) = existing {
                 return Ok(e);
             }
-            let id = self.repo.add(TypeKind::Enum { tag: tag.map(str::to_string), values: None });
+            let id = self.repo.add(TypeKind::Enum {
+                tag: tag.map(str::to_string),
+                values: None,
+            });
             if let Some(t) = tag {
                 self.repo.set_tag("enum", t, id);
             }
             return Ok(id);
         };
         if let Some(e) = existing {
-            if matches!(self.repo.kind(e), TypeKind::Enum { values: Some(_), .. }) {
-                return err("D_DECL_TYPERED", line, format!("type redeclared: enum {}", tag.unwrap_or("")));
+            if matches!(
+                self.repo.kind(e),
+                TypeKind::Enum {
+                    values: Some(_),
+                    ..
+                }
+            ) {
+                return err(
+                    "D_DECL_TYPERED",
+                    line,
+                    format!("type redeclared: enum {}", tag.unwrap_or("")),
+                );
             }
         }
-        let id = existing.unwrap_or_else(|| self.repo.add(TypeKind::Enum { tag: tag.map(str::to_string), values: None }));
+        let id = existing.unwrap_or_else(|| {
+            self.repo.add(TypeKind::Enum {
+                tag: tag.map(str::to_string),
+                values: None,
+            })
+        });
         if let Some(t) = tag {
             self.repo.set_tag("enum", t, id);
         }
@@ -550,14 +688,21 @@ impl<'m> Checker<'m> {
                 return err(
                     "D_UNKNOWN",
                     e.line,
-                    format!("failed to define enumerator '{}': Duplicate member or variable name", e.name),
+                    format!(
+                        "failed to define enumerator '{}': Duplicate member or variable name",
+                        e.name
+                    ),
                 );
             }
             if self.enumerators.contains_key(&e.name)
                 || self.globals.contains_key(&e.name)
                 || self.inlines.contains_key(&e.name)
             {
-                return err("D_DECL_IDRED", e.line, format!("identifier redeclared: {}", e.name));
+                return err(
+                    "D_DECL_IDRED",
+                    e.line,
+                    format!("identifier redeclared: {}", e.name),
+                );
             }
             let v = match &e.value {
                 None => next,
@@ -579,7 +724,11 @@ impl<'m> Checker<'m> {
                 return err(
                     "D_DECL_ENOFLOW",
                     e.line,
-                    format!("enumerator '{}' value overflows INT_MAX ({})", e.name, i32::MAX),
+                    format!(
+                        "enumerator '{}' value overflows INT_MAX ({})",
+                        e.name,
+                        i32::MAX
+                    ),
                 );
             }
             values.push((e.name.clone(), v));
@@ -594,7 +743,13 @@ impl<'m> Checker<'m> {
 
     /// Applies a declarator to a base type. `allow_unsized` accepts `[]` (extern declarations).
     /// (the caller handles those; here they are an error).
-    pub fn apply_declarator(&mut self, base: TypeId, d: &Declarator, line: u32, allow_unsized: bool) -> CResult<TypeId> {
+    pub fn apply_declarator(
+        &mut self,
+        base: TypeId,
+        d: &Declarator,
+        line: u32,
+        allow_unsized: bool,
+    ) -> CResult<TypeId> {
         match d {
             Declarator::Name(_) => Ok(base),
             Declarator::Pointer(inner) => {
@@ -608,11 +763,18 @@ impl<'m> Checker<'m> {
                         return err(
                             "D_DECL_ARRNULL",
                             line,
-                            format!("array declaration requires array dimension or tuple signature: {}", d.name().unwrap_or("")),
+                            format!(
+                                "array declaration requires array dimension or tuple signature: {}",
+                                d.name().unwrap_or("")
+                            ),
                         )
                     }
                     ArrayDim::Tuple(_) => {
-                        return err("D_DECL_DYNOBJ", line, "associative array may not be used in this context")
+                        return err(
+                            "D_DECL_DYNOBJ",
+                            line,
+                            "associative array may not be used in this context",
+                        )
                     }
                     ArrayDim::Size(e) => {
                         let te = self.expr(e)?;
@@ -641,7 +803,9 @@ impl<'m> Checker<'m> {
             Declarator::Function(inner, params, varargs) => {
                 let mut ps = Vec::new();
                 for (i, p) in params.iter().enumerate() {
-                    if p.specs.classes.iter().any(|c| *c != StorageClass::Register) && !p.specs.classes.is_empty() {
+                    if p.specs.classes.iter().any(|c| *c != StorageClass::Register)
+                        && !p.specs.classes.is_empty()
+                    {
                         return err(
                             "D_DECL_PARMCLASS",
                             p.line,
@@ -663,7 +827,11 @@ impl<'m> Checker<'m> {
                     let pt = self.apply_declarator(pb, &p.declarator, p.line, false)?;
                     if self.repo.is_void(pt) {
                         if let Some(n) = p.declarator.name() {
-                            return err("D_DECL_PROTO_NAME", p.line, format!("void parameter may not have a name: {}", n));
+                            return err(
+                                "D_DECL_PROTO_NAME",
+                                p.line,
+                                format!("void parameter may not have a name: {}", n),
+                            );
                         }
                         if params.len() > 1 {
                             return err(
@@ -676,7 +844,11 @@ impl<'m> Checker<'m> {
                     }
                     ps.push(pt);
                 }
-                let f = self.repo.add(TypeKind::Function { ret: base, params: ps, varargs: *varargs });
+                let f = self.repo.add(TypeKind::Function {
+                    ret: base,
+                    params: ps,
+                    varargs: *varargs,
+                });
                 self.apply_declarator(f, inner, line, allow_unsized)
             }
         }
@@ -709,7 +881,10 @@ impl<'m> Checker<'m> {
             Some(c) if !is_string => self.repo.size_of(c) as u32,
             _ => 0,
         };
-        let by_ref = is_string || self.is_sou(ty) || self.is_array(ty) || matches!(shape, VarShape::Fixed(_));
+        let by_ref = is_string
+            || self.is_sou(ty)
+            || self.is_array(ty)
+            || matches!(shape, VarShape::Fixed(_));
         let info = VarInfo {
             vref: VarRef {
                 name: name.to_string(),
@@ -739,19 +914,51 @@ impl<'m> Checker<'m> {
     pub fn decl(&mut self, d: &Decl) -> CResult<()> {
         let line = d.line;
         let classes = &d.specs.classes;
-        if classes.iter().any(|c| matches!(c, StorageClass::Register | StorageClass::Auto | StorageClass::Static)) {
-            return err("D_DECL_BADCLASS", line, "specified storage class not appropriate in D");
+        if classes.iter().any(|c| {
+            matches!(
+                c,
+                StorageClass::Register | StorageClass::Auto | StorageClass::Static
+            )
+        }) {
+            return err(
+                "D_DECL_BADCLASS",
+                line,
+                "specified storage class not appropriate in D",
+            );
         }
         let scopes = classes
             .iter()
-            .filter(|c| matches!(c, StorageClass::SelfScope | StorageClass::ThisScope | StorageClass::Extern | StorageClass::Typedef))
+            .filter(|c| {
+                matches!(
+                    c,
+                    StorageClass::SelfScope
+                        | StorageClass::ThisScope
+                        | StorageClass::Extern
+                        | StorageClass::Typedef
+                )
+            })
             .count();
         if scopes > 1 {
-            return err("D_DECL_CLASS", line, "only one storage class allowed in a declaration");
+            return err(
+                "D_DECL_CLASS",
+                line,
+                "only one storage class allowed in a declaration",
+            );
         }
         let is_typedef = classes.contains(&StorageClass::Typedef);
-        let is_defn = matches!(&d.specs.base, BaseSpec::Sou { members: Some(_), .. } | BaseSpec::Enum { enumerators: Some(_), .. })
-            || matches!(&d.specs.base, BaseSpec::Sou { tag: Some(_), .. } | BaseSpec::Enum { tag: Some(_), .. });
+        let is_defn = matches!(
+            &d.specs.base,
+            BaseSpec::Sou {
+                members: Some(_),
+                ..
+            } | BaseSpec::Enum {
+                enumerators: Some(_),
+                ..
+            }
+        ) || matches!(
+            &d.specs.base,
+            BaseSpec::Sou { tag: Some(_), .. } | BaseSpec::Enum { tag: Some(_), .. }
+        );
         let base = self.resolve_specs(&d.specs)?;
         if d.declarators.is_empty() {
             if !is_defn {
@@ -765,13 +972,20 @@ impl<'m> Checker<'m> {
                 return err(
                     "D_DECL_SCOPE",
                     *dline,
-                    format!("D scoping operator may not be used in a declaration name ({})", name),
+                    format!(
+                        "D scoping operator may not be used in a declaration name ({})",
+                        name
+                    ),
                 );
             }
             if is_typedef {
                 let t = self.apply_declarator(base, dtor, *dline, false)?;
                 if self.repo.typedef(&name).is_some() {
-                    return err("D_DECL_IDRED", *dline, format!("typedef redeclared: {}", name));
+                    return err(
+                        "D_DECL_IDRED",
+                        *dline,
+                        format!("typedef redeclared: {}", name),
+                    );
                 }
                 self.repo.add_typedef(&name, t);
                 continue;
@@ -786,7 +1000,14 @@ impl<'m> Checker<'m> {
             // Associative array declarations: `type name[keytype, ...]`.
             if let Declarator::Array(inner, ArrayDim::Tuple(params)) = dtor {
                 if scope == Scope::Local {
-                    return err("D_DECL_LOCASSC", *dline, format!("associative arrays may not be declared as local variables: {}", name));
+                    return err(
+                        "D_DECL_LOCASSC",
+                        *dline,
+                        format!(
+                            "associative arrays may not be declared as local variables: {}",
+                            name
+                        ),
+                    );
                 }
                 let mut keys = Vec::new();
                 for (i, p) in params.iter().enumerate() {
@@ -817,7 +1038,11 @@ impl<'m> Checker<'m> {
             let t = self.apply_declarator(base, dtor, *dline, is_extern)?;
             if self.repo.is_function(t) {
                 if Self::is_builtin_function(&name) {
-                    return err("D_DECL_IDRED", *dline, format!("identifier redefined: {}", name));
+                    return err(
+                        "D_DECL_IDRED",
+                        *dline,
+                        format!("identifier redefined: {}", name),
+                    );
                 }
                 self.functions.insert(name, t);
                 continue;
@@ -834,19 +1059,44 @@ impl<'m> Checker<'m> {
 
     fn check_object_type(&self, t: TypeId, name: &str, line: u32) -> CResult<()> {
         if self.repo.is_void(t) {
-            return err("D_DECL_VOIDOBJ", line, format!("cannot have void object: {}", name));
+            return err(
+                "D_DECL_VOIDOBJ",
+                line,
+                format!("cannot have void object: {}", name),
+            );
         }
         if self.repo.is_incomplete(t) {
-            return err("D_DECL_INCOMPLETE", line, format!("incomplete struct/union/enum {}: {}", self.repo.name(t), name));
+            return err(
+                "D_DECL_INCOMPLETE",
+                line,
+                format!(
+                    "incomplete struct/union/enum {}: {}",
+                    self.repo.name(t),
+                    name
+                ),
+            );
         }
         Ok(())
     }
 
-    fn declare_var(&mut self, name: &str, scope: Scope, ty: Ty, shape: VarShape, line: u32) -> CResult<()> {
+    fn declare_var(
+        &mut self,
+        name: &str,
+        scope: Scope,
+        ty: Ty,
+        shape: VarShape,
+        line: u32,
+    ) -> CResult<()> {
         if scope == Scope::Global
-            && (BuiltinVar::from_name(name).is_some() || self.inlines.contains_key(name) || self.enumerators.contains_key(name))
+            && (BuiltinVar::from_name(name).is_some()
+                || self.inlines.contains_key(name)
+                || self.enumerators.contains_key(name))
         {
-            return err("D_DECL_IDRED", line, format!("identifier redeclared: {}", name));
+            return err(
+                "D_DECL_IDRED",
+                line,
+                format!("identifier redeclared: {}", name),
+            );
         }
         let table = match scope {
             Scope::Global => &self.globals,
@@ -859,7 +1109,11 @@ impl<'m> Checker<'m> {
                 (a, b) => a == b,
             };
             if !same || old.shape != shape {
-                return err("D_DECL_IDRED", line, format!("identifier redeclared: {}", name));
+                return err(
+                    "D_DECL_IDRED",
+                    line,
+                    format!("identifier redeclared: {}", name),
+                );
             }
             return Ok(());
         }
@@ -884,7 +1138,10 @@ impl<'m> Checker<'m> {
             return err(
                 "D_DECL_IDRED",
                 i.line,
-                format!("identifier redefined: {}\n\t current: inline definition\n\tprevious: {}", name, p),
+                format!(
+                    "identifier redefined: {}\n\t current: inline definition\n\tprevious: {}",
+                    name, p
+                ),
             );
         }
         let v = self.expr(&i.value)?;
@@ -908,10 +1165,18 @@ impl<'m> Checker<'m> {
     pub fn translator_decl(&mut self, t: &TranslatorDecl) -> CResult<()> {
         let out = self.type_name(&t.output)?;
         if !self.repo.is_sou(out) {
-            return err("D_XLATE_SOU", t.line, "translator output type must be a struct or union");
+            return err(
+                "D_XLATE_SOU",
+                t.line,
+                "translator output type must be a struct or union",
+            );
         }
         if self.repo.is_incomplete(out) {
-            return err("D_XLATE_SOU", t.line, format!("incomplete struct/union/enum {}", self.repo.name(out)));
+            return err(
+                "D_XLATE_SOU",
+                t.line,
+                format!("incomplete struct/union/enum {}", self.repo.name(out)),
+            );
         }
         let inp = self.type_name(&t.input)?;
         // Check members against the output type with the input bound to a placeholder.
@@ -923,7 +1188,11 @@ impl<'m> Checker<'m> {
                 result = err(
                     "D_XLATE_MEMB",
                     *line,
-                    format!("translator member {} is not a member of {}", m, self.repo.name(out)),
+                    format!(
+                        "translator member {} is not a member of {}",
+                        m,
+                        self.repo.name(out)
+                    ),
                 );
                 break;
             };
@@ -955,7 +1224,11 @@ impl<'m> Checker<'m> {
             output: out,
             input: inp,
             input_name: t.input_name.clone(),
-            members: t.members.iter().map(|(n, e, _)| (n.clone(), e.clone())).collect(),
+            members: t
+                .members
+                .iter()
+                .map(|(n, e, _)| (n.clone(), e.clone()))
+                .collect(),
         });
         Ok(())
     }
@@ -1043,7 +1316,9 @@ impl<'m> Checker<'m> {
 
     /// Converts an expression to a type (integer narrowing/widening for assignments and casts).
     pub fn convert_to(&self, e: TExpr, to: Ty) -> TExpr {
-        let (Some(tc), Some(fc)) = (self.c(to), self.c(e.ty)) else { return TExpr { ty: to, ..e } };
+        let (Some(tc), Some(fc)) = (self.c(to), self.c(e.ty)) else {
+            return TExpr { ty: to, ..e };
+        };
         if !self.repo.is_integer(tc) || !(self.repo.is_integer(fc) || self.repo.is_pointer(fc)) {
             return TExpr { ty: to, ..e };
         }
@@ -1053,10 +1328,20 @@ impl<'m> Checker<'m> {
         if let TKind::Const(v) = e.kind {
             return TExpr::new(TKind::Const(self.truncate_const(v, to)), to);
         }
-        if ts >= 8 || (ts > fs && tsigned == self.repo.is_signed(fc)) || (ts == fs && tsigned == self.repo.is_signed(fc)) {
+        if ts >= 8
+            || (ts > fs && tsigned == self.repo.is_signed(fc))
+            || (ts == fs && tsigned == self.repo.is_signed(fc))
+        {
             return TExpr { ty: to, ..e };
         }
-        TExpr::new(TKind::Convert { e: Box::new(e), bits: (ts * 8) as u8, signed: tsigned }, to)
+        TExpr::new(
+            TKind::Convert {
+                e: Box::new(e),
+                bits: (ts * 8) as u8,
+                signed: tsigned,
+            },
+            to,
+        )
     }
 
     /// Whether a value of `v`'s type may be stored in an object of type `to`.
@@ -1080,7 +1365,7 @@ impl<'m> Checker<'m> {
         }
         if self.is_ptr(to) {
             if self.is_int(from) {
-                return true;
+                return matches!(v.kind, TKind::Const(_));
             }
             if self.is_ptr(from) || self.is_array(from) || self.is_string(from) {
                 return self.ptr_compat(to, from);
@@ -1100,7 +1385,11 @@ impl<'m> Checker<'m> {
     /// Pointer compatibility: same pointee, or either side `void *`.
     pub fn ptr_compat(&self, a: Ty, b: Ty) -> bool {
         let pa = self.c(a).and_then(|c| self.repo.referenced(c));
-        let pb = if self.is_string(b) { Some(self.repo.b.char) } else { self.c(b).and_then(|c| self.repo.referenced(c)) };
+        let pb = if self.is_string(b) {
+            Some(self.repo.b.char)
+        } else {
+            self.c(b).and_then(|c| self.repo.referenced(c))
+        };
         match (pa, pb) {
             (Some(x), Some(y)) => {
                 let (x, y) = (self.repo.resolve(x), self.repo.resolve(y));
@@ -1146,13 +1435,20 @@ impl<'m> Checker<'m> {
                 VarShape::Assoc(_) => err(
                     "D_IDENT_BADREF",
                     line,
-                    format!("associative array '{}' may not be referenced as scalar", name),
+                    format!(
+                        "associative array '{}' may not be referenced as scalar",
+                        name
+                    ),
                 ),
                 _ => Ok(TExpr::new(TKind::Var(v.vref.clone()), v.ty)),
             };
         }
         if name.contains('`') {
-            return err("D_IDENT_UNDEF", line, format!("failed to resolve {}: Unknown symbol name", name));
+            return err(
+                "D_IDENT_UNDEF",
+                line,
+                format!("failed to resolve {}: Unknown symbol name", name),
+            );
         }
         if self.assigned.get(&(Scope::Global, name.to_string())) == Some(&false) {
             let long = Ty::C(self.repo.b.long);
@@ -1160,9 +1456,17 @@ impl<'m> Checker<'m> {
             return Ok(TExpr::new(TKind::Var(v.vref), v.ty));
         }
         if self.functions.contains_key(name) || super::calls::is_known_function(name) {
-            return err("D_IDENT_BADREF", line, format!("function '{}' may not be referenced as scalar", name));
+            return err(
+                "D_IDENT_BADREF",
+                line,
+                format!("function '{}' may not be referenced as scalar", name),
+            );
         }
-        err("D_IDENT_UNDEF", line, format!("failed to resolve {}: Unknown variable name", name))
+        err(
+            "D_IDENT_UNDEF",
+            line,
+            format!("failed to resolve {}: Unknown variable name", name),
+        )
     }
 
     pub fn builtin_type(&mut self, bv: BuiltinVar) -> Ty {
@@ -1186,7 +1490,11 @@ impl<'m> Checker<'m> {
                 self.repo.pointer_to(thr)
             }
             BuiltinVar::Timestamp | BuiltinVar::Vtimestamp | BuiltinVar::Walltimestamp => b.uint64,
-            BuiltinVar::Ipl | BuiltinVar::Epid | BuiltinVar::Id | BuiltinVar::Stackdepth | BuiltinVar::Ustackdepth => b.uint,
+            BuiltinVar::Ipl
+            | BuiltinVar::Epid
+            | BuiltinVar::Id
+            | BuiltinVar::Stackdepth
+            | BuiltinVar::Ustackdepth => b.uint,
             BuiltinVar::Caller | BuiltinVar::Ucaller => b.uintptr,
             BuiltinVar::Probeprov
             | BuiltinVar::Probemod
@@ -1210,20 +1518,34 @@ impl<'m> Checker<'m> {
         match &e.kind {
             ExprKind::Int(lit) => {
                 let t = self.int_ty(lit);
-                Ok(TExpr::new(TKind::Const(self.truncate_const(lit.value, Ty::C(t))), Ty::C(t)))
+                Ok(TExpr::new(
+                    TKind::Const(self.truncate_const(lit.value, Ty::C(t))),
+                    Ty::C(t),
+                ))
             }
             ExprKind::Str(s) => Ok(TExpr::new(TKind::Str(s.clone()), Ty::C(self.repo.b.string))),
             ExprKind::Ident(n) => self.ident(n, line),
             ExprKind::SelfVar(n) | ExprKind::ThisVar(n) => {
-                let scope = if matches!(e.kind, ExprKind::SelfVar(_)) { Scope::Thread } else { Scope::Local };
-                let table = if scope == Scope::Thread { &self.tls } else { &self.locals };
+                let scope = if matches!(e.kind, ExprKind::SelfVar(_)) {
+                    Scope::Thread
+                } else {
+                    Scope::Local
+                };
+                let table = if scope == Scope::Thread {
+                    &self.tls
+                } else {
+                    &self.locals
+                };
                 match table.get(n) {
                     Some(v) => {
                         if matches!(v.shape, VarShape::Assoc(_)) {
                             return err(
                                 "D_IDENT_BADREF",
                                 line,
-                                format!("associative array '{}' may not be referenced as scalar", n),
+                                format!(
+                                    "associative array '{}' may not be referenced as scalar",
+                                    n
+                                ),
                             );
                         }
                         Ok(TExpr::new(TKind::Var(v.vref.clone()), v.ty))
@@ -1234,31 +1556,54 @@ impl<'m> Checker<'m> {
                         Ok(TExpr::new(TKind::Var(v.vref), v.ty))
                     }
                     None => {
-                        let prefix = if scope == Scope::Thread { "self->" } else { "this->" };
-                        err("D_VAR_UNDEF", line, format!("{}{} has not yet been declared or assigned", prefix, n))
+                        let prefix = if scope == Scope::Thread {
+                            "self->"
+                        } else {
+                            "this->"
+                        };
+                        err(
+                            "D_VAR_UNDEF",
+                            line,
+                            format!("{}{} has not yet been declared or assigned", prefix, n),
+                        )
                     }
                 }
             }
-            ExprKind::AggName(_) | ExprKind::AggRef(_, _) => Ok(TExpr::new(TKind::Const(0), Ty::Agg)),
+            ExprKind::AggName(_) | ExprKind::AggRef(_, _) => {
+                Ok(TExpr::new(TKind::Const(0), Ty::Agg))
+            }
             ExprKind::Unary(op, x) => self.unary(*op, x, line),
             ExprKind::Binary(op, a, b) => self.binary(*op, a, b, line),
             ExprKind::Assign(op, l, r) => self.assign(*op, l, r, line),
             ExprKind::Ternary(c, a, b) => {
                 let tc = self.expr(c)?;
                 if !self.is_scalar(tc.ty) {
-                    return err("D_OP_SCALAR", line, "operator ?: expression must be of scalar type");
+                    return err(
+                        "D_OP_SCALAR",
+                        line,
+                        "operator ?: expression must be of scalar type",
+                    );
                 }
                 let ta = self.expr(a)?;
                 let tb = self.expr(b)?;
-                if (self.is_void(ta.ty) || self.is_void(tb.ty)) && (is_action_call(a) || is_action_call(b)) {
-                    return err("D_OP_ACT", line, "action cannot be used in a conditional context");
+                if (self.is_void(ta.ty) || self.is_void(tb.ty))
+                    && (is_action_call(a) || is_action_call(b))
+                {
+                    return err(
+                        "D_OP_ACT",
+                        line,
+                        "action cannot be used in a conditional context",
+                    );
                 }
                 let ty = if self.is_arith(ta.ty) && self.is_arith(tb.ty) {
                     self.arith_result(ta.ty, tb.ty)
-                } else if self.is_stringish(ta.ty) && self.is_stringish(tb.ty) && (self.is_string(ta.ty) || self.is_string(tb.ty)) {
+                } else if self.is_stringish(ta.ty)
+                    && self.is_stringish(tb.ty)
+                    && (self.is_string(ta.ty) || self.is_string(tb.ty))
+                {
                     Ty::C(self.repo.b.string)
                 } else if ta.ty == tb.ty
-                    || (self.is_ptr(ta.ty) && (self.is_ptr(tb.ty) || self.is_int(tb.ty)) && self.ptr_or_null(&ta, &tb))
+                    || (self.is_ptr(ta.ty) && (self.is_ptr(tb.ty) || self.is_int(tb.ty)))
                 {
                     ta.ty
                 } else if self.is_int(ta.ty) && self.is_ptr(tb.ty) {
@@ -1274,10 +1619,18 @@ impl<'m> Checker<'m> {
                         ),
                     );
                 };
-                if let (TKind::Const(cv), TKind::Const(av), TKind::Const(bv)) = (&tc.kind, &ta.kind, &tb.kind) {
-                    return Ok(TExpr::new(TKind::Const(if *cv != 0 { *av } else { *bv }), ty));
+                if let (TKind::Const(cv), TKind::Const(av), TKind::Const(bv)) =
+                    (&tc.kind, &ta.kind, &tb.kind)
+                {
+                    return Ok(TExpr::new(
+                        TKind::Const(if *cv != 0 { *av } else { *bv }),
+                        ty,
+                    ));
                 }
-                Ok(TExpr::new(TKind::Ternary(Box::new(tc), Box::new(ta), Box::new(tb)), ty))
+                Ok(TExpr::new(
+                    TKind::Ternary(Box::new(tc), Box::new(ta), Box::new(tb)),
+                    ty,
+                ))
             }
             ExprKind::Call(name, args) => super::calls::call_expr(self, name, args, line),
             ExprKind::Index(base, keys) => self.index(base, keys, line),
@@ -1307,7 +1660,10 @@ impl<'m> Checker<'m> {
                 if !self.is_ptr(tb.ty) {
                     return err("D_OP_PTR", line, "operator -> must be applied to a pointer");
                 }
-                let pointee = self.c(tb.ty).and_then(|c| self.repo.referenced(c)).unwrap_or(self.repo.b.void);
+                let pointee = self
+                    .c(tb.ty)
+                    .and_then(|c| self.repo.referenced(c))
+                    .unwrap_or(self.repo.b.void);
                 if !self.repo.is_sou(pointee) {
                     return err(
                         "D_OP_SOU",
@@ -1332,19 +1688,41 @@ impl<'m> Checker<'m> {
             }
             ExprKind::Cast(tn, x) => {
                 let to = self.type_name(tn)?;
+                if let ExprKind::Xlate(xt, _) = &x.kind {
+                    let xto = self.type_name(xt)?;
+                    if self.repo.is_pointer(xto) {
+                        return err(
+                            "D_CAST_INVAL",
+                            line,
+                            format!(
+                                "invalid cast expression: \"pointer to translated data\" to \"{}\"",
+                                self.repo.name(to)
+                            ),
+                        );
+                    }
+                }
                 let tx = self.expr(x)?;
                 let tt = Ty::C(to);
                 if self.repo.is_void(to) {
                     return Ok(TExpr { ty: tt, ..tx });
                 }
-                let ok = (self.repo.is_scalar(to) && (self.is_scalar(tx.ty) || self.is_array(tx.ty) || self.is_string(tx.ty) || matches!(tx.ty, Ty::Sym | Ty::USym)))
-                    || (self.repo.is_string(to) && (self.is_ptr(tx.ty) || self.is_stringish(tx.ty)))
+                let ok = (self.repo.is_scalar(to)
+                    && (self.is_scalar(tx.ty)
+                        || self.is_array(tx.ty)
+                        || self.is_string(tx.ty)
+                        || matches!(tx.ty, Ty::Sym | Ty::USym)))
+                    || (self.repo.is_string(to)
+                        && (self.is_ptr(tx.ty) || self.is_stringish(tx.ty)))
                     || (self.is_sou(tt) && tt == tx.ty);
                 if !ok {
                     return err(
                         "D_CAST_INVAL",
                         line,
-                        format!("invalid cast expression: \"{}\" to \"{}\"", self.ty_name(tx.ty), self.repo.name(to)),
+                        format!(
+                            "invalid cast expression: \"{}\" to \"{}\"",
+                            self.ty_name(tx.ty),
+                            self.repo.name(to)
+                        ),
                     );
                 }
                 if self.repo.is_integer(to) {
@@ -1363,32 +1741,58 @@ impl<'m> Checker<'m> {
                             return err(
                                 "D_IDENT_BADREF",
                                 line,
-                                format!("associative array '{}' may not be referenced as scalar", n),
+                                format!(
+                                    "associative array '{}' may not be referenced as scalar",
+                                    n
+                                ),
                             );
                         }
                     }
                 }
                 let tx = self.expr(x)?;
                 if matches!(tx.kind, TKind::Bitfield { .. }) {
-                    return err("D_SIZEOF_BITFIELD", line, "cannot apply sizeof to a bit-field");
+                    return err(
+                        "D_SIZEOF_BITFIELD",
+                        line,
+                        "cannot apply sizeof to a bit-field",
+                    );
                 }
                 match tx.ty {
                     Ty::C(c) => self.sizeof_type(c, line),
-                    _ => err("D_SIZEOF_TYPE", line, "cannot apply sizeof to an operand of unknown size"),
+                    _ => err(
+                        "D_SIZEOF_TYPE",
+                        line,
+                        "cannot apply sizeof to an operand of unknown size",
+                    ),
                 }
             }
             ExprKind::Offsetof(tn, m) => {
                 let t = self.type_name(tn)?;
-                if !self.repo.is_sou(t) {
-                    return err("D_OFFSETOF_TYPE", line, "offsetof operand must be a struct or union type");
+                if !self.repo.is_sou(t) || self.repo.is_incomplete(t) {
+                    return err(
+                        "D_OFFSETOF_TYPE",
+                        line,
+                        "offsetof operand must be a struct or union type",
+                    );
                 }
                 let Some(mem) = self.repo.member(t, m) else {
-                    return err("D_UNKNOWN", line, format!("failed to determine offset of {}: Member name not found", m));
+                    return err(
+                        "D_UNKNOWN",
+                        line,
+                        format!("failed to determine offset of {}: Member name not found", m),
+                    );
                 };
                 if mem.bits.is_some() {
-                    return err("D_OFFSETOF_BITFIELD", line, format!("cannot take offset of a bit-field: {}", m));
+                    return err(
+                        "D_OFFSETOF_BITFIELD",
+                        line,
+                        format!("cannot take offset of a bit-field: {}", m),
+                    );
                 }
-                Ok(TExpr::new(TKind::Const(mem.offset), Ty::C(self.repo.b.size_t)))
+                Ok(TExpr::new(
+                    TKind::Const(mem.offset),
+                    Ty::C(self.repo.b.size_t),
+                ))
             }
             ExprKind::Stringof(x) => {
                 let tx = self.expr(x)?;
@@ -1396,28 +1800,29 @@ impl<'m> Checker<'m> {
                     return err(
                         "D_STRINGOF_TYPE",
                         line,
-                        format!("cannot apply stringof to a value of type {}", self.ty_name(tx.ty)),
+                        format!(
+                            "cannot apply stringof to a value of type {}",
+                            self.ty_name(tx.ty)
+                        ),
                     );
                 }
-                Ok(TExpr { ty: Ty::C(self.repo.b.string), ..tx })
+                Ok(TExpr {
+                    ty: Ty::C(self.repo.b.string),
+                    ..tx
+                })
             }
             ExprKind::Xlate(tn, _x) => {
                 let to = self.type_name(tn)?;
                 err(
                     "D_XLATE_NONE",
                     line,
-                    format!("translated data of type \"{}\" must be accessed through a member", self.repo.name(to)),
+                    format!(
+                        "translated data of type \"{}\" must be accessed through a member",
+                        self.repo.name(to)
+                    ),
                 )
             }
         }
-    }
-
-    fn ptr_or_null(&self, a: &TExpr, b: &TExpr) -> bool {
-        if self.is_int(b.ty) {
-            return true;
-        }
-        let _ = a;
-        true
     }
 
     fn sizeof_type(&self, t: TypeId, line: u32) -> CResult<TExpr> {
@@ -1425,27 +1830,48 @@ impl<'m> Checker<'m> {
             self.opts.strsize
         } else {
             if self.repo.is_void(t) || self.repo.is_incomplete(t) || self.repo.is_function(t) {
-                return err("D_SIZEOF_TYPE", line, "cannot apply sizeof to an operand of unknown size");
+                return err(
+                    "D_SIZEOF_TYPE",
+                    line,
+                    "cannot apply sizeof to an operand of unknown size",
+                );
             }
             self.repo.size_of(t)
         };
         Ok(TExpr::new(TKind::Const(size), Ty::C(self.repo.b.size_t)))
     }
 
-    fn xlate_member(&mut self, tn: &TypeName, x: &Expr, m: &str, arrow: bool, line: u32) -> CResult<TExpr> {
+    fn xlate_member(
+        &mut self,
+        tn: &TypeName,
+        x: &Expr,
+        m: &str,
+        arrow: bool,
+        line: u32,
+    ) -> CResult<TExpr> {
         let to = self.type_name(tn)?;
-        let out = if arrow { self.repo.referenced(to).unwrap_or(to) } else { to };
+        let out = if arrow {
+            self.repo.referenced(to).unwrap_or(to)
+        } else {
+            to
+        };
         let tx = self.expr(x)?;
         let idx = self.translators.iter().position(|t| {
             self.repo.resolve(t.output) == self.repo.resolve(out)
                 && (self.repo.name(t.input) == self.ty_name(tx.ty)
-                    || (self.is_ptr(tx.ty) && self.repo.is_pointer(t.input) && self.ptr_compat(Ty::C(t.input), tx.ty)))
+                    || (self.is_ptr(tx.ty)
+                        && self.repo.is_pointer(t.input)
+                        && self.ptr_compat(Ty::C(t.input), tx.ty)))
         });
         let Some(idx) = idx else {
             return err(
                 "D_XLATE_NONE",
                 line,
-                format!("cannot translate from \"{}\" to \"{}\"", self.ty_name(tx.ty), self.repo.name(out)),
+                format!(
+                    "cannot translate from \"{}\" to \"{}\"",
+                    self.ty_name(tx.ty),
+                    self.repo.name(out)
+                ),
             );
         };
         let tr = self.translators[idx].clone();
@@ -1453,7 +1879,11 @@ impl<'m> Checker<'m> {
             return err(
                 "D_XLATE_MEMB",
                 line,
-                format!("translator member {} is not a member of {}", m, self.repo.name(out)),
+                format!(
+                    "translator member {} is not a member of {}",
+                    m,
+                    self.repo.name(out)
+                ),
             );
         };
         self.bindings.push((tr.input_name.clone(), tx));
@@ -1468,12 +1898,26 @@ impl<'m> Checker<'m> {
     }
 
     /// `base.m` (base is a struct value, i.e. its address) or `base->m` (base is a pointer).
-    fn member_access(&mut self, base: TExpr, sou: TypeId, m: &str, line: u32, _arrow: bool) -> CResult<TExpr> {
+    fn member_access(
+        &mut self,
+        base: TExpr,
+        sou: TypeId,
+        m: &str,
+        line: u32,
+        _arrow: bool,
+    ) -> CResult<TExpr> {
         let Some(mem) = self.repo.member(sou, m) else {
-            return err("D_TYPE_MEMBER", line, format!("{} is not a member of {}", m, self.repo.name(sou)));
+            return err(
+                "D_TYPE_MEMBER",
+                line,
+                format!("{} is not a member of {}", m, self.repo.name(sou)),
+            );
         };
         let addr_ty = Ty::C(self.repo.b.uintptr);
-        let base_addr = TExpr { ty: addr_ty, ..base };
+        let base_addr = TExpr {
+            ty: addr_ty,
+            ..base
+        };
         let addr = if mem.offset == 0 {
             base_addr
         } else {
@@ -1499,10 +1943,22 @@ impl<'m> Checker<'m> {
         }
         let size = self.repo.size_of(t).clamp(1, 8) as u8;
         let signed = self.repo.is_signed(t);
-        let load = TExpr::new(TKind::Load { addr: Box::new(addr), size, signed: signed && bits.is_none() }, ty);
+        let load = TExpr::new(
+            TKind::Load {
+                addr: Box::new(addr),
+                size,
+                signed: signed && bits.is_none(),
+            },
+            ty,
+        );
         match bits {
             Some((w, off)) => TExpr::new(
-                TKind::Bitfield { unit: Box::new(load), shift: off as u8, width: w as u8, signed },
+                TKind::Bitfield {
+                    unit: Box::new(load),
+                    shift: off as u8,
+                    width: w as u8,
+                    signed,
+                },
                 ty,
             ),
             None => load,
@@ -1514,15 +1970,26 @@ impl<'m> Checker<'m> {
             UnOp::PreInc | UnOp::PreDec | UnOp::PostInc | UnOp::PostDec => {
                 let (place, ty) = self.place(x, None, op.text(), line, true)?;
                 if !self.is_scalar(ty) {
-                    return err("D_OP_SCALAR", line, format!("operator {} requires operand of scalar type", op.text()));
+                    return err(
+                        "D_OP_SCALAR",
+                        line,
+                        format!("operator {} requires operand of scalar type", op.text()),
+                    );
                 }
                 let step = if self.is_ptr(ty) {
-                    let p = self.c(ty).and_then(|c| self.repo.referenced(c)).unwrap_or(self.repo.b.char);
+                    let p = self
+                        .c(ty)
+                        .and_then(|c| self.repo.referenced(c))
+                        .unwrap_or(self.repo.b.char);
                     self.repo.size_of(p).max(1)
                 } else {
                     1
                 };
-                let bop = if matches!(op, UnOp::PreInc | UnOp::PostInc) { BinOp::Add } else { BinOp::Sub };
+                let bop = if matches!(op, UnOp::PreInc | UnOp::PostInc) {
+                    BinOp::Add
+                } else {
+                    BinOp::Sub
+                };
                 let unsigned = self.is_unsigned(ty);
                 Ok(TExpr::new(
                     TKind::Update {
@@ -1540,13 +2007,28 @@ impl<'m> Checker<'m> {
                     ExprKind::Ident(n)
                         if self.globals.contains_key(n) || BuiltinVar::from_name(n).is_some() =>
                     {
-                        return err("D_ADDROF_VAR", line, "cannot take address of dynamic variable");
+                        return err(
+                            "D_ADDROF_VAR",
+                            line,
+                            "cannot take address of dynamic variable",
+                        );
                     }
-                    ExprKind::SelfVar(_) | ExprKind::ThisVar(_) | ExprKind::AggName(_) | ExprKind::AggRef(..) => {
-                        return err("D_ADDROF_VAR", line, "cannot take address of dynamic variable");
+                    ExprKind::SelfVar(_)
+                    | ExprKind::ThisVar(_)
+                    | ExprKind::AggName(_)
+                    | ExprKind::AggRef(..) => {
+                        return err(
+                            "D_ADDROF_VAR",
+                            line,
+                            "cannot take address of dynamic variable",
+                        );
                     }
                     ExprKind::Index(b, _) if self.names_dynamic(b) => {
-                        return err("D_ADDROF_VAR", line, "cannot take address of dynamic variable");
+                        return err(
+                            "D_ADDROF_VAR",
+                            line,
+                            "cannot take address of dynamic variable",
+                        );
                     }
                     _ => {}
                 }
@@ -1555,52 +2037,92 @@ impl<'m> Checker<'m> {
                     TKind::Load { addr, .. } => {
                         let c = self.c(tx.ty).unwrap_or(self.repo.b.void);
                         let p = self.repo.pointer_to(c);
-                        Ok(TExpr { ty: Ty::C(p), ..*addr })
+                        Ok(TExpr {
+                            ty: Ty::C(p),
+                            ..*addr
+                        })
                     }
-                    TKind::Bitfield { .. } => err("D_ADDROF_BITFIELD", line, "cannot take address of bit-field"),
+                    TKind::Bitfield { .. } => err(
+                        "D_ADDROF_BITFIELD",
+                        line,
+                        "cannot take address of bit-field",
+                    ),
                     _ if self.is_sou(tx.ty) || self.is_array(tx.ty) => {
                         if self.expr_is_var(&tx) {
-                            return err("D_ADDROF_VAR", line, "cannot take address of dynamic variable");
+                            return err(
+                                "D_ADDROF_VAR",
+                                line,
+                                "cannot take address of dynamic variable",
+                            );
                         }
                         let c = self.c(tx.ty).unwrap_or(self.repo.b.void);
                         let p = self.repo.pointer_to(c);
                         Ok(TExpr { ty: Ty::C(p), ..tx })
                     }
-                    _ => err("D_ADDROF_LVAL", line, "unacceptable operand for unary & operator"),
+                    _ => err(
+                        "D_ADDROF_LVAL",
+                        line,
+                        "unacceptable operand for unary & operator",
+                    ),
                 }
             }
             UnOp::Deref => {
                 let tx = self.expr(x)?;
                 let Some(p) = self.c(tx.ty).and_then(|c| self.repo.referenced(c)) else {
-                    return err("D_DEREF_NONPTR", line, "cannot dereference non-pointer type");
+                    return err(
+                        "D_DEREF_NONPTR",
+                        line,
+                        "cannot dereference non-pointer type",
+                    );
                 };
                 if self.repo.is_void(p) {
                     return err("D_DEREF_VOID", line, "cannot dereference pointer to void");
                 }
                 if self.repo.is_function(p) {
-                    return err("D_DEREF_FUNC", line, "cannot dereference pointer to function");
+                    return err(
+                        "D_DEREF_FUNC",
+                        line,
+                        "cannot dereference pointer to function",
+                    );
                 }
-                let a = TExpr { ty: Ty::C(self.repo.b.uintptr), ..tx };
+                let a = TExpr {
+                    ty: Ty::C(self.repo.b.uintptr),
+                    ..tx
+                };
                 Ok(self.load_from(a, p, None))
             }
             UnOp::Neg | UnOp::Plus => {
                 let tx = self.expr(x)?;
                 if !self.is_arith(tx.ty) {
-                    return err("D_OP_ARITH", line, format!("operator {} requires an operand of arithmetic type", op.text()));
+                    return err(
+                        "D_OP_ARITH",
+                        line,
+                        format!(
+                            "operator {} requires an operand of arithmetic type",
+                            op.text()
+                        ),
+                    );
                 }
                 let ty = self.promote(tx.ty);
                 if op == UnOp::Plus {
                     return Ok(TExpr { ty, ..tx });
                 }
                 if let TKind::Const(v) = tx.kind {
-                    return Ok(TExpr::new(TKind::Const(self.truncate_const(v.wrapping_neg(), ty)), ty));
+                    return Ok(TExpr::new(
+                        TKind::Const(self.truncate_const(v.wrapping_neg(), ty)),
+                        ty,
+                    ));
                 }
                 Ok(TExpr::new(TKind::Neg(Box::new(tx)), ty))
             }
             UnOp::BitNot => {
                 let tx = self.expr(x)?;
                 if !self.is_int(tx.ty) {
-                    return err("D_OP_INT", line, "operator ~ requires an operand of integral type");
+                    return err(
+                        "D_OP_INT",
+                        line,
+                        "operator ~ requires an operand of integral type",
+                    );
                 }
                 let ty = self.promote(tx.ty);
                 if let TKind::Const(v) = tx.kind {
@@ -1611,7 +2133,11 @@ impl<'m> Checker<'m> {
             UnOp::Not => {
                 let tx = self.expr(x)?;
                 if !self.is_scalar(tx.ty) && !self.is_string(tx.ty) {
-                    return err("D_OP_SCALAR", line, "operator ! requires an operand of scalar type");
+                    return err(
+                        "D_OP_SCALAR",
+                        line,
+                        "operator ! requires an operand of scalar type",
+                    );
                 }
                 let ty = Ty::C(self.repo.b.int);
                 if let TKind::Const(v) = tx.kind {
@@ -1624,7 +2150,10 @@ impl<'m> Checker<'m> {
 
     fn names_dynamic(&self, e: &Expr) -> bool {
         match &e.kind {
-            ExprKind::Ident(n) => self.globals.get(n).is_some_and(|v| matches!(v.shape, VarShape::Assoc(_))),
+            ExprKind::Ident(n) => self
+                .globals
+                .get(n)
+                .is_some_and(|v| matches!(v.shape, VarShape::Assoc(_))),
             ExprKind::SelfVar(_) | ExprKind::ThisVar(_) => true,
             _ => false,
         }
@@ -1648,16 +2177,35 @@ impl<'m> Checker<'m> {
                     return TExpr::new(TKind::Const(v), ty);
                 }
             }
-            TExpr::new(TKind::Bin { op, l: Box::new(ta), r: Box::new(tb), unsigned, strings }, ty)
+            TExpr::new(
+                TKind::Bin {
+                    op,
+                    l: Box::new(ta),
+                    r: Box::new(tb),
+                    unsigned,
+                    strings,
+                },
+                ty,
+            )
         };
         match op {
             BinOp::Comma => Ok(TExpr::new(
-                TKind::Bin { op, l: Box::new(ta), r: Box::new(tb.clone()), unsigned: false, strings: false },
+                TKind::Bin {
+                    op,
+                    l: Box::new(ta),
+                    r: Box::new(tb.clone()),
+                    unsigned: false,
+                    strings: false,
+                },
                 tb.ty,
             )),
             BinOp::LogAnd | BinOp::LogOr | BinOp::LogXor => {
                 if !self.is_scalar(ta.ty) || !self.is_scalar(tb.ty) {
-                    return err("D_OP_SCALAR", line, format!("operator {} requires operands of scalar type", op.text()));
+                    return err(
+                        "D_OP_SCALAR",
+                        line,
+                        format!("operator {} requires operands of scalar type", op.text()),
+                    );
                 }
                 Ok(mk(self, int, false, false, ta, tb))
             }
@@ -1668,24 +2216,51 @@ impl<'m> Checker<'m> {
                     return Ok(mk(self, int, unsigned, false, ta, tb));
                 }
                 let strish = |s: &Self, t: Ty| s.is_stringish(t) || s.is_ptr(t);
-                if (self.is_string(ta.ty) && strish(self, tb.ty)) || (self.is_string(tb.ty) && strish(self, ta.ty)) {
-                    return Ok(TExpr::new(TKind::Bin { op, l: Box::new(ta), r: Box::new(tb), unsigned: false, strings: true }, int));
+                if (self.is_string(ta.ty) && strish(self, tb.ty))
+                    || (self.is_string(tb.ty) && strish(self, ta.ty))
+                {
+                    return Ok(TExpr::new(
+                        TKind::Bin {
+                            op,
+                            l: Box::new(ta),
+                            r: Box::new(tb),
+                            unsigned: false,
+                            strings: true,
+                        },
+                        int,
+                    ));
                 }
                 let pa = self.is_ptr(ta.ty) || self.is_array(ta.ty);
                 let pb = self.is_ptr(tb.ty) || self.is_array(tb.ty);
-                if (pa && pb && self.ptr_compat(ta.ty, tb.ty)) || (pa && self.is_int(tb.ty)) || (pb && self.is_int(ta.ty)) {
+                if (pa && pb && self.ptr_compat(ta.ty, tb.ty))
+                    || (pa && self.is_int(tb.ty))
+                    || (pb && self.is_int(ta.ty))
+                {
                     return Ok(mk(self, int, true, false, ta, tb));
                 }
                 if matches!(ta.ty, Ty::Sym | Ty::USym) || matches!(tb.ty, Ty::Sym | Ty::USym) {
                     return Ok(mk(self, int, true, false, ta, tb));
                 }
-                Err(incompat(line, &self.ty_name(ta.ty), op.text(), &self.ty_name(tb.ty)))
+                Err(incompat(
+                    line,
+                    &self.ty_name(ta.ty),
+                    op.text(),
+                    &self.ty_name(tb.ty),
+                ))
             }
             BinOp::Shl | BinOp::Shr | BinOp::BitAnd | BinOp::BitOr | BinOp::BitXor => {
                 if !self.is_int(ta.ty) || !self.is_int(tb.ty) {
-                    return err("D_OP_INT", line, format!("operator {} requires operands of integral type", op.text()));
+                    return err(
+                        "D_OP_INT",
+                        line,
+                        format!("operator {} requires operands of integral type", op.text()),
+                    );
                 }
-                let ty = if matches!(op, BinOp::Shl | BinOp::Shr) { self.promote(ta.ty) } else { self.arith_result(ta.ty, tb.ty) };
+                let ty = if matches!(op, BinOp::Shl | BinOp::Shr) {
+                    self.promote(ta.ty)
+                } else {
+                    self.arith_result(ta.ty, tb.ty)
+                };
                 let unsigned = self.is_unsigned(ty);
                 Ok(mk(self, ty, unsigned, false, ta, tb))
             }
@@ -1696,12 +2271,33 @@ impl<'m> Checker<'m> {
                     self.is_arith(ta.ty) && self.is_arith(tb.ty)
                 };
                 if !ok {
-                    if self.is_void(ta.ty) || self.is_void(tb.ty) || self.is_string(ta.ty) || self.is_string(tb.ty) {
-                        return Err(incompat(line, &self.ty_name(ta.ty), op.text(), &self.ty_name(tb.ty)));
+                    if self.is_void(ta.ty)
+                        || self.is_void(tb.ty)
+                        || self.is_string(ta.ty)
+                        || self.is_string(tb.ty)
+                    {
+                        return Err(incompat(
+                            line,
+                            &self.ty_name(ta.ty),
+                            op.text(),
+                            &self.ty_name(tb.ty),
+                        ));
                     }
-                    let what = if op == BinOp::Mod { "integral" } else { "arithmetic" };
-                    let tag = if op == BinOp::Mod { "D_OP_INT" } else { "D_OP_ARITH" };
-                    return err(tag, line, format!("operator {} requires operands of {} type", op.text(), what));
+                    let what = if op == BinOp::Mod {
+                        "integral"
+                    } else {
+                        "arithmetic"
+                    };
+                    let tag = if op == BinOp::Mod {
+                        "D_OP_INT"
+                    } else {
+                        "D_OP_ARITH"
+                    };
+                    return err(
+                        tag,
+                        line,
+                        format!("operator {} requires operands of {} type", op.text(), what),
+                    );
                 }
                 if matches!(op, BinOp::Div | BinOp::Mod) && matches!(tb.kind, TKind::Const(0)) {
                     return err("D_DIV_ZERO", line, "expression contains division by zero");
@@ -1720,44 +2316,104 @@ impl<'m> Checker<'m> {
                 let pb = self.is_ptr(tb.ty) || self.is_array(tb.ty);
                 if pa && self.is_int(tb.ty) || (op == BinOp::Add && pb && self.is_int(ta.ty)) {
                     let (p, i) = if pa { (ta, tb) } else { (tb, ta) };
-                    let pointee = self.c(p.ty).and_then(|c| self.repo.referenced(c)).unwrap_or(self.repo.b.void);
-                    if self.repo.is_void(pointee) || self.repo.is_incomplete(pointee) || self.repo.is_function(pointee) {
-                        let (l, r) = if pa { (self.ty_name(p.ty), self.ty_name(i.ty)) } else { (self.ty_name(i.ty), self.ty_name(p.ty)) };
+                    let pointee = self
+                        .c(p.ty)
+                        .and_then(|c| self.repo.referenced(c))
+                        .unwrap_or(self.repo.b.void);
+                    if self.repo.is_void(pointee)
+                        || self.repo.is_incomplete(pointee)
+                        || self.repo.is_function(pointee)
+                    {
+                        let (l, r) = if pa {
+                            (self.ty_name(p.ty), self.ty_name(i.ty))
+                        } else {
+                            (self.ty_name(i.ty), self.ty_name(p.ty))
+                        };
                         return Err(incompat(line, &l, op.text(), &r));
                     }
                     let esz = self.repo.size_of(pointee).max(1);
-                    let rty = if self.is_array(p.ty) { Ty::C(self.repo.pointer_to(pointee)) } else { p.ty };
+                    let rty = if self.is_array(p.ty) {
+                        Ty::C(self.repo.pointer_to(pointee))
+                    } else {
+                        p.ty
+                    };
                     let ulong = Ty::C(self.repo.b.ulong);
                     let scaled = if esz == 1 {
                         i
                     } else {
-                        mk(self, ulong, true, false, i, TExpr::new(TKind::Const(esz), ulong))
+                        mk(
+                            self,
+                            ulong,
+                            true,
+                            false,
+                            i,
+                            TExpr::new(TKind::Const(esz), ulong),
+                        )
                     };
                     let saved = op;
-                    let r = TExpr::new(TKind::Bin { op: saved, l: Box::new(TExpr { ty: ulong, ..p }), r: Box::new(scaled), unsigned: true, strings: false }, rty);
+                    let r = TExpr::new(
+                        TKind::Bin {
+                            op: saved,
+                            l: Box::new(TExpr { ty: ulong, ..p }),
+                            r: Box::new(scaled),
+                            unsigned: true,
+                            strings: false,
+                        },
+                        rty,
+                    );
                     return Ok(r);
                 }
                 if op == BinOp::Sub && pa && pb && self.ptr_compat(ta.ty, tb.ty) {
-                    let pointee = self.c(ta.ty).and_then(|c| self.repo.referenced(c)).unwrap_or(self.repo.b.char);
+                    let pointee = self
+                        .c(ta.ty)
+                        .and_then(|c| self.repo.referenced(c))
+                        .unwrap_or(self.repo.b.char);
                     let esz = self.repo.size_of(pointee).max(1);
                     let long = Ty::C(self.repo.b.long);
-                    let diff = TExpr::new(TKind::Bin { op: BinOp::Sub, l: Box::new(ta), r: Box::new(tb), unsigned: false, strings: false }, long);
+                    let diff = TExpr::new(
+                        TKind::Bin {
+                            op: BinOp::Sub,
+                            l: Box::new(ta),
+                            r: Box::new(tb),
+                            unsigned: false,
+                            strings: false,
+                        },
+                        long,
+                    );
                     if esz == 1 {
                         return Ok(diff);
                     }
                     return Ok(TExpr::new(
-                        TKind::Bin { op: BinOp::Div, l: Box::new(diff), r: Box::new(TExpr::new(TKind::Const(esz), long)), unsigned: false, strings: false },
+                        TKind::Bin {
+                            op: BinOp::Div,
+                            l: Box::new(diff),
+                            r: Box::new(TExpr::new(TKind::Const(esz), long)),
+                            unsigned: false,
+                            strings: false,
+                        },
                         long,
                     ));
                 }
-                Err(incompat(line, &self.ty_name(ta.ty), op.text(), &self.ty_name(tb.ty)))
+                Err(incompat(
+                    line,
+                    &self.ty_name(ta.ty),
+                    op.text(),
+                    &self.ty_name(tb.ty),
+                ))
             }
         }
     }
 
     /// Resolves an assignment target. `rhs` is the value type for plain `=` (which may define a
     /// new dynamic variable); `None` for compound operators and `++`/`--`.
-    fn place(&mut self, e: &Expr, rhs: Option<Ty>, op: &str, line: u32, incdec: bool) -> CResult<(Place, Ty)> {
+    fn place(
+        &mut self,
+        e: &Expr,
+        rhs: Option<Ty>,
+        op: &str,
+        line: u32,
+        incdec: bool,
+    ) -> CResult<(Place, Ty)> {
         let define_ty = |s: &Self| -> Option<Ty> {
             match rhs {
                 Some(t) => Some(t),
@@ -1767,41 +2423,80 @@ impl<'m> Checker<'m> {
         };
         match &e.kind {
             ExprKind::Ident(n) => {
-                if BuiltinVar::from_name(n).is_some() || self.inlines.contains_key(n) || self.enumerators.contains_key(n) {
-                    return err("D_OP_WRITE", line, format!("operator {} can only be applied to a writable variable", op));
+                if BuiltinVar::from_name(n).is_some()
+                    || self.inlines.contains_key(n)
+                    || self.enumerators.contains_key(n)
+                {
+                    return err(
+                        "D_OP_WRITE",
+                        line,
+                        format!("operator {} can only be applied to a writable variable", op),
+                    );
                 }
                 if let Some(v) = self.globals.get(n) {
                     if let VarShape::Fixed(_) = v.shape {
                         return err(
                             "D_OP_ARRFUN",
                             line,
-                            format!("operator {} may not be applied to operand of type \"{}\"", op, self.ty_name(v.ty)),
+                            format!(
+                                "operator {} may not be applied to operand of type \"{}\"",
+                                op,
+                                self.ty_name(v.ty)
+                            ),
                         );
                     }
                     if matches!(v.shape, VarShape::Assoc(_)) {
-                        return err("D_IDENT_BADREF", line, format!("associative array '{}' may not be referenced as scalar", n));
+                        return err(
+                            "D_IDENT_BADREF",
+                            line,
+                            format!("associative array '{}' may not be referenced as scalar", n),
+                        );
                     }
                     return Ok((Place::Var(v.vref.clone()), v.ty));
                 }
                 if n.contains('`') {
-                    return err("D_IDENT_UNDEF", line, format!("failed to resolve {}: Unknown symbol name", n));
+                    return err(
+                        "D_IDENT_UNDEF",
+                        line,
+                        format!("failed to resolve {}: Unknown symbol name", n),
+                    );
                 }
                 let Some(t) = define_ty(self) else {
-                    return err("D_VAR_UNDEF", line, format!("{} has not yet been declared or assigned", n));
+                    return err(
+                        "D_VAR_UNDEF",
+                        line,
+                        format!("{} has not yet been declared or assigned", n),
+                    );
                 };
                 let t = self.dyn_type(t);
                 let v = self.new_var(n, Scope::Global, t, VarShape::Scalar);
                 Ok((Place::Var(v.vref), v.ty))
             }
             ExprKind::SelfVar(n) | ExprKind::ThisVar(n) => {
-                let scope = if matches!(e.kind, ExprKind::SelfVar(_)) { Scope::Thread } else { Scope::Local };
-                let table = if scope == Scope::Thread { &self.tls } else { &self.locals };
+                let scope = if matches!(e.kind, ExprKind::SelfVar(_)) {
+                    Scope::Thread
+                } else {
+                    Scope::Local
+                };
+                let table = if scope == Scope::Thread {
+                    &self.tls
+                } else {
+                    &self.locals
+                };
                 if let Some(v) = table.get(n) {
                     return Ok((Place::Var(v.vref.clone()), v.ty));
                 }
                 let Some(t) = define_ty(self) else {
-                    let prefix = if scope == Scope::Thread { "self->" } else { "this->" };
-                    return err("D_VAR_UNDEF", line, format!("{}{} has not yet been declared or assigned", prefix, n));
+                    let prefix = if scope == Scope::Thread {
+                        "self->"
+                    } else {
+                        "this->"
+                    };
+                    return err(
+                        "D_VAR_UNDEF",
+                        line,
+                        format!("{}{} has not yet been declared or assigned", prefix, n),
+                    );
                 };
                 let t = self.dyn_type(t);
                 let v = self.new_var(n, scope, t, VarShape::Scalar);
@@ -1809,30 +2504,60 @@ impl<'m> Checker<'m> {
             }
             ExprKind::Index(base, keys) => {
                 let scope = match &base.kind {
-                    ExprKind::Ident(n) if !self.globals.get(n).is_some_and(|v| !matches!(v.shape, VarShape::Assoc(_))) && BuiltinVar::from_name(n).is_none() => {
+                    ExprKind::Ident(n)
+                        if !self
+                            .globals
+                            .get(n)
+                            .is_some_and(|v| !matches!(v.shape, VarShape::Assoc(_)))
+                            && BuiltinVar::from_name(n).is_none() =>
+                    {
                         Some((Scope::Global, n.clone()))
                     }
-                    ExprKind::SelfVar(n) if !self.tls.get(n).is_some_and(|v| !matches!(v.shape, VarShape::Assoc(_))) => {
+                    ExprKind::SelfVar(n)
+                        if !self
+                            .tls
+                            .get(n)
+                            .is_some_and(|v| !matches!(v.shape, VarShape::Assoc(_))) =>
+                    {
                         Some((Scope::Thread, n.clone()))
                     }
                     ExprKind::ThisVar(n) if !self.locals.contains_key(n) => {
-                        return err("D_ARR_LOCAL", line, format!("local variables may not be used as associative arrays: {}", n));
+                        return err(
+                            "D_ARR_LOCAL",
+                            line,
+                            format!(
+                                "local variables may not be used as associative arrays: {}",
+                                n
+                            ),
+                        );
                     }
                     _ => None,
                 };
                 if let Some((scope, name)) = scope {
                     let tkeys = self.keys(keys)?;
-                    let table = if scope == Scope::Thread { &self.tls } else { &self.globals };
+                    let table = if scope == Scope::Thread {
+                        &self.tls
+                    } else {
+                        &self.globals
+                    };
                     if let Some(v) = table.get(&name).cloned() {
                         self.check_keys(&name, &v, &tkeys, line)?;
                         let tkeys = self.fix_keys(&v, tkeys);
                         return Ok((Place::Assoc(v.vref.clone(), tkeys), v.ty));
                     }
                     if self.inlines.contains_key(&name) || self.enumerators.contains_key(&name) {
-                        return err("D_OP_WRITE", line, format!("operator {} can only be applied to a writable variable", op));
+                        return err(
+                            "D_OP_WRITE",
+                            line,
+                            format!("operator {} can only be applied to a writable variable", op),
+                        );
                     }
                     let Some(t) = define_ty(self) else {
-                        return err("D_VAR_UNDEF", line, format!("{} has not yet been declared or assigned", name));
+                        return err(
+                            "D_VAR_UNDEF",
+                            line,
+                            format!("{} has not yet been declared or assigned", name),
+                        );
                     };
                     let t = self.dyn_type(t);
                     let ktys = tkeys.iter().map(|k| k.ty).collect();
@@ -1842,9 +2567,11 @@ impl<'m> Checker<'m> {
                 let te = self.index(base, keys, line)?;
                 self.mem_place(te, op, line)
             }
-            ExprKind::AggName(_) | ExprKind::AggRef(..) => {
-                err("D_OP_LVAL", line, format!("operator {} requires modifiable lvalue as an operand", op))
-            }
+            ExprKind::AggName(_) | ExprKind::AggRef(..) => err(
+                "D_OP_LVAL",
+                line,
+                format!("operator {} requires modifiable lvalue as an operand", op),
+            ),
             _ => {
                 let te = self.expr(e)?;
                 self.mem_place(te, op, line)
@@ -1855,16 +2582,39 @@ impl<'m> Checker<'m> {
     fn mem_place(&mut self, te: TExpr, op: &str, line: u32) -> CResult<(Place, Ty)> {
         match te.kind {
             TKind::Load { addr, size, .. } => Ok((Place::Mem { addr, size }, te.ty)),
-            TKind::Bitfield { unit, shift, width, .. } => match unit.kind {
-                TKind::Load { addr, size, .. } => Ok((Place::Bits { addr, size, shift, width }, te.ty)),
-                _ => err("D_OP_LVAL", line, format!("operator {} requires modifiable lvalue as an operand", op)),
+            TKind::Bitfield {
+                unit, shift, width, ..
+            } => match unit.kind {
+                TKind::Load { addr, size, .. } => Ok((
+                    Place::Bits {
+                        addr,
+                        size,
+                        shift,
+                        width,
+                    },
+                    te.ty,
+                )),
+                _ => err(
+                    "D_OP_LVAL",
+                    line,
+                    format!("operator {} requires modifiable lvalue as an operand", op),
+                ),
             },
             TKind::Var(ref v) if self.is_array(te.ty) => err(
                 "D_OP_ARRFUN",
                 line,
-                format!("operator {} may not be applied to operand of type \"{}\" ({})", op, self.ty_name(te.ty), v.name),
+                format!(
+                    "operator {} may not be applied to operand of type \"{}\" ({})",
+                    op,
+                    self.ty_name(te.ty),
+                    v.name
+                ),
             ),
-            _ => err("D_OP_LVAL", line, format!("operator {} requires modifiable lvalue as an operand", op)),
+            _ => err(
+                "D_OP_LVAL",
+                line,
+                format!("operator {} requires modifiable lvalue as an operand", op),
+            ),
         }
     }
 
@@ -1874,7 +2624,12 @@ impl<'m> Checker<'m> {
             // Integer dynamic variables keep the value's type (as libdtrace does).
             return t;
         }
-        if self.is_array(t) && self.c(t).and_then(|c| self.repo.referenced(c)).is_some_and(|e| self.repo.is_char(e)) {
+        if self.is_array(t)
+            && self
+                .c(t)
+                .and_then(|c| self.repo.referenced(c))
+                .is_some_and(|e| self.repo.is_char(e))
+        {
             return Ty::C(self.repo.b.string);
         }
         t
@@ -1885,7 +2640,15 @@ impl<'m> Checker<'m> {
         for k in keys {
             let tk = self.expr(k)?;
             if self.is_void(tk.ty) || tk.ty == Ty::Agg {
-                return err("D_KEY_TYPE", k.line, format!("tuple key #{} may not be of type {}", out.len() + 1, self.ty_name(tk.ty)));
+                return err(
+                    "D_KEY_TYPE",
+                    k.line,
+                    format!(
+                        "tuple key #{} may not be of type {}",
+                        out.len() + 1,
+                        self.ty_name(tk.ty)
+                    ),
+                );
             }
             out.push(tk);
         }
@@ -1893,12 +2656,25 @@ impl<'m> Checker<'m> {
     }
 
     fn fix_keys(&self, v: &VarInfo, keys: Vec<TExpr>) -> Vec<TExpr> {
-        let VarShape::Assoc(Some(kt)) = &v.shape else { return keys };
-        keys.into_iter().zip(kt.iter()).map(|(k, t)| if self.is_int(*t) { self.convert_to(k, *t) } else { k }).collect()
+        let VarShape::Assoc(Some(kt)) = &v.shape else {
+            return keys;
+        };
+        keys.into_iter()
+            .zip(kt.iter())
+            .map(|(k, t)| {
+                if self.is_int(*t) {
+                    self.convert_to(k, *t)
+                } else {
+                    k
+                }
+            })
+            .collect()
     }
 
     fn check_keys(&self, name: &str, v: &VarInfo, keys: &[TExpr], line: u32) -> CResult<()> {
-        let VarShape::Assoc(Some(kt)) = &v.shape else { return Ok(()) };
+        let VarShape::Assoc(Some(kt)) = &v.shape else {
+            return Ok(());
+        };
         if kt.len() != keys.len() {
             return err(
                 "D_PROTO_LEN",
@@ -1943,20 +2719,47 @@ impl<'m> Checker<'m> {
             if let Some(bv) = BuiltinVar::from_name(n) {
                 if bv.is_array() {
                     if keys.len() != 1 {
-                        return err("D_PROTO_LEN", line, format!("{}[ ] prototype mismatch: {} keys passed, 1 expected", n, keys.len()));
+                        return err(
+                            "D_PROTO_LEN",
+                            line,
+                            format!(
+                                "{}[ ] prototype mismatch: {} keys passed, 1 expected",
+                                n,
+                                keys.len()
+                            ),
+                        );
                     }
                     let k = self.expr(&keys[0])?;
+                    if let (Some(i), Some(d)) = (self.const_value(&k), self.cur_descs.first()) {
+                        if bv == BuiltinVar::Args {
+                            if let Some(n) = self.matcher.typed_args(d) {
+                                if i < 0 || i as usize >= n {
+                                    return err(
+                                        "D_ARGS_IDX",
+                                        line,
+                                        format!("index {} is out of range for {} args[ ]", i, d.full()),
+                                    );
+                                }
+                            }
+                        }
+                    }
                     if !self.is_int(k.ty) {
                         return err("D_PROTO_ARG", line, format!("{}[ ] argument #1 is incompatible with prototype:\n\tprototype: int\n\t argument: {}", n, self.ty_name(k.ty)));
                     }
-                    return Ok(TExpr::new(TKind::BuiltinArray(bv.id() as u8, Box::new(k)), Ty::C(self.repo.b.int64)));
+                    return Ok(TExpr::new(
+                        TKind::BuiltinArray(bv.id() as u8, Box::new(k)),
+                        Ty::C(self.repo.b.int64),
+                    ));
                 }
             }
         }
         let dynamic = match &base.kind {
             ExprKind::Ident(n) => match self.globals.get(n) {
                 Some(v) if matches!(v.shape, VarShape::Assoc(_)) => Some(v.clone()),
-                None if !self.inlines.contains_key(n) && BuiltinVar::from_name(n).is_none() && !self.bindings.iter().any(|(b, _)| b == n) => {
+                None if !self.inlines.contains_key(n)
+                    && BuiltinVar::from_name(n).is_none()
+                    && !self.bindings.iter().any(|(b, _)| b == n) =>
+                {
                     // Reading an array before its first assignment: fine if the program assigns
                     // it somewhere, else an undefined name (the keys' own errors come first).
                     let tk = self.keys(keys)?;
@@ -1966,7 +2769,11 @@ impl<'m> Checker<'m> {
                         let v = self.new_var(n, Scope::Global, long, VarShape::Assoc(Some(kt)));
                         return Ok(TExpr::new(TKind::Assoc(v.vref, tk), long));
                     }
-                    return err("D_IDENT_UNDEF", line, format!("failed to resolve {}: Unknown variable name", n));
+                    return err(
+                        "D_IDENT_UNDEF",
+                        line,
+                        format!("failed to resolve {}: Unknown variable name", n),
+                    );
                 }
                 _ => None,
             },
@@ -1980,12 +2787,23 @@ impl<'m> Checker<'m> {
                         let v = self.new_var(n, Scope::Thread, long, VarShape::Assoc(Some(kt)));
                         return Ok(TExpr::new(TKind::Assoc(v.vref, tk), long));
                     }
-                    return err("D_VAR_UNDEF", line, format!("self->{} has not yet been declared or assigned", n));
+                    return err(
+                        "D_VAR_UNDEF",
+                        line,
+                        format!("self->{} has not yet been declared or assigned", n),
+                    );
                 }
                 _ => None,
             },
             ExprKind::ThisVar(n) if !self.locals.contains_key(n) => {
-                return err("D_ARR_LOCAL", line, format!("local variables may not be used as associative arrays: {}", n));
+                return err(
+                    "D_ARR_LOCAL",
+                    line,
+                    format!(
+                        "local variables may not be used as associative arrays: {}",
+                        n
+                    ),
+                );
             }
             _ => None,
         };
@@ -1997,19 +2815,40 @@ impl<'m> Checker<'m> {
         }
         let tb = self.expr(base)?;
         if keys.len() != 1 {
-            return err("D_IDX_TUPLE", line, "tuple index may only be used with associative arrays");
+            return err(
+                "D_IDX_TUPLE",
+                line,
+                "tuple index may only be used with associative arrays",
+            );
         }
         let tk = self.expr(&keys[0])?;
-        let elem = if self.is_string(tb.ty) { Some(self.repo.b.char) } else { self.c(tb.ty).and_then(|c| self.repo.referenced(c)) };
+        let elem = if self.is_string(tb.ty) {
+            Some(self.repo.b.char)
+        } else {
+            self.c(tb.ty).and_then(|c| self.repo.referenced(c))
+        };
         let Some(elem) = elem else {
-            return err("D_IDX_NONPTR", line, "index applied to non-pointer, non-array type");
+            return err(
+                "D_IDX_NONPTR",
+                line,
+                "index applied to non-pointer, non-array type",
+            );
         };
         if !self.is_int(tk.ty) {
             return err("D_IDX_INT", line, "array index must be of integral type");
         }
-        if let (TKind::Const(i), TypeKind::Array { count, .. }) = (&tk.kind, self.repo.rkind(self.c(tb.ty).unwrap_or(0))) {
+        if let (TKind::Const(i), TypeKind::Array { count, .. }) =
+            (&tk.kind, self.repo.rkind(self.c(tb.ty).unwrap_or(0)))
+        {
             if (*i as i64) < 0 || *i >= *count {
-                return err("D_ARR_BOUNDS", line, format!("index outside array bounds: {}, max is {}", *i as i64, count));
+                return err(
+                    "D_ARR_BOUNDS",
+                    line,
+                    format!(
+                        "index outside array bounds: {}, max is {}",
+                        *i as i64, count
+                    ),
+                );
             }
         }
         let ulong = Ty::C(self.repo.b.ulong);
@@ -2017,15 +2856,33 @@ impl<'m> Checker<'m> {
         let off = if esz == 1 {
             tk
         } else {
-            self.binary_typed(BinOp::Mul, self.convert_to(tk, ulong), TExpr::new(TKind::Const(esz), ulong), line)?
+            self.binary_typed(
+                BinOp::Mul,
+                self.convert_to(tk, ulong),
+                TExpr::new(TKind::Const(esz), ulong),
+                line,
+            )?
         };
-        let addr = TExpr::new(TKind::Bin { op: BinOp::Add, l: Box::new(TExpr { ty: ulong, ..tb }), r: Box::new(off), unsigned: true, strings: false }, ulong);
+        let addr = TExpr::new(
+            TKind::Bin {
+                op: BinOp::Add,
+                l: Box::new(TExpr { ty: ulong, ..tb }),
+                r: Box::new(off),
+                unsigned: true,
+                strings: false,
+            },
+            ulong,
+        );
         Ok(self.load_from(addr, elem, None))
     }
 
     fn assign(&mut self, op: Option<BinOp>, l: &Expr, r: &Expr, line: u32) -> CResult<TExpr> {
         if let ExprKind::AggName(_) | ExprKind::AggRef(..) = &l.kind {
-            return err("D_AGG_FUNC", line, "aggregations may only be assigned the result of an aggregating function");
+            return err(
+                "D_AGG_FUNC",
+                line,
+                "aggregations may only be assigned the result of an aggregating function",
+            );
         }
         let tr = self.expr(r)?;
         let opname = match op {
@@ -2034,14 +2891,19 @@ impl<'m> Checker<'m> {
         };
         if let ExprKind::Call(n, _) = &r.kind {
             if super::calls::is_agg_function(n) {
-                return err("D_AGG_FUNC", line, format!("{}( ) may only be used as the value of an aggregation", n));
+                return err(
+                    "D_AGG_FUNC",
+                    line,
+                    format!("{}( ) may only be used as the value of an aggregation", n),
+                );
             }
         }
         match op {
             None => {
                 if self.is_void(tr.ty) {
                     if let ExprKind::Call(..) = r.kind {
-                        let (_p, t) = self.place(l, Some(Ty::C(self.repo.b.int)), &opname, line, false)?;
+                        let (_p, t) =
+                            self.place(l, Some(Ty::C(self.repo.b.int)), &opname, line, false)?;
                         return Err(incompat(line, &self.ty_name(t), "=", "void"));
                     }
                 }
@@ -2064,27 +2926,72 @@ impl<'m> Checker<'m> {
                     return Err(incompat(line, &self.ty_name(lt), "=", &self.ty_name(tr.ty)));
                 }
                 let v = self.convert_to(tr, lt);
-                Ok(TExpr::new(TKind::Store { place, value: Box::new(v) }, lt))
+                Ok(TExpr::new(
+                    TKind::Store {
+                        place,
+                        value: Box::new(v),
+                    },
+                    lt,
+                ))
             }
             Some(bop) => {
                 let (place, lt) = self.place(l, None, &opname, line, false)?;
                 let ok = match bop {
                     BinOp::Add | BinOp::Sub => {
-                        (self.is_arith(lt) && self.is_arith(tr.ty)) || (self.is_ptr(lt) && self.is_int(tr.ty))
+                        (self.is_arith(lt) && self.is_arith(tr.ty))
+                            || (self.is_ptr(lt) && self.is_int(tr.ty))
                     }
                     BinOp::Mul | BinOp::Div => self.is_arith(lt) && self.is_arith(tr.ty),
                     _ => self.is_int(lt) && self.is_int(tr.ty),
                 };
+                let unsized_ptr = |s: &Self, t: Ty| {
+                    s.is_ptr(t)
+                        && s.c(t)
+                            .and_then(|c| s.repo.referenced(c))
+                            .is_some_and(|p| s.repo.is_void(p) || s.repo.is_incomplete(p))
+                };
+                if !ok && (unsized_ptr(self, lt) || unsized_ptr(self, tr.ty)) {
+                    return err(
+                        "D_OP_VFPTR",
+                        line,
+                        format!(
+                            "operator {} requires left-hand scalar operand of known size",
+                            opname
+                        ),
+                    );
+                }
                 if !ok {
                     if self.is_ptr(lt) && matches!(bop, BinOp::Add | BinOp::Sub) {
-                        return err("D_OP_VFPTR", line, format!("operator {} requires left-hand scalar operand of known size", opname));
+                        return err(
+                            "D_OP_VFPTR",
+                            line,
+                            format!(
+                                "operator {} requires left-hand scalar operand of known size",
+                                opname
+                            ),
+                        );
                     }
-                    return Err(incompat(line, &self.ty_name(lt), &opname, &self.ty_name(tr.ty)));
+                    return Err(incompat(
+                        line,
+                        &self.ty_name(lt),
+                        &opname,
+                        &self.ty_name(tr.ty),
+                    ));
                 }
                 if self.is_ptr(lt) {
-                    let p = self.c(lt).and_then(|c| self.repo.referenced(c)).unwrap_or(self.repo.b.void);
+                    let p = self
+                        .c(lt)
+                        .and_then(|c| self.repo.referenced(c))
+                        .unwrap_or(self.repo.b.void);
                     if self.repo.is_void(p) || self.repo.is_incomplete(p) {
-                        return err("D_OP_VFPTR", line, format!("operator {} requires left-hand scalar operand of known size", opname));
+                        return err(
+                            "D_OP_VFPTR",
+                            line,
+                            format!(
+                                "operator {} requires left-hand scalar operand of known size",
+                                opname
+                            ),
+                        );
                     }
                 }
                 if matches!(bop, BinOp::Div | BinOp::Mod) && matches!(tr.kind, TKind::Const(0)) {
@@ -2092,15 +2999,32 @@ impl<'m> Checker<'m> {
                 }
                 let mut value = tr;
                 if self.is_ptr(lt) {
-                    let p = self.c(lt).and_then(|c| self.repo.referenced(c)).unwrap_or(self.repo.b.char);
+                    let p = self
+                        .c(lt)
+                        .and_then(|c| self.repo.referenced(c))
+                        .unwrap_or(self.repo.b.char);
                     let esz = self.repo.size_of(p).max(1);
                     if esz > 1 {
                         let ulong = Ty::C(self.repo.b.ulong);
-                        value = self.binary_typed(BinOp::Mul, value, TExpr::new(TKind::Const(esz), ulong), line)?;
+                        value = self.binary_typed(
+                            BinOp::Mul,
+                            value,
+                            TExpr::new(TKind::Const(esz), ulong),
+                            line,
+                        )?;
                     }
                 }
                 let unsigned = self.is_unsigned(self.arith_result(lt, value.ty));
-                Ok(TExpr::new(TKind::Update { place, op: bop, value: Box::new(value), post: false, unsigned }, lt))
+                Ok(TExpr::new(
+                    TKind::Update {
+                        place,
+                        op: bop,
+                        value: Box::new(value),
+                        post: false,
+                        unsigned,
+                    },
+                    lt,
+                ))
             }
         }
     }
@@ -2135,7 +3059,11 @@ impl<'m> Checker<'m> {
                 if self.opts.zdefs {
                     continue;
                 }
-                return err("D_PDESC_ZERO", *line, format!("probe description {} does not match any probes", d.full()));
+                return err(
+                    "D_PDESC_ZERO",
+                    *line,
+                    format!("probe description {} does not match any probes", d.full()),
+                );
             }
             out.push(d);
         }
@@ -2144,11 +3072,16 @@ impl<'m> Checker<'m> {
 
     pub fn clause(&mut self, c: &Clause) -> CResult<TClause> {
         let descs = self.clause_descs(c)?;
+        self.cur_descs = descs.clone();
         let predicate = match &c.predicate {
             Some(p) => {
                 let tp = self.expr(p)?;
                 if !self.is_scalar(tp.ty) {
-                    return err("D_PRED_SCALAR", p.line, "predicate result must be of scalar type");
+                    return err(
+                        "D_PRED_SCALAR",
+                        p.line,
+                        "predicate result must be of scalar type",
+                    );
                 }
                 Some(tp)
             }
@@ -2156,10 +3089,19 @@ impl<'m> Checker<'m> {
         };
         let mut state = super::calls::ClauseState::default();
         let body = self.stmts(&c.body, &mut state)?;
-        Ok(TClause { descs, predicate, body, line: c.line })
+        Ok(TClause {
+            descs,
+            predicate,
+            body,
+            line: c.line,
+        })
     }
 
-    fn stmts(&mut self, stmts: &[Stmt], state: &mut super::calls::ClauseState) -> CResult<Vec<TStmt>> {
+    fn stmts(
+        &mut self,
+        stmts: &[Stmt],
+        state: &mut super::calls::ClauseState,
+    ) -> CResult<Vec<TStmt>> {
         let mut out = Vec::new();
         for s in stmts {
             match s {
@@ -2167,14 +3109,23 @@ impl<'m> Checker<'m> {
                     let a = super::calls::statement(self, e, state)?;
                     out.push(TStmt::Action(a, e.line));
                 }
-                Stmt::If { cond, then, els, line } => {
+                Stmt::If {
+                    cond,
+                    then,
+                    els,
+                    line,
+                } => {
                     let tc = self.expr(cond)?;
                     if !self.is_scalar(tc.ty) {
                         return err("D_OP_SCALAR", *line, "if-condition must be of scalar type");
                     }
                     let t = self.stmts(then, state)?;
                     let e = self.stmts(els, state)?;
-                    out.push(TStmt::If { cond: tc, then: t, els: e });
+                    out.push(TStmt::If {
+                        cond: tc,
+                        then: t,
+                        els: e,
+                    });
                 }
             }
         }

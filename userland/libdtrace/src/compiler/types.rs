@@ -28,16 +28,42 @@ pub struct Member {
 pub enum TypeKind {
     Void,
     /// An integer type; `name` is its C spelling.
-    Int { size: u32, signed: bool, name: &'static str },
-    Float { size: u32, name: &'static str },
+    Int {
+        size: u32,
+        signed: bool,
+        name: &'static str,
+    },
+    Float {
+        size: u32,
+        name: &'static str,
+    },
     Pointer(TypeId),
-    Array { elem: TypeId, count: u64 },
-    Function { ret: TypeId, params: Vec<TypeId>, varargs: bool },
+    Array {
+        elem: TypeId,
+        count: u64,
+    },
+    Function {
+        ret: TypeId,
+        params: Vec<TypeId>,
+        varargs: bool,
+    },
     /// Struct or union; `members == None` while only forward-declared.
-    Sou { is_union: bool, tag: Option<String>, members: Option<Vec<Member>>, size: u64, align: u64 },
+    Sou {
+        is_union: bool,
+        tag: Option<String>,
+        members: Option<Vec<Member>>,
+        size: u64,
+        align: u64,
+    },
     /// Enum; `values == None` while only forward-declared.
-    Enum { tag: Option<String>, values: Option<Vec<(String, i64)>> },
-    Typedef { name: String, target: TypeId },
+    Enum {
+        tag: Option<String>,
+        values: Option<Vec<(String, i64)>>,
+    },
+    Typedef {
+        name: String,
+        target: TypeId,
+    },
     /// D's string type.
     String,
 }
@@ -139,9 +165,18 @@ impl TypeRepo {
         let ulong = r.add(int(8, false, "unsigned long"));
         let longlong = r.add(int(8, true, "long long"));
         let ulonglong = r.add(int(8, false, "unsigned long long"));
-        let _float = r.add(TypeKind::Float { size: 4, name: "float" });
-        let _double = r.add(TypeKind::Float { size: 8, name: "double" });
-        let _ldouble = r.add(TypeKind::Float { size: 16, name: "long double" });
+        let _float = r.add(TypeKind::Float {
+            size: 4,
+            name: "float",
+        });
+        let _double = r.add(TypeKind::Float {
+            size: 8,
+            name: "double",
+        });
+        let _ldouble = r.add(TypeKind::Float {
+            size: 16,
+            name: "long double",
+        });
         let string = r.add(TypeKind::String);
         let void_ptr = r.pointer_to(void);
         let char_ptr = r.pointer_to(char);
@@ -223,13 +258,19 @@ impl TypeRepo {
 
     /// Adds a type node.
     pub fn add(&mut self, kind: TypeKind) -> TypeId {
-        self.types.push(Type { kind, is_const: false });
+        self.types.push(Type {
+            kind,
+            is_const: false,
+        });
         (self.types.len() - 1) as TypeId
     }
 
     /// Adds a typedef and registers its name.
     pub fn add_typedef(&mut self, name: &str, target: TypeId) -> TypeId {
-        let id = self.add(TypeKind::Typedef { name: name.to_string(), target });
+        let id = self.add(TypeKind::Typedef {
+            name: name.to_string(),
+            target,
+        });
         self.typedefs.insert(name.to_string(), id);
         id
     }
@@ -290,7 +331,10 @@ impl TypeRepo {
             return t;
         }
         let k = self.kind(t).clone();
-        self.types.push(Type { kind: k, is_const: true });
+        self.types.push(Type {
+            kind: k,
+            is_const: true,
+        });
         (self.types.len() - 1) as TypeId
     }
 
@@ -383,7 +427,9 @@ impl TypeRepo {
     /// Alignment in bytes.
     pub fn align_of(&self, t: TypeId) -> u64 {
         match self.rkind(t) {
-            TypeKind::Int { size, .. } | TypeKind::Float { size, .. } => u64::from(*size).clamp(1, 16),
+            TypeKind::Int { size, .. } | TypeKind::Float { size, .. } => {
+                u64::from(*size).clamp(1, 16)
+            }
             TypeKind::Pointer(_) => 8,
             TypeKind::Array { elem, .. } => self.align_of(*elem),
             TypeKind::Sou { align, .. } => (*align).max(1),
@@ -394,7 +440,12 @@ impl TypeRepo {
 
     /// Looks a member up in a struct/union (searching anonymous members too).
     pub fn member(&self, sou: TypeId, name: &str) -> Option<Member> {
-        let TypeKind::Sou { members: Some(ms), .. } = self.rkind(sou) else { return None };
+        let TypeKind::Sou {
+            members: Some(ms), ..
+        } = self.rkind(sou)
+        else {
+            return None;
+        };
         for m in ms {
             if m.name == name {
                 return Some(m.clone());
@@ -429,7 +480,11 @@ impl TypeRepo {
                 }
             }
             TypeKind::Array { elem, count } => format!("{} [{}]", self.name(*elem), count),
-            TypeKind::Function { ret, params, varargs } => {
+            TypeKind::Function {
+                ret,
+                params,
+                varargs,
+            } => {
                 let mut ps: Vec<String> = params.iter().map(|p| self.name(*p)).collect();
                 if *varargs {
                     ps.push("...".into());
@@ -471,7 +526,11 @@ impl TypeRepo {
     }
 
     /// Lays out a struct/union from (name, type, bit-width) triples. Returns (members, size, align).
-    pub fn layout(&self, is_union: bool, fields: &[(String, TypeId, Option<u32>)]) -> (Vec<Member>, u64, u64) {
+    pub fn layout(
+        &self,
+        is_union: bool,
+        fields: &[(String, TypeId, Option<u32>)],
+    ) -> (Vec<Member>, u64, u64) {
         let mut members = Vec::new();
         let mut off_bits: u64 = 0;
         let mut max_align = 1u64;
@@ -481,7 +540,13 @@ impl TypeRepo {
             let s = self.size_of(*ty);
             max_align = max_align.max(a);
             if is_union {
-                members.push(Member { name: name.clone(), ty: *ty, offset: 0, bits: *bits, bit_offset: 0 });
+                members.push(Member {
+                    name: name.clone(),
+                    ty: *ty,
+                    offset: 0,
+                    bits: *bits,
+                    bit_offset: 0,
+                });
                 size = size.max(s);
                 continue;
             }
@@ -493,7 +558,7 @@ impl TypeRepo {
                     if unit_bits > 0 && (off_bits % unit_bits) + w > unit_bits {
                         off_bits = off_bits.div_ceil(unit_bits) * unit_bits;
                     }
-                    let unit_start = if unit_bits > 0 { off_bits / unit_bits * unit_bits } else { off_bits };
+                    let unit_start = off_bits.checked_div(unit_bits).map_or(off_bits, |q| q * unit_bits);
                     members.push(Member {
                         name: name.clone(),
                         ty: *ty,
@@ -505,7 +570,13 @@ impl TypeRepo {
                 }
                 None => {
                     let off = off_bits.div_ceil(8).div_ceil(a) * a;
-                    members.push(Member { name: name.clone(), ty: *ty, offset: off, bits: None, bit_offset: 0 });
+                    members.push(Member {
+                        name: name.clone(),
+                        ty: *ty,
+                        offset: off,
+                        bits: None,
+                        bit_offset: 0,
+                    });
                     off_bits = (off + s) * 8;
                 }
             }
@@ -529,7 +600,10 @@ mod tests {
         assert_eq!(r.name(b.char_ptr), "char *");
         assert_eq!(r.name(b.uint32), "uint32_t");
         assert_eq!(r.size_of(b.uint64), 8);
-        let arr = r.add(TypeKind::Array { elem: b.int, count: 3 });
+        let arr = r.add(TypeKind::Array {
+            elem: b.int,
+            count: 3,
+        });
         assert_eq!(r.name(arr), "int [3]");
         assert_eq!(r.size_of(arr), 12);
         let pp = r.pointer_to(b.void_ptr);
@@ -540,14 +614,26 @@ mod tests {
     fn struct_layout_with_padding_and_bitfields() {
         let r = TypeRepo::new();
         let b = r.b;
-        let (m, size, align) =
-            r.layout(false, &[("c".into(), b.char, None), ("l".into(), b.long, None), ("i".into(), b.int, None)]);
+        let (m, size, align) = r.layout(
+            false,
+            &[
+                ("c".into(), b.char, None),
+                ("l".into(), b.long, None),
+                ("i".into(), b.int, None),
+            ],
+        );
         assert_eq!((m[0].offset, m[1].offset, m[2].offset), (0, 8, 16));
         assert_eq!((size, align), (24, 8));
-        let (m, size, _) = r.layout(false, &[("a".into(), b.int, Some(3)), ("b".into(), b.int, Some(30))]);
+        let (m, size, _) = r.layout(
+            false,
+            &[("a".into(), b.int, Some(3)), ("b".into(), b.int, Some(30))],
+        );
         assert_eq!((m[0].offset, m[1].offset, m[1].bit_offset), (0, 4, 0));
         assert_eq!(size, 8);
-        let (_, usize_, _) = r.layout(true, &[("a".into(), b.char, None), ("b".into(), b.long, None)]);
+        let (_, usize_, _) = r.layout(
+            true,
+            &[("a".into(), b.char, None), ("b".into(), b.long, None)],
+        );
         assert_eq!(usize_, 8);
     }
 }

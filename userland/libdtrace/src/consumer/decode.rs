@@ -257,9 +257,9 @@ impl RecordDecoder<'_> {
                     };
                     let mut variables = vec![read_uint(bytes, 0, bytes.len()).unwrap_or(0)];
                     // Further aggregations of the same printa() follow as
-                    // PRINTA records sharing the format id.
+                    // PRINTA records carrying the same non-zero uarg.
                     while let Some(next) = info.recs.get(index) {
-                        if next.action != rec.action || next.format != rec.format {
+                        if next.action != rec.action || rec.uarg == 0 || next.uarg != rec.uarg {
                             break;
                         }
                         index += 1;
@@ -321,43 +321,10 @@ pub fn agg_kind(rec: &RecDesc) -> Option<AggKind> {
     })
 }
 
-/// Combine `add` into `into` the way libdtrace merges per-CPU values.
-fn merge_values(kind: AggKind, into: &mut [i64], add: &[i64]) {
-    match kind {
-        AggKind::Min => {
-            if let (Some(a), Some(b)) = (into.first_mut(), add.first()) {
-                *a = (*a).min(*b);
-            }
-        }
-        AggKind::Max => {
-            if let (Some(a), Some(b)) = (into.first_mut(), add.first()) {
-                *a = (*a).max(*b);
-            }
-        }
-        AggKind::Stddev => {
-            // count, sum, then the 128-bit sum of squares (low, high).
-            for i in 0..2 {
-                if let (Some(a), Some(b)) = (into.get_mut(i), add.get(i)) {
-                    *a = a.wrapping_add(*b);
-                }
-            }
-            let lo = |v: &[i64]| v.get(2).copied().unwrap_or(0) as u64 as u128;
-            let hi = |v: &[i64]| v.get(3).copied().unwrap_or(0) as u64 as u128;
-            let sum = ((hi(into) << 64) | lo(into)).wrapping_add((hi(add) << 64) | lo(add));
-            if into.len() >= 4 {
-                into[2] = sum as u64 as i64;
-                into[3] = (sum >> 64) as u64 as i64;
-            }
-        }
-        _ => {
-            for (a, b) in into.iter_mut().zip(add) {
-                *a = a.wrapping_add(*b);
-            }
-        }
-    }
-}
-
-/// Per-CPU aggregation snapshots merged into one aggregation per variable.
+/// Aggregation data merged across CPUs and across snapshots, one
+/// aggregation per variable. AGGSNAP is switch-style: each snapshot holds
+/// only what was aggregated since the previous one, so like libdtrace the
+/// consumer keeps the running totals.
 #[derive(Default)]
 pub struct AggregationMerger {
     /// Keyed by aggregation variable id.
@@ -448,7 +415,9 @@ impl AggregationMerger {
                 entries: Vec::new(),
             });
         match self.index.get(&(varid, key_bytes.clone())) {
-            Some(&i) => merge_values(kind, &mut aggregation.entries[i].value, &value),
+            Some(&i) => {
+                crate::output::merge::combine(kind, &mut aggregation.entries[i].value, &value)
+            }
             None => {
                 self.index
                     .insert((varid, key_bytes), aggregation.entries.len());
@@ -456,6 +425,11 @@ impl AggregationMerger {
             }
         }
         Ok(())
+    }
+
+    /// The merged aggregations, by variable id.
+    pub fn aggregations(&self) -> &HashMap<u64, Aggregation> {
+        &self.aggregations
     }
 
     /// The merged aggregations, by variable id.
@@ -648,12 +622,5 @@ mod tests {
             .expect("key 10");
         assert_eq!(ten.value, vec![5]);
         assert_eq!(agg.entries.len(), 2);
-    }
-
-    #[test]
-    fn stddev_merges_its_128_bit_sum_of_squares() {
-        let mut into = vec![1, 3, -1i64, 0]; // lo = u64::MAX
-        merge_values(AggKind::Stddev, &mut into, &[1, 4, 1, 0]);
-        assert_eq!(into, vec![2, 7, 0, 1]);
     }
 }

@@ -108,6 +108,8 @@ pub struct Session {
     error_epids: HashSet<u32>,
     ecbs_enabled: u32,
     exit_status: Option<i32>,
+    /// Running aggregation totals (AGGSNAP returns only new data).
+    aggregate: AggregationMerger,
     /// Aggregation variables already printed by printa() (skipped at the end).
     printed: HashSet<u64>,
     last_status: Status,
@@ -122,10 +124,14 @@ pub fn kernel_options(image: &[u8]) -> HashMap<u32, i64> {
     use rdtrace_ffi::dof::{DofHdr, DofOptDesc, DofSec, DofSecType};
     use rdtrace_ffi::pod::Pod;
     let mut values = HashMap::new();
-    let Some(head) = DofHdr::from_bytes(image) else { return values };
+    let Some(head) = DofHdr::from_bytes(image) else {
+        return values;
+    };
     for i in 0..head.secnum as usize {
         let at = (head.secoff as usize).saturating_add(i.saturating_mul(head.secsize as usize));
-        let Some(sec) = DofSec::read_at(image, at) else { break };
+        let Some(sec) = DofSec::read_at(image, at) else {
+            break;
+        };
         if sec.ty != DofSecType::OptDesc as u32 {
             continue;
         }
@@ -165,6 +171,7 @@ impl Session {
             error_epids: HashSet::new(),
             ecbs_enabled: 0,
             exit_status: None,
+            aggregate: AggregationMerger::default(),
             printed: HashSet::new(),
             last_status: Status::default(),
             principal_drops: HashMap::new(),
@@ -264,20 +271,16 @@ impl Session {
         Ok(decoder.decode(data, start)?)
     }
 
-    /// Snapshot and merge every CPU's aggregation buffer.
+    /// Snapshot every CPU's aggregation buffer into the running totals and
+    /// return them, by aggregation variable id.
     pub fn aggregations(&mut self) -> Result<HashMap<u64, Aggregation>, SessionError> {
-        let mut merger = AggregationMerger::default();
         for cpu in 0..self.config.ncpus {
             let snap = match self.client.aggsnap(cpu, self.config.aggsize) {
                 Ok(s) => s,
                 Err(e) if e.errno == libc::ENOENT => continue,
                 Err(e) => return Err(SessionError::Ioctl("aggregation snapshot", e)),
             };
-            let previous = self
-                .aggregation_drops
-                .insert(cpu, snap.desc.drops)
-                .unwrap_or(0);
-            let _ = previous; // reported through drops()
+            self.aggregation_drops.insert(cpu, snap.desc.drops);
             let client = &self.client;
             let aggdescs = &mut self.aggdescs;
             let mut describe = |aggid: u32| -> Result<AggregationInfo, DecodeError> {
@@ -297,9 +300,10 @@ impl Session {
                     .cloned()
                     .unwrap_or_else(|| "_".to_string())
             };
-            merger.add_snapshot(&snap.data, &mut describe, &name_of)?;
+            self.aggregate
+                .add_snapshot(&snap.data, &mut describe, &name_of)?;
         }
-        Ok(merger.into_aggregations())
+        Ok(self.aggregate.aggregations().clone())
     }
 
     fn deliver(

@@ -367,7 +367,8 @@ fn scratch_allocations_are_aligned_even_in_an_unaligned_region() {
     let mut asm = Asm::new();
     asm.set(2, 3)
         .r3(op::ALLOCS, 2, 0, 1)
-        .r3(op::ALLOCS, 2, 0, 3)
+        .set(7, 8)
+        .r3(op::ALLOCS, 7, 0, 3)
         .set(4, 7)
         .r3(op::AND, 3, 4, 5)
         .set(6, 0x55)
@@ -375,10 +376,21 @@ fn scratch_allocations_are_aligned_even_in_an_unaligned_region() {
         .ret(5);
     let d = asm.difo();
     let mut h = Harness::new(&[&d]);
-    let mut backing = vec![0u8; 4096 + 1];
+    let mut backing = vec![0u8; 4096 + 8];
     for skew in 0..8 {
         let region = &mut backing[skew..skew + 4096];
-        let mut ctx = ExecContext::new(h.platform, &h.globals, &h.locals, &h.arena, region, &mut h.hooks);
-        assert_eq!(execute(&d, &mut ctx), Ok(0), "skew {skew}: second block 8-aligned, STX allowed");
+        let mut ctx = ExecContext::new(
+            h.platform,
+            &h.globals,
+            &h.locals,
+            &h.arena,
+            region,
+            &mut h.hooks,
+        );
+        assert_eq!(
+            execute(&d, &mut ctx),
+            Ok(0),
+            "skew {skew}: second block 8-aligned, STX allowed"
+        );
     }
 }

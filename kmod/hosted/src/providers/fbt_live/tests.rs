@@ -64,6 +64,16 @@ std::arch::global_asm!(
     "pop rbp",
     "jmp hosted_target_add",
     ".size hosted_target_tail, . - hosted_target_tail",
+    ".globl hosted_registered_mul",
+    ".type hosted_registered_mul,@function",
+    "hosted_registered_mul:",
+    "push rbp",
+    "mov rbp, rsp",
+    "mov rax, rdi",
+    "imul rax, rsi",
+    "pop rbp",
+    "ret",
+    ".size hosted_registered_mul, . - hosted_registered_mul",
 );
 
 extern "C" {
@@ -71,6 +81,7 @@ extern "C" {
     fn hosted_target_sum5(a: u64, b: u64, c: u64, d: u64, e: u64) -> u64;
     fn hosted_target_twice(a: u64) -> i64;
     fn hosted_target_tail(a: u64, b: u64) -> u64;
+    fn hosted_registered_mul(a: u64, b: u64) -> u64;
 }
 
 const MAX_IDS: usize = 1 << 17;
@@ -478,13 +489,18 @@ fn enumerate_a_binary_on_disk() {
     let started = Instant::now();
     let functions = elf_symbols::parse(&bytes).expect("an ELF64 file");
     let listed = started.elapsed();
-    let text: &'static elf_symbols::FileText = Box::leak(Box::new(elf_symbols::FileText::new(bytes).unwrap()));
+    let text: &'static elf_symbols::FileText =
+        Box::leak(Box::new(elf_symbols::FileText::new(bytes).unwrap()));
     let host: &'static LiveHost = Box::leak(Box::new(LiveHost::new()));
     let fbt: FbtProvider<X86_64> = FbtProvider::new(host, text);
     let started = Instant::now();
     let stats = fbt.provide_module(
         "file",
-        functions.iter().map(|f| FunctionSymbol { name: &f.name, addr: f.value, size: f.size }),
+        functions.iter().map(|f| FunctionSymbol {
+            name: &f.name,
+            addr: f.value,
+            size: f.size,
+        }),
     );
     let decoded = started.elapsed();
     eprintln!(
@@ -500,6 +516,53 @@ fn enumerate_a_binary_on_disk() {
         decoded
     );
     let candidates = stats.functions - stats.excluded - stats.aliases;
-    assert!(stats.return_probes * 10 > candidates * 8, "most functions get a return probe");
-    assert!(stats.entry_probes * 2 > candidates, "most functions get an entry probe");
+    assert!(
+        stats.return_probes * 10 > candidates * 8,
+        "most functions get a return probe"
+    );
+    assert!(
+        stats.entry_probes * 2 > candidates,
+        "most functions get an entry probe"
+    );
+}
+
+/// The registered live fbt provider on the real framework: probes named
+/// after this process's functions, enabled through the framework's ops.
+#[test]
+fn registered_live_provider_on_the_framework() {
+    use crate::platform::HostedPlatform;
+    use rdtrace_framework::registry;
+    let platform: &'static HostedPlatform = crate::HostedKernel::get()
+        .expect("hosted kernel")
+        .platform();
+    let host = rdtrace_providers::glue::FrameworkHost::leaked(platform);
+    static SOURCE: OwnFunctions = OwnFunctions {
+        module: "self",
+        filter: |n| n == "hosted_registered_mul",
+    };
+    let (id, fbt) = register(host, &SOURCE).unwrap();
+    let fw = registry::get().unwrap();
+    fw.provide_all(None);
+    let entry = registry::probe_lookup(id, "self", "hosted_registered_mul", "entry");
+    let ret = registry::probe_lookup(id, "self", "hosted_registered_mul", "return");
+    assert!(entry != 0 && ret != 0);
+    let addr = hosted_registered_mul as *const () as u64;
+    let original = code_of(addr, 12);
+    for probe in [entry, ret] {
+        let p = fw.probe_by_id(probe).unwrap();
+        p.provider().ops.enable(probe, p.parg);
+    }
+    assert_eq!(code_of(addr, 1), vec![0xCC]);
+    let before = traps_handled();
+    for i in 0..1000u64 {
+        // SAFETY: SysV ABI function.
+        assert_eq!(unsafe { hosted_registered_mul(i, 3) }, 3 * i);
+    }
+    assert!(traps_handled() - before >= 2000);
+    for probe in [entry, ret] {
+        let p = fw.probe_by_id(probe).unwrap();
+        p.provider().ops.disable(probe, p.parg);
+    }
+    assert_eq!(code_of(addr, 12), original);
+    assert_eq!(fbt.site_count(), 2);
 }

@@ -1,0 +1,131 @@
+#! /usr/bin/env atf-sh
+#
+# Compile errors: exit status 1, dtrace's "failed to compile script" and
+# "invalid probe specifier" prefixes, line numbers, and the [D_*] tags that
+# -x errtags adds.
+
+. "$(atf_get_srcdir)/common.subr"
+
+write_syntax_error()
+{
+	printf 'BEGIN\n{\n\tx = ;\n}\n' > bad.d
+}
+
+atf_test_case script_syntax_error
+script_syntax_error_head()
+{
+	dtrace_head "a syntax error in a script names the file and line, exit 1"
+}
+script_syntax_error_body()
+{
+	dtrace_require
+	write_syntax_error
+	atf_check -s exit:1 -o empty \
+	    -e match:'^dtrace: failed to compile script bad\.d: line 3: syntax error near ";"$' \
+	    "$DT" -s bad.d
+}
+
+atf_test_case script_errtags
+script_errtags_head()
+{
+	dtrace_head "-x errtags puts the [D_SYNTAX] tag before the location"
+}
+script_errtags_body()
+{
+	dtrace_require
+	write_syntax_error
+	atf_check -s exit:1 -o empty \
+	    -e match:'^dtrace: failed to compile script bad\.d: \[D_SYNTAX\] line 3: ' \
+	    "$DT" -x errtags -s bad.d
+}
+
+atf_test_case spec_undefined_variable
+spec_undefined_variable_head()
+{
+	dtrace_head "an unknown identifier in -n is an invalid probe specifier, exit 1"
+}
+spec_undefined_variable_body()
+{
+	dtrace_require
+	atf_check -s exit:1 -o empty \
+	    -e match:'^dtrace: invalid probe specifier BEGIN \{ trace\(nosuchvar\); \}: .*failed to resolve nosuchvar: Unknown variable name$' \
+	    "$DT" -n 'BEGIN { trace(nosuchvar); }'
+}
+
+atf_test_case spec_errtags
+spec_errtags_head()
+{
+	dtrace_head "-x errtags tags an undefined identifier D_IDENT_UNDEF"
+}
+spec_errtags_body()
+{
+	dtrace_require
+	atf_check -s exit:1 -o empty \
+	    -e match:'^dtrace: invalid probe specifier BEGIN \{ trace\(nosuchvar\); \}: \[D_IDENT_UNDEF\] ' \
+	    "$DT" -x errtags -n 'BEGIN { trace(nosuchvar); }'
+}
+
+atf_test_case no_matching_probe
+no_matching_probe_head()
+{
+	dtrace_head "a description matching no probe is an error (D_PDESC_ZERO) without -Z"
+}
+no_matching_probe_body()
+{
+	dtrace_require
+	printf 'BEGIN\n{\n\texit(0);\n}\n\nnosuch:::probe\n{\n}\n' > nomatch.d
+	atf_check -s exit:1 -o empty \
+	    -e inline:"dtrace: failed to compile script nomatch.d: [D_PDESC_ZERO] line 6: probe description nosuch:::probe does not match any probes\n" \
+	    "$DT" -x errtags -s nomatch.d
+}
+
+atf_test_case zdefs_permits_no_match
+zdefs_permits_no_match_head()
+{
+	dtrace_head "-Z permits descriptions that match no probes"
+}
+zdefs_permits_no_match_body()
+{
+	dtrace_require
+	printf 'BEGIN\n{\n\tprintf("ran\\n");\n\texit(0);\n}\n\nnosuch:::probe\n{\n}\n' > nomatch.d
+	atf_check -s exit:0 -o inline:"ran\n\n" -e empty \
+	    "$DT" -q -Z -s nomatch.d
+}
+
+atf_test_case wrong_argument_count
+wrong_argument_count_head()
+{
+	dtrace_head "a subroutine called with too many arguments is a compile error"
+}
+wrong_argument_count_body()
+{
+	dtrace_require
+	atf_check -s exit:1 -o empty \
+	    -e match:'^dtrace: invalid probe specifier BEGIN \{ exit\(1, 2\); \}: \[D_PROTO_LEN\] ' \
+	    "$DT" -x errtags -n 'BEGIN { exit(1, 2); }'
+}
+
+atf_test_case missing_script
+missing_script_head()
+{
+	dtrace_head "a script file that does not exist fails with status 1"
+}
+missing_script_body()
+{
+	dtrace_require
+	atf_check -s exit:1 -o empty \
+	    -e match:'^dtrace: failed to open no-such-file\.d: No such file or directory$' \
+	    "$DT" -s no-such-file.d
+}
+
+atf_init_test_cases()
+{
+	atf_add_test_case script_syntax_error
+	atf_add_test_case script_errtags
+	atf_add_test_case spec_undefined_variable
+	atf_add_test_case spec_errtags
+	atf_add_test_case no_matching_probe
+	atf_add_test_case zdefs_permits_no_match
+	atf_add_test_case wrong_argument_count
+	atf_add_test_case missing_script
+}

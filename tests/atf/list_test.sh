@@ -1,0 +1,130 @@
+#! /usr/bin/env atf-sh
+#
+# dtrace -l: the listing heading, the dtrace provider's probes (always IDs
+# 1-3) and matching by description.
+
+. "$(atf_get_srcdir)/common.subr"
+
+# The heading and dtrace-provider rows in FreeBSD's "%5s %10s %17s %33s %s".
+list_heading()
+{
+	printf '%5s %10s %17s %33s %s\n' ID PROVIDER MODULE FUNCTION NAME
+}
+list_row()
+{
+	printf '%5d %10s %17s %33s %s\n' "$1" "$2" "$3" "$4" "$5"
+}
+
+atf_test_case list_all
+list_all_head()
+{
+	dtrace_head "-l prints the heading, then BEGIN, END and ERROR as probes 1-3"
+}
+list_all_body()
+{
+	dtrace_require
+	{
+		list_heading
+		list_row 1 dtrace "" "" BEGIN
+		list_row 2 dtrace "" "" END
+		list_row 3 dtrace "" "" ERROR
+	} > expout
+	atf_check -s exit:0 -o save:listing -e empty "$DT" -l
+	atf_check -o file:expout head -n 4 listing
+}
+
+atf_test_case list_heading_text
+list_heading_text_head()
+{
+	dtrace_head "the -l heading has FreeBSD's exact column layout"
+}
+list_heading_text_body()
+{
+	dtrace_require
+	atf_check -s exit:0 -o save:listing -e empty "$DT" -l
+	atf_check -o inline:"   ID   PROVIDER            MODULE                          FUNCTION NAME\n" \
+	    head -n 1 listing
+}
+
+atf_test_case list_by_name
+list_by_name_head()
+{
+	dtrace_head "-l -n BEGIN lists exactly the BEGIN probe"
+}
+list_by_name_body()
+{
+	dtrace_require
+	{ list_heading; list_row 1 dtrace "" "" BEGIN; } > expout
+	atf_check -s exit:0 -o file:expout -e empty "$DT" -l -n BEGIN
+}
+
+atf_test_case list_by_provider
+list_by_provider_head()
+{
+	dtrace_head "-l -P dtrace lists the three dtrace provider probes"
+}
+list_by_provider_body()
+{
+	dtrace_require
+	{
+		list_heading
+		list_row 1 dtrace "" "" BEGIN
+		list_row 2 dtrace "" "" END
+		list_row 3 dtrace "" "" ERROR
+	} > expout
+	atf_check -s exit:0 -o file:expout -e empty "$DT" -l -P dtrace
+}
+
+atf_test_case list_by_id
+list_by_id_head()
+{
+	dtrace_head "-l -i 2 lists probe 2, dtrace:::END"
+}
+list_by_id_body()
+{
+	dtrace_require
+	{ list_heading; list_row 2 dtrace "" "" END; } > expout
+	atf_check -s exit:0 -o file:expout -e empty "$DT" -l -i 2
+}
+
+atf_test_case list_script
+list_script_head()
+{
+	dtrace_head "-l -s lists the probes a script's clauses match"
+}
+list_script_body()
+{
+	dtrace_require
+	printf 'dtrace:::END { }\ndtrace:::BEGIN { }\n' > prog.d
+	{
+		list_heading
+		list_row 2 dtrace "" "" END
+		list_row 1 dtrace "" "" BEGIN
+	} > expout
+	atf_check -s exit:0 -o file:expout -e empty "$DT" -l -s prog.d
+}
+
+atf_test_case list_no_match
+list_no_match_head()
+{
+	dtrace_head "-l implies -Z: an unmatched description is reported, status 0"
+}
+list_no_match_body()
+{
+	dtrace_require
+	list_heading > expout
+	atf_check -s exit:0 -o file:expout \
+	    -e match:"^dtrace: failed to match nosuch:::probe: " \
+	    "$DT" -l -n nosuch:::probe
+}
+
+atf_init_test_cases()
+{
+	atf_add_test_case list_all
+	atf_add_test_case list_heading_text
+	atf_add_test_case list_by_name
+	atf_add_test_case list_by_provider
+	atf_add_test_case list_by_id
+	atf_add_test_case list_script
+	atf_add_test_case list_no_match
+}
