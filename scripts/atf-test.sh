@@ -47,6 +47,8 @@ test_status=$?
 kyua report --results-file "$results" --output "$work/summary.txt" >/dev/null 2>&1
 summary=$(grep '^Test cases:' "$work/summary.txt" 2>/dev/null)
 # "Test cases: T total, S skipped, X expected failures, B broken, F failed"
+# Word splitting is wanted: it yields the five counts as $1..$5.
+# shellcheck disable=SC2046
 set -- $(echo "$summary" | sed -n 's/^Test cases: \([0-9]*\) total, \([0-9]*\) skipped, \([0-9]*\) expected failures, \([0-9]*\) broken, \([0-9]*\) failed.*/\1 \2 \3 \4 \5/p')
 if [ $# -ne 5 ]; then
 	echo "atf-test: could not read kyua's summary (kyua exited $test_status)" >&2

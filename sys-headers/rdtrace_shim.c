@@ -150,16 +150,32 @@ rdtrace_shim_critical_exit(void)
 	critical_exit_KBI();
 }
 
+/*
+ * _callout_stop_safe() once took a third argument (an asynchronous drain
+ * callback, NULL for a synchronous drain) and now takes two. Calling it with
+ * a NULL third argument is right for both: on amd64, arm64 and riscv64 the
+ * extra argument travels in a register the two-argument version ignores.
+ */
+typedef int callout_stop_compat_t(struct callout *, int, void (*)(void *));
+
+static int
+callout_stop_compat(struct callout *c, int flags)
+{
+	callout_stop_compat_t *stop = (callout_stop_compat_t *)(void *)_callout_stop_safe;
+
+	return (stop(c, flags, 0));
+}
+
 int
 rdtrace_shim_callout_drain(struct callout *c)
 {
-	return (_callout_stop_safe(c, CS_DRAIN));
+	return (callout_stop_compat(c, CS_DRAIN));
 }
 
 int
 rdtrace_shim_callout_stop(struct callout *c)
 {
-	return (_callout_stop_safe(c, 0));
+	return (callout_stop_compat(c, 0));
 }
 
 void
@@ -208,7 +224,9 @@ __asm__(
     "	stac\n"
     "1:\n"
     "	.globl rdtrace_shim_nofault_load_pc\n"
+    "	.globl rdtrace_shim_nofault_user_load_pc\n"
     "rdtrace_shim_nofault_load_pc:\n"
+    "rdtrace_shim_nofault_user_load_pc:\n"
     "	movzbl (%rdi), %eax\n"
     "2:\n"
     "	testl %esi, %esi\n"
@@ -222,4 +240,81 @@ __asm__(
     "	movl $0x100, %eax\n"
     "	jmp 2b\n"
     "	.size rdtrace_shim_nofault_load_byte, .-rdtrace_shim_nofault_load_byte\n");
+
+#elif defined(__aarch64__)
+/* Kernel addresses: ldrb; user addresses: ldtrb (unprivileged, PAN-safe). */
+__asm__(
+    "	.text\n"
+    "	.p2align 4\n"
+    "	.globl rdtrace_shim_nofault_load_byte\n"
+    "	.type rdtrace_shim_nofault_load_byte,%function\n"
+    "rdtrace_shim_nofault_load_byte:\n"
+    "	stp x29, x30, [sp, #-16]!\n"
+    "	mov x29, sp\n"
+    "	cbnz w1, 1f\n"
+    "	.globl rdtrace_shim_nofault_load_pc\n"
+    "rdtrace_shim_nofault_load_pc:\n"
+    "	ldrb w0, [x0]\n"
+    "	b 2f\n"
+    "1:\n"
+    "	.globl rdtrace_shim_nofault_user_load_pc\n"
+    "rdtrace_shim_nofault_user_load_pc:\n"
+    "	ldtrb w0, [x0]\n"
+    "2:\n"
+    "	ldp x29, x30, [sp], #16\n"
+    "	ret\n"
+    "	.globl rdtrace_shim_nofault_resume_pc\n"
+    "rdtrace_shim_nofault_resume_pc:\n"
+    "	mov w0, #0x100\n"
+    "	b 2b\n"
+    "	.size rdtrace_shim_nofault_load_byte, .-rdtrace_shim_nofault_load_byte\n");
+
+int
+rdtrace_shim_smap_enabled(void)
+{
+	return (0);
+}
+
+#elif defined(__riscv)
+/* User addresses need sstatus.SUM (bit 18) set around the load. */
+__asm__(
+    "	.text\n"
+    "	.p2align 2\n"
+    "	.globl rdtrace_shim_nofault_load_byte\n"
+    "	.type rdtrace_shim_nofault_load_byte,@function\n"
+    "rdtrace_shim_nofault_load_byte:\n"
+    "	addi sp, sp, -16\n"
+    "	sd ra, 8(sp)\n"
+    "	sd s0, 0(sp)\n"
+    "	addi s0, sp, 16\n"
+    "	lui t0, 0x40\n"
+    "	bnez a1, 1f\n"
+    "	.globl rdtrace_shim_nofault_load_pc\n"
+    "rdtrace_shim_nofault_load_pc:\n"
+    "	lbu a0, 0(a0)\n"
+    "	j 3f\n"
+    "1:\n"
+    "	csrs sstatus, t0\n"
+    "	.globl rdtrace_shim_nofault_user_load_pc\n"
+    "rdtrace_shim_nofault_user_load_pc:\n"
+    "	lbu a0, 0(a0)\n"
+    "2:\n"
+    "	csrc sstatus, t0\n"
+    "3:\n"
+    "	ld ra, 8(sp)\n"
+    "	ld s0, 0(sp)\n"
+    "	addi sp, sp, 16\n"
+    "	ret\n"
+    "	.globl rdtrace_shim_nofault_resume_pc\n"
+    "rdtrace_shim_nofault_resume_pc:\n"
+    "	li a0, 0x100\n"
+    "	lui t0, 0x40\n"
+    "	j 2b\n"
+    "	.size rdtrace_shim_nofault_load_byte, .-rdtrace_shim_nofault_load_byte\n");
+
+int
+rdtrace_shim_smap_enabled(void)
+{
+	return (0);
+}
 #endif

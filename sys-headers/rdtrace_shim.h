@@ -59,22 +59,24 @@ int rdtrace_shim_callout_stop(struct callout *c);
 void rdtrace_shim_console(const char *message);
 
 /*
- * Fault-tolerant byte loads (amd64 only). rdtrace_shim_nofault_load_byte()
- * returns the byte at `addr`, or RDTRACE_NOFAULT_FAILED if the load faulted:
- * the module's dtrace_trap_func hook recognises a page or protection fault
- * at rdtrace_shim_nofault_load_pc and resumes at
- * rdtrace_shim_nofault_resume_pc instead of letting the kernel handle it, so
- * nothing sleeps and nothing panics. With `user_access` non-zero the load is
- * bracketed by stac/clac (for user addresses on CPUs with SMAP).
+ * Fault-tolerant byte loads. rdtrace_shim_nofault_load_byte() returns the
+ * byte at `addr`, or RDTRACE_NOFAULT_FAILED if the load faulted: the module's
+ * dtrace_trap_func hook recognises a fault whose program counter is one of
+ * the load labels below and resumes at rdtrace_shim_nofault_resume_pc
+ * instead of letting the kernel handle it, so nothing sleeps and nothing
+ * panics. `user_access` non-zero reads user memory: amd64 brackets the load
+ * with stac/clac (pass it only when the CPU enforces SMAP), arm64 uses an
+ * unprivileged load (ldtrb), riscv64 sets sstatus.SUM around the load.
  */
 #define RDTRACE_NOFAULT_FAILED 0x100
-/* Whether the kernel enforces SMAP (cpu_stdext_feature has the SMAP bit);
- * 0 if the kernel does not provide cpu_stdext_feature at all. amd64 only. */
-int rdtrace_shim_smap_enabled(void);
 u_int rdtrace_shim_nofault_load_byte(const volatile void *addr, int user_access);
 /* Code labels inside rdtrace_shim_nofault_load_byte (not functions). */
 extern const char rdtrace_shim_nofault_load_pc[];
+extern const char rdtrace_shim_nofault_user_load_pc[];
 extern const char rdtrace_shim_nofault_resume_pc[];
+/* amd64: whether the kernel enforces SMAP (cpu_stdext_feature has the SMAP
+ * bit); 0 if the kernel does not provide cpu_stdext_feature at all. */
+int rdtrace_shim_smap_enabled(void);
 
 /* make_dev_args_init(). */
 void rdtrace_shim_make_dev_args_init(struct make_dev_args *args);

@@ -118,6 +118,48 @@ missing_script_body()
 	    "$DT" -s no-such-file.d
 }
 
+atf_test_case runtime_fault
+runtime_fault_head()
+{
+	dtrace_head "a fault in probe context is reported on stderr; tracing goes on"
+}
+runtime_fault_body()
+{
+	dtrace_require
+	# The faulting clause is abandoned; the second BEGIN clause still runs.
+	atf_check -s exit:0 -o inline:"\n" \
+	    -e match:'^dtrace: error on enabled probe ID [0-9]+ \(ID 1: dtrace:::BEGIN\): invalid address \(0x0\) in action #1 at DIF offset [0-9]+$' \
+	    timeout 20 "$DT" -q -n 'BEGIN { trace(*(int *)0); }' \
+	    -n 'BEGIN { exit(0); }'
+}
+
+atf_test_case error_probe
+error_probe_head()
+{
+	dtrace_head "a fault fires dtrace:::ERROR with the fault code (BADADDR = 1) in arg4"
+}
+error_probe_body()
+{
+	dtrace_require
+	atf_check -s exit:0 -o inline:"fault 1\n\n" -e match:'invalid address' \
+	    timeout 20 "$DT" -q -n 'BEGIN { trace(*(int *)0); }' \
+	    -n 'ERROR { printf("fault %d\n", arg4); exit(0); }'
+}
+
+atf_test_case division_by_zero
+division_by_zero_head()
+{
+	dtrace_head "a division by zero at run time is a 'divide-by-zero' fault"
+}
+division_by_zero_body()
+{
+	dtrace_require
+	atf_check -s exit:0 -o inline:"\n" \
+	    -e match:'^dtrace: error on enabled probe ID [0-9]+ \(ID 1: dtrace:::BEGIN\): divide-by-zero in action #1 at DIF offset [0-9]+$' \
+	    timeout 20 "$DT" -q -n 'BEGIN { y = 0; trace(1 / y); }' \
+	    -n 'BEGIN { exit(0); }'
+}
+
 atf_init_test_cases()
 {
 	atf_add_test_case script_syntax_error
@@ -128,4 +170,7 @@ atf_init_test_cases()
 	atf_add_test_case zdefs_permits_no_match
 	atf_add_test_case wrong_argument_count
 	atf_add_test_case missing_script
+	atf_add_test_case runtime_fault
+	atf_add_test_case error_probe
+	atf_add_test_case division_by_zero
 }

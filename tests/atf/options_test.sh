@@ -167,6 +167,28 @@ dif_listing_body()
 	    "$DT" -S -e -n 'BEGIN { exit(0); }'
 }
 
+atf_test_case cpp_define
+cpp_define_head()
+{
+	dtrace_head "-C runs the preprocessor, with macros from -D"
+	atf_set require.progs cpp
+}
+cpp_define_body()
+{
+	dtrace_require
+	cat > prog.d <<'D'
+#ifdef WANTED
+BEGIN { printf("%d\n", VAL); exit(0); }
+#else
+BEGIN { printf("undefined\n"); exit(0); }
+#endif
+D
+	atf_check -s exit:0 -o inline:"5\n\n" -e empty \
+	    "$DT" -q -C -D WANTED -D VAL=5 -s prog.d
+	atf_check -s exit:0 -o inline:"undefined\n\n" -e empty \
+	    "$DT" -q -C -s prog.d
+}
+
 atf_init_test_cases()
 {
 	atf_add_test_case version
@@ -181,4 +203,5 @@ atf_init_test_cases()
 	atf_add_test_case bad_x_value
 	atf_add_test_case x_options_accepted
 	atf_add_test_case dif_listing
+	atf_add_test_case cpp_define
 }

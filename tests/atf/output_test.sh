@@ -3,6 +3,8 @@
 # What dtrace(1) prints while running: the default CPU/ID/FUNCTION:NAME
 # heading and probe lines, quiet mode, trace(), printf(), the "matched"
 # notice, -o, and the exit() status.
+# D programs are single-quoted on purpose: $1, $$2, $target are D macros.
+# shellcheck disable=SC2016
 
 . "$(atf_get_srcdir)/common.subr"
 
@@ -230,6 +232,35 @@ oformat_json_body()
 	atf_check -o match:'"name": *"BEGIN"' cat out
 }
 
+atf_test_case interrupt_runs_end
+interrupt_runs_end_head()
+{
+	dtrace_head "SIGINT stops tracing: a newline, then END runs, then the final newline"
+}
+interrupt_runs_end_body()
+{
+	dtrace_require
+	"$DT" -q -n 'BEGIN { printf("up\n"); }' -n 'END { printf("end\n"); }' \
+	    > out 2> err &
+	pid=$!
+	# Interrupt only once tracing is under way (BEGIN has been printed).
+	tries=0
+	while ! grep -q up out 2>/dev/null; do
+		tries=$((tries + 1))
+		if [ "$tries" -gt 100 ]; then
+			kill -9 "$pid" 2>/dev/null
+			atf_fail "BEGIN output did not appear within 10 seconds"
+		fi
+		sleep 0.1
+	done
+	kill -INT "$pid"
+	status=0
+	wait "$pid" || status=$?
+	[ "$status" -eq 0 ] || atf_fail "dtrace exited with status $status after SIGINT"
+	atf_check -o inline:"up\n\nend\n\n" cat out
+	atf_check -o empty cat err
+}
+
 atf_init_test_cases()
 {
 	atf_add_test_case default_heading
@@ -248,4 +279,5 @@ atf_init_test_cases()
 	atf_add_test_case output_file
 	atf_add_test_case flowindent
 	atf_add_test_case oformat_json
+	atf_add_test_case interrupt_runs_end
 }

@@ -2,6 +2,8 @@
 #
 # Process control: -c runs a command, $target is its process ID, and dtrace
 # exits once the command has exited.
+# D programs are single-quoted on purpose: $1, $$2, $target are D macros.
+# shellcheck disable=SC2016
 
 . "$(atf_get_srcdir)/common.subr"
 

@@ -31,10 +31,9 @@ struct Half {
 
 impl Half {
     fn new(size: usize) -> Result<Half, Errno> {
-        let mut data = Vec::new();
-        data.try_reserve_exact(size).map_err(|_| Errno::ENOMEM)?;
-        data.resize(size, 0);
-        let slots = (size / 32).next_power_of_two().max(64);
+        let data = crate::buffer::try_zeroed(size)?;
+        // One index slot per 64 data bytes, between 64 and 1 Mi slots.
+        let slots = (size / 64).clamp(64, 1 << 20).next_power_of_two();
         let mut index = Vec::new();
         index.try_reserve_exact(slots).map_err(|_| Errno::ENOMEM)?;
         index.resize(slots, 0);

@@ -68,11 +68,23 @@ pub struct Reservation {
     pub offset: usize,
 }
 
-fn try_zeroed(size: usize) -> Result<Vec<u8>, Errno> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(size).map_err(|_| Errno::ENOMEM)?;
-    v.resize(size, 0);
-    Ok(v)
+/// A zeroed byte vector, failing with ENOMEM instead of aborting. Uses the
+/// allocator's zeroed allocation (calloc-like: untouched pages stay
+/// unmapped on a host, `M_ZERO` in the kernel).
+pub(crate) fn try_zeroed(size: usize) -> Result<Vec<u8>, Errno> {
+    if size == 0 {
+        return Ok(Vec::new());
+    }
+    let layout = core::alloc::Layout::array::<u8>(size).map_err(|_| Errno::ENOMEM)?;
+    // SAFETY: `layout` has non-zero size.
+    let p = unsafe { alloc::alloc::alloc_zeroed(layout) };
+    if p.is_null() {
+        return Err(Errno::ENOMEM);
+    }
+    // SAFETY: `p` was allocated by the global allocator with exactly this
+    // layout (u8, `size` elements), and all `size` bytes are initialised
+    // (zeroed), so it is a valid Vec<u8> buffer of length and capacity `size`.
+    Ok(unsafe { Vec::from_raw_parts(p, size, size) })
 }
 
 impl CpuBuffer {

@@ -79,12 +79,25 @@ impl RunState {
     }
 }
 
+/// Largest total (all CPUs) the framework will try for one kind of buffer;
+/// larger requests halve (auto resize) or fail with ENOMEM (manual), as an
+/// allocation that large would on FreeBSD.
+const MAX_BUFFER_TOTAL: i64 = 1 << 30;
+
 fn alloc_halving<T>(
     size: i64,
+    ncpu: usize,
     manual: bool,
     mut f: impl FnMut(usize) -> Result<T, Errno>,
 ) -> Result<(T, i64), Errno> {
     let mut size = size;
+    let limit = MAX_BUFFER_TOTAL / (ncpu.max(1) as i64);
+    while size > limit {
+        if manual {
+            return Err(Errno::ENOMEM);
+        }
+        size /= 2;
+    }
     while size >= BUFFER_MIN {
         match f(size as usize & !7) {
             Ok(t) => return Ok((t, size)),
@@ -129,7 +142,7 @@ pub fn build(
     if bufsize < needed {
         return Err(Errno::ENOSPC);
     }
-    let (bufs, bufsize) = alloc_halving(bufsize, manual, |sz| {
+    let (bufs, bufsize) = alloc_halving(bufsize, ncpu, manual, |sz| {
         let mut v = Vec::new();
         for c in 0..ncpu {
             v.push(CpuBuffer::new(if only(c) { sz } else { 0 }, policy, true)?);
@@ -145,7 +158,7 @@ pub fn build(
         if aggsize == DTRACEOPT_UNSET || aggsize == 0 {
             aggsize = bufsize;
         }
-        let (v, sz) = alloc_halving(aggsize, manual, |sz| {
+        let (v, sz) = alloc_halving(aggsize, ncpu, manual, |sz| {
             let mut v = Vec::new();
             for c in 0..ncpu {
                 v.push(AggBuffer::new(if only(c) { sz } else { 0 })?);
@@ -163,6 +176,10 @@ pub fn build(
         unsafe { e.as_ref() }.is_some_and(|e| e.actions.iter().any(|a| act_is_speculative(a.kind)))
     });
     if uses_spec {
+        let total = (nspec as u128) * (specsize as u128) * (ncpu as u128);
+        if total > MAX_BUFFER_TOTAL as u128 {
+            return Err(Errno::ENOMEM);
+        }
         for _ in 0..nspec {
             specs.push(Speculation::new(ncpu, specsize)?);
         }
@@ -197,7 +214,7 @@ pub fn build(
     let dynvars = if chunk == 0 {
         DynVarArena::empty(platform).ok_or(Errno::ENOMEM)?
     } else {
-        let mut size = dynvarsize;
+        let mut size = dynvarsize.min(MAX_BUFFER_TOTAL);
         loop {
             if let Some(a) = DynVarArena::new(platform, size.max(0) as usize, chunk, ncpu) {
                 set(DTRACEOPT_DYNVARSIZE, size);

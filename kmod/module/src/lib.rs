@@ -6,7 +6,7 @@
 //! * [`platform`]: the framework's platform boundary over the FreeBSD KPI;
 //! * [`providers`]: the providers registered at load (profile);
 //! * [`malloc`]: malloc(9) as the global allocator;
-//! * [`nofault`]: fault-tolerant loads through the dtrace_trap_func hook (amd64);
+//! * [`nofault`]: fault-tolerant loads through the dtrace_trap_func hook;
 //! * [`panic`]: Rust panics reported through panic(9);
 //! * [`console`]: console messages;
 //! * [`release`]: the target FreeBSD release and what depends on it;

@@ -1,7 +1,7 @@
 //! The module event handler: what happens on kldload and kldunload.
 //!
 //! * MOD_LOAD: verify the per-CPU layout the platform relies on, install the
-//!   fault hook (amd64; EBUSY with a console message if another DTrace owns
+//!   fault hook (EBUSY with a console message if another DTrace owns
 //!   `dtrace_trap_func`), attach the
 //!   framework (which registers the dtrace provider), register the module's
 //!   providers (see `providers`), then create
@@ -65,9 +65,8 @@ mod kernel {
         priv_: core::ptr::null_mut(),
     });
 
-    /// Remove the fault hook (only amd64 has one).
+    /// Remove the fault hook.
     fn uninstall_trap_hook() {
-        #[cfg(target_arch = "x86_64")]
         crate::nofault::uninstall();
     }
 
@@ -80,7 +79,6 @@ mod kernel {
             ));
             return error;
         }
-        #[cfg(target_arch = "x86_64")]
         if let Err(Errno(error)) = crate::nofault::install() {
             console(format_args!(
                 "dtrace_trap_func is already set: another DTrace (the stock \

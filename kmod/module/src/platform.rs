@@ -6,17 +6,19 @@
 //! loads, current thread) never allocate, sleep or panic. Known limits,
 //! stated where they apply:
 //!
-//! * Fault-checked loads: on amd64 every byte goes through the nofault load
-//!   (see `nofault`), after a cheap `pmap_kextract` check for kernel
-//!   addresses. On arm64 and riscv64 kernel loads rely on the
-//!   `pmap_kextract` check alone (racy against concurrent unmapping), and
-//!   `fault_checked_user_load` refuses every address (BadAddress) because a
-//!   user load from probe context needs the trap hook those ports lack.
+//! * Fault-checked loads go byte by byte through the nofault load (see
+//!   `nofault`), after a cheap `pmap_kextract` check for kernel addresses;
+//!   user pages that are not resident read as BadAddress (probe context
+//!   never pages anything in), like stock DTrace.
 //! * `current_thread` fills in only `curthread`; pid/tid/uid/... need the
 //!   release-specific `struct thread`/`struct proc` offsets, and
 //!   `current_execname` is empty for the same reason.
 //! * `destructive_allowed` keeps the framework's default (allowed): the
 //!   `security.bsd.allow_destructive_dtrace` tunable is not read yet.
+//!
+//! Timers are direct-execution callouts (`C_DIRECT_EXEC`): their callbacks
+//! run in interrupt context and must not allocate, free, sleep or take a
+//! sleepable lock; `timer_destroy` drains the callout and so may sleep.
 //!
 //! The unit conversions are plain functions tested on the host; everything
 //! touching the kernel is compiled for the kernel target only.
@@ -214,9 +216,9 @@ mod kernel {
     }
 
     // SAFETY: the probe-context methods below only read per-CPU registers,
-    // kernel time, and memory proven mapped by pmap_kextract; none allocates,
-    // sleeps or panics. fault_checked_load never dereferences an unmapped
-    // address and fault_checked_user_load dereferences nothing.
+    // kernel time, and memory loaded through the nofault sequence, whose
+    // faults the trap hook absorbs (and which refuses to run without the
+    // hook); none allocates, sleeps or panics.
     unsafe impl Platform for FreeBsdPlatform {
         fn alloc_zeroed(&self, size: usize, align: usize, flags: AllocFlags) -> *mut u8 {
             kernel_alloc(size, align, true, flags == AllocFlags::Wait)
@@ -278,35 +280,14 @@ mod kernel {
                     return Err(AccessFault::BadAddress);
                 }
             }
-            #[cfg(target_arch = "x86_64")]
-            {
-                crate::nofault::load(addr, buf, false).map_err(|_| AccessFault::BadAddress)
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            {
-                for (i, byte) in buf.iter_mut().enumerate() {
-                    // SAFETY: every page of [addr, addr+len) was mapped when
-                    // checked above (see the module comment on the race).
-                    *byte = unsafe { core::ptr::read_volatile((addr as usize + i) as *const u8) };
-                }
-                Ok(())
-            }
+            crate::nofault::load(addr, buf, false).map_err(|_| AccessFault::BadAddress)
         }
 
         fn fault_checked_user_load(&self, addr: u64, buf: &mut [u8]) -> Result<(), AccessFault> {
-            #[cfg(target_arch = "x86_64")]
-            {
-                if !crate::nofault::is_user_range(addr, buf.len()) {
-                    return Err(AccessFault::BadAddress);
-                }
-                crate::nofault::load(addr, buf, true).map_err(|_| AccessFault::BadAddress)
+            if !crate::nofault::is_user_range(TARGET_ARCH, addr, buf.len()) {
+                return Err(AccessFault::BadAddress);
             }
-            #[cfg(not(target_arch = "x86_64"))]
-            {
-                // See the module comment: not safe without a trap hook.
-                let _ = (addr, buf);
-                Err(AccessFault::BadAddress)
-            }
+            crate::nofault::load(addr, buf, true).map_err(|_| AccessFault::BadAddress)
         }
 
         fn copyin(&self, uaddr: u64, buf: &mut [u8]) -> Result<(), Errno> {

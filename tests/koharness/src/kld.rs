@@ -174,7 +174,7 @@ pub fn read_sysinits(image: &LinkedImage, set: &str) -> Vec<SysInit> {
 fn call_sysinit(s: &SysInit) {
     // SAFETY: a SYSINIT function takes its udata pointer.
     let f: extern "C" fn(u64) = unsafe { std::mem::transmute(s.func) };
-    cpu::enter_kernel(0);
+    cpu::enter_kernel(cpu::home_cpu());
     f(s.udata);
     cpu::leave_kernel();
 }
@@ -189,7 +189,7 @@ fn module_event(handler: u64, handle: u64, what: i32, private: u64) -> i32 {
     }
     // SAFETY: module event handlers have the modeventhand_t signature.
     let f: extern "C" fn(u64, i32, u64) -> i32 = unsafe { std::mem::transmute(handler) };
-    cpu::enter_kernel(0);
+    cpu::enter_kernel(cpu::home_cpu());
     let e = f(handle, what, private);
     cpu::leave_kernel();
     e

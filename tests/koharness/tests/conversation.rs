@@ -112,7 +112,7 @@ fn snapshot_records(client: &Client) -> Vec<FiredRecord> {
             .format(f)
             .map_err(|e| DecodeError(format!("FORMAT {f}: {e}")))
     };
-    for c in 0..cpu::NCPU as u32 {
+    for c in 0..cpu::ncpu() as u32 {
         let snap = match client.bufsnap(c, 4 << 20) {
             Ok(s) => s,
             Err(e) if e.errno == libc::ENOENT => continue,
@@ -154,7 +154,7 @@ fn aggregation_values(client: &Client, prog: &CompiledProgram) -> HashMap<String
             .aggdesc(id)
             .map_err(|e| DecodeError(format!("AGGDESC {id}: {e}")))
     };
-    for c in 0..cpu::NCPU as u32 {
+    for c in 0..cpu::ncpu() as u32 {
         match client.aggsnap(c, 1 << 20) {
             Ok(s) => merger
                 .add_snapshot(&s.data, &mut describe, &|v| {
@@ -261,7 +261,7 @@ fn conversation_begin_end_with_printf_and_aggregation() {
             let agg = must("DTRACEIOC_AGGDESC", client.aggdesc(1));
             assert!(!agg.recs.is_empty());
             let cpu_go = must("DTRACEIOC_GO", client.go());
-            assert!((0..cpu::NCPU as i32).contains(&cpu_go));
+            assert!((0..cpu::ncpu() as i32).contains(&cpu_go));
             let st = must("DTRACEIOC_STATUS", client.status());
             assert_eq!(st.errors, 0);
             must("DTRACEIOC_STOP", client.stop());
@@ -338,7 +338,7 @@ fn conversation_profile_probe_fires_on_every_cpu() {
                     .aggdesc(id)
                     .map_err(|e| DecodeError(format!("AGGDESC {id}: {e}")))
             };
-            for c in 0..cpu::NCPU as u32 {
+            for c in 0..cpu::ncpu() as u32 {
                 let s = must("DTRACEIOC_AGGSNAP", client.aggsnap(c, 1 << 20));
                 merger
                     .add_snapshot(&s.data, &mut describe, &|_| "p".into())
@@ -358,7 +358,7 @@ fn conversation_profile_probe_fires_on_every_cpu() {
             cpus.sort_unstable();
             assert_eq!(
                 cpus,
-                (0..cpu::NCPU as u64).collect::<Vec<_>>(),
+                (0..cpu::ncpu() as u64).collect::<Vec<_>>(),
                 "profile fired on every CPU: {:?}",
                 p.entries
             );
@@ -630,6 +630,105 @@ fn conversation_provider_probearg_dofget_and_helper_device() {
                 "DTRACEHIOC_ADDDOF with an unreadable DOF fails"
             );
             drop(helper);
+            finish(kld, client);
+        },
+    );
+}
+
+#[test]
+fn conversation_repeated_aggsnaps_add_up() {
+    run_isolated("conversation_repeated_aggsnaps_add_up", "aggsnaps", || {
+        let Some((kld, client)) = start("conversation_repeated_aggsnaps_add_up") else {
+            return;
+        };
+        let prog = compile_for(&client, "tick-10ms { @n = count(); }");
+        must("DTRACEIOC_ENABLE", client.enable(&prog.dof));
+        let fired_before = kernel::callout::total_fired();
+        let t0 = std::time::Instant::now();
+        must("DTRACEIOC_GO", client.go());
+        println!(
+            "koharness: DTRACEIOC_GO took {} ms",
+            t0.elapsed().as_millis()
+        );
+        let mut total = 0;
+        let mut snaps = Vec::new();
+        for _ in 0..3 {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            let v = aggregation_values(&client, &prog)
+                .get("n")
+                .copied()
+                .unwrap_or(0);
+            snaps.push(v);
+            total += v;
+        }
+        must("DTRACEIOC_STOP", client.stop());
+        let v = aggregation_values(&client, &prog)
+            .get("n")
+            .copied()
+            .unwrap_or(0);
+        snaps.push(v);
+        total += v;
+        let fired = kernel::callout::total_fired() - fired_before;
+        println!("koharness: tick-10ms over ~300 ms: snapshots {snaps:?}, total {total}, callouts fired {fired}");
+        assert!(
+            total >= 15,
+            "tick-10ms counted only {total} in ~300 ms (snapshots {snaps:?}, {fired} callouts)"
+        );
+        finish(kld, client);
+    });
+}
+
+#[test]
+fn conversation_concurrent_consumers_on_different_cpus() {
+    run_isolated(
+        "conversation_concurrent_consumers_on_different_cpus",
+        "concurrent",
+        || {
+            let Some((kld, first)) = start("conversation_concurrent_consumers_on_different_cpus")
+            else {
+                return;
+            };
+            drop(first);
+            let results: Vec<i64> = std::thread::scope(|s| {
+                let workers: Vec<_> = (0..3)
+                    .map(|i| {
+                        s.spawn(move || {
+                            cpu::set_home_cpu(i + 1);
+                            let mut total = 0;
+                            for round in 0..2 {
+                                let file = devfs::open("/dev/dtrace/dtrace", libc::O_RDWR)
+                                    .unwrap_or_else(|e| panic!("consumer {i}: open: errno {e}"));
+                                let client = Client::new(Box::new(HarnessDevice { file }));
+                                let prog = compile_for(
+                                    &client,
+                                    "profile-997hz { @n = count(); } tick-1ms { @t = count(); }",
+                                );
+                                assert!(
+                                    must("DTRACEIOC_ENABLE", client.enable(&prog.dof)) >= 2,
+                                    "consumer {i} round {round}"
+                                );
+                                must("DTRACEIOC_GO", client.go());
+                                std::thread::sleep(std::time::Duration::from_millis(150));
+                                must("DTRACEIOC_STATUS", client.status());
+                                must("DTRACEIOC_STOP", client.stop());
+                                let aggs = aggregation_values(&client, &prog);
+                                total += aggs.get("n").copied().unwrap_or(0);
+                            }
+                            assert!(total > 0, "consumer {i}: profile never fired in two rounds");
+                            total
+                        })
+                    })
+                    .collect();
+                workers
+                    .into_iter()
+                    .map(|w| w.join().expect("consumer thread"))
+                    .collect()
+            });
+            println!("koharness: three concurrent consumers counted {results:?} profile firings");
+            let (kld, client) = (kld, {
+                let file = devfs::open("/dev/dtrace/dtrace", libc::O_RDWR).expect("reopen");
+                Client::new(Box::new(HarnessDevice { file }))
+            });
             finish(kld, client);
         },
     );

@@ -379,7 +379,7 @@ fn fixture_rendezvous_sysctl_and_eventhandlers() {
             assert_eq!(f.ioctl(IOC_RENDEZVOUS, out.addr()), 0);
             let word =
                 |i: usize| i64::from_le_bytes(out.bytes()[i * 8..i * 8 + 8].try_into().unwrap());
-            let ncpu = kernel::cpu::NCPU as i64;
+            let ncpu = kernel::cpu::ncpu() as i64;
             assert_eq!(
                 word(0),
                 (1 << ncpu) - 1,

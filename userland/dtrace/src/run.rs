@@ -3,17 +3,20 @@
 //! run libdtrace's session loop with FreeBSD's text output, and exit with the status `exit()`
 //! gave (0 if none, 1 on errors).
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::Write;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use rdtrace_libdtrace::compiler::{self, CompileOptions};
 use rdtrace_libdtrace::consumer::client::Client;
 use rdtrace_libdtrace::consumer::device;
-use rdtrace_libdtrace::consumer::session::{RunConfig, Session};
+use rdtrace_libdtrace::consumer::session::{ConsumerActions, RunConfig, Session};
 use rdtrace_libdtrace::output::stack::NoSymbols;
 use rdtrace_libdtrace::output::text::TextOutput;
 use rdtrace_libdtrace::output::OutputOptions;
+use rdtrace_libdtrace::output::OutputSink;
 
 use crate::args::Config;
 use crate::compile::Program;
@@ -23,6 +26,69 @@ use crate::list;
 /// "error on enabled probe ID …" messages.
 const ERROR_HANDLER: &str =
     "dtrace:::ERROR { trace(arg1); trace(arg2); trace(arg3); trace(arg4); trace(arg5); }";
+
+/// Where probe output goes: standard output, a `-o` file, or whatever
+/// `freopen()` last named. Shared by the output backend and the
+/// consumer-action handler.
+#[derive(Clone)]
+struct OutputTarget(Rc<RefCell<Box<dyn Write>>>);
+
+impl Write for OutputTarget {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.borrow_mut().flush()
+    }
+}
+
+/// dtrace(1)'s `system()` and `freopen()` (libdtrace runs both in the consumer).
+struct CommandActions {
+    target: OutputTarget,
+    /// The output dtrace started with (standard output or the `-o` file).
+    original: Option<Box<dyn Write>>,
+}
+
+impl ConsumerActions for CommandActions {
+    fn system(&mut self, sink: &mut dyn OutputSink, command: &str) -> std::io::Result<()> {
+        sink.finish()?;
+        // The command writes to dtrace's own standard output, as system(3) does.
+        if let Err(e) = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(command)
+            .status()
+        {
+            eprintln!("dtrace: failed to run system(\"{command}\"): {e}");
+        }
+        Ok(())
+    }
+
+    fn freopen(&mut self, sink: &mut dyn OutputSink, path: &str) -> std::io::Result<()> {
+        sink.finish()?;
+        let mut current = self.target.0.borrow_mut();
+        if path.is_empty() {
+            if let Some(original) = self.original.take() {
+                *current = original;
+            }
+            return Ok(());
+        }
+        match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            Ok(file) => {
+                let previous =
+                    std::mem::replace(&mut *current, Box::new(std::io::BufWriter::new(file)));
+                if self.original.is_none() {
+                    self.original = Some(previous);
+                }
+            }
+            Err(e) => eprintln!("dtrace: couldn't freopen() \"{path}\": {e}"),
+        }
+        Ok(())
+    }
+}
 
 /// SIGINT/SIGTERM count: the first asks the loop to stop, like dtrace(1).
 static INTERRUPTS: AtomicU32 = AtomicU32::new(0);
@@ -69,32 +135,12 @@ fn flag(cfg: &Config, programs: &[Program], name: &str) -> bool {
     }
 }
 
-fn number(cfg: &Config, programs: &[Program], name: &str) -> Option<i64> {
-    let v = option(cfg, programs, name)??;
-    compiler::options::validate(name, Some(v), false).ok()
-}
-
 fn output_options(cfg: &Config, programs: &[Program]) -> OutputOptions {
-    let defaults = OutputOptions::default();
-    OutputOptions {
-        quiet: flag(cfg, programs, "quiet"),
-        flowindent: flag(cfg, programs, "flowindent"),
-        rawbytes: flag(cfg, programs, "rawbytes"),
-        stackindent: number(cfg, programs, "stackindent")
-            .map(|n| n as usize)
-            .unwrap_or(defaults.stackindent),
-        aggsortkey: flag(cfg, programs, "aggsortkey"),
-        aggsortrev: flag(cfg, programs, "aggsortrev"),
-        aggsortpos: number(cfg, programs, "aggsortpos")
-            .map(|n| n as usize)
-            .unwrap_or(0),
-        aggsortkeypos: number(cfg, programs, "aggsortkeypos")
-            .map(|n| n as usize)
-            .unwrap_or(0),
-        aggzoom: flag(cfg, programs, "aggzoom"),
-        droptags: flag(cfg, programs, "droptags"),
-        ..defaults
+    let mut options = OutputOptions::default();
+    for (name, value) in cfg.options.iter().chain(programs.iter().flat_map(|p| p.compiled.options.iter())) {
+        options.apply(name, value.as_deref());
     }
+    options
 }
 
 fn matched_notice(label: &str, matched: i32) -> String {
@@ -154,7 +200,6 @@ pub fn execute(cfg: &Config, programs: &[Program]) -> u8 {
         }
     }
 
-    let stdout = std::io::stdout();
     let out: Box<dyn Write> = match &cfg.output {
         Some(path) => match std::fs::OpenOptions::new()
             .create(true)
@@ -167,11 +212,16 @@ pub fn execute(cfg: &Config, programs: &[Program]) -> u8 {
                 return 1;
             }
         },
-        None => Box::new(stdout.lock()),
+        None => Box::new(std::io::stdout()),
     };
+    let target = OutputTarget(Rc::new(RefCell::new(out)));
+    session.set_consumer_actions(Box::new(CommandActions {
+        target: target.clone(),
+        original: None,
+    }));
     let symbols = NoSymbols;
     let mut sink = TextOutput::new(
-        out,
+        target,
         std::io::stderr(),
         output_options(cfg, programs),
         &symbols,

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::{Condvar, Mutex, Once};
 use std::time::Duration;
 
-use super::cpu::{self, NCPU};
+use super::cpu::{self, ncpu};
 use super::kpanic;
 use super::time;
 
@@ -75,7 +75,7 @@ fn mirror(c: u64, e: &Entry) {
 
 fn start_dispatchers() {
     START.call_once(|| {
-        for c in 0..NCPU {
+        for c in 0..ncpu() {
             std::thread::Builder::new()
                 .name(format!("softclock{c}"))
                 .spawn(move || dispatcher(c))
@@ -193,7 +193,7 @@ extern "C" fn kpi_callout_reset_sbt_on(
         return 0;
     }
     let target = if cpu == -1 { e.cpu } else { cpu as usize };
-    if target >= NCPU {
+    if target >= ncpu() {
         kpanic(&format!("callout_reset_sbt_on: CPU {cpu} is not present"));
     }
     let deadline = if flags & C_ABSOLUTE != 0 {

@@ -319,9 +319,9 @@ pub struct DevFile {
 
 /// Call a cdevsw method with `td_fpop` set to `file` and the device's
 /// thread count held, on the thread's current CPU (entering the kernel on
-/// CPU 0 if needed).
+/// its home CPU if needed).
 fn in_driver<R>(file: u64, cdev: u64, f: impl FnOnce() -> R) -> R {
-    cpu::enter_kernel(0);
+    cpu::enter_kernel(cpu::home_cpu());
     with_devfs(|d| {
         if let Some(c) = d.cdevs.get_mut(&cdev) {
             c.threads_inside += 1;

@@ -4,8 +4,8 @@
 //! Semantics kept from FreeBSD: exactly one of `M_WAITOK`/`M_NOWAIT`;
 //! `M_WAITOK` never fails and must not be used where sleeping is forbidden
 //! (critical section, spin or sleep mutex held) — that panics, as WITNESS
-//! would; `M_ZERO` zeroes, otherwise memory is filled with a junk pattern
-//! like an INVARIANTS kernel; `free(NULL)` is a no-op; freeing an unknown
+//! would; `M_ZERO` zeroes, otherwise memory is filled with junk (0xde
+//! bytes) like an INVARIANTS kernel; `free(NULL)` is a no-op; freeing an unknown
 //! pointer or with the wrong type panics. Allocations are aligned to the
 //! smaller of the size's power of two and a page (at least 16 bytes).
 //! Probe context: only `M_NOWAIT` allocations are legal there.
@@ -96,22 +96,11 @@ fn allocate(size: usize, align: usize, mtype: u64, flags: i32, what: &str) -> u6
             "{what}(M_WAITOK) of {size} bytes could not be satisfied"
         ));
     }
-    let fill = if flags & M_ZERO != 0 {
-        None
-    } else {
-        Some(0xdeadc0deu32.to_le_bytes())
-    };
+    // M_ZERO zeroes; otherwise junk-fill like an INVARIANTS kernel (a
+    // byte pattern, so the fill is a plain memset even for big buffers).
+    let fill = if flags & M_ZERO != 0 { 0 } else { 0xde };
     // SAFETY: `ptr` is a fresh allocation of `layout.size()` bytes.
-    unsafe {
-        match fill {
-            None => std::ptr::write_bytes(ptr, 0, layout.size()),
-            Some(pattern) => {
-                for i in 0..layout.size() {
-                    *ptr.add(i) = pattern[i % 4];
-                }
-            }
-        }
-    }
+    unsafe { std::ptr::write_bytes(ptr, fill, layout.size()) };
     with_heap(|h| {
         h.live.insert(
             ptr as u64,

@@ -2,8 +2,10 @@
 //! `pcpu_find()` and smp_rendezvous(9) across the harness CPUs.
 //!
 //! `smp_rendezvous(setup, action, teardown, arg)` runs the three functions on
-//! every harness CPU — the caller's own part inline, the others each on a
-//! host thread that occupies that CPU — with a barrier after setup and after
+//! every harness CPU — the caller's own part inline, the others as interrupt
+//! work on that CPU (a helper thread occupies a free CPU; a busy CPU's
+//! occupant is interrupted with SIGUSR2 and runs its part in the handler,
+//! like an IPI) — with a barrier after setup and after
 //! action unless the corresponding function is `smp_no_rendezvous_barrier`
 //! (a NULL function still gets its barrier, as in FreeBSD). Rendezvous are
 //! serialised; a thread waiting for another one's rendezvous leaves its CPU
@@ -12,7 +14,7 @@
 
 use std::sync::{Barrier, Mutex};
 
-use super::cpu::{self, cpus, MAXCPU, NCPU};
+use super::cpu::{self, cpus, ncpu, MAXCPU};
 use super::{kpanic, DataObject};
 
 static RENDEZVOUS: Mutex<()> = Mutex::new(());
@@ -20,10 +22,10 @@ static RENDEZVOUS: Mutex<()> = Mutex::new(());
 extern "C" fn kpi_smp_no_rendezvous_barrier(_arg: u64) {}
 
 extern "C" fn kpi_pcpu_find(cpuid: u32) -> u64 {
-    if cpuid as usize >= NCPU {
+    if cpuid as usize >= ncpu() {
         kpanic(&format!(
             "pcpu_find: CPU {cpuid} is not present (mp_maxid {})",
-            NCPU - 1
+            ncpu() - 1
         ));
     }
     cpus().pcpu_addr(cpuid as usize)
@@ -72,7 +74,7 @@ extern "C" fn kpi_smp_rendezvous_cpus(
 
 fn rendezvous_on(map: &[u64], setup: u64, action: u64, teardown: u64, arg: u64) {
     let in_map = |c: usize| map.get(c / 64).is_some_and(|w| w & (1 << (c % 64)) != 0);
-    let cpus: Vec<usize> = (0..NCPU).filter(|c| in_map(*c)).collect();
+    let cpus: Vec<usize> = (0..ncpu()).filter(|c| in_map(*c)).collect();
     let me = cpu::with_thread(|t| t.cpu)
         .unwrap_or_else(|| kpanic("smp_rendezvous called outside of the kernel"));
     let _guard = match RENDEZVOUS.try_lock() {
@@ -99,7 +101,7 @@ fn rendezvous_on(map: &[u64], setup: u64, action: u64, teardown: u64, arg: u64) 
     std::thread::scope(|s| {
         for &other in cpus.iter().filter(|c| **c != me) {
             let part = &part;
-            s.spawn(move || cpu::run_on_cpu(other, || part(other)));
+            s.spawn(move || cpu::run_as_interrupt(other, &|| part(other)));
         }
         if cpus.contains(&me) {
             part(me);
@@ -128,16 +130,16 @@ pub(super) fn functions() -> Vec<(&'static str, usize)> {
 
 pub(super) fn data() -> Vec<DataObject> {
     let mut table = vec![0u8; MAXCPU * 8];
-    for c in 0..NCPU {
+    for c in 0..ncpu() {
         table[c * 8..c * 8 + 8].copy_from_slice(&cpus().pcpu_addr(c).to_le_bytes());
     }
     let mut all = vec![0u8; MAXCPU / 8];
-    for c in 0..NCPU {
+    for c in 0..ncpu() {
         all[c / 8] |= 1 << (c % 8);
     }
     vec![
-        DataObject::int("mp_maxid", (NCPU - 1) as i32),
-        DataObject::int("mp_ncpus", NCPU as i32),
+        DataObject::int("mp_maxid", (ncpu() - 1) as i32),
+        DataObject::int("mp_ncpus", ncpu() as i32),
         // CPUID leaf 7 EBX as the kernel caches it: the harness CPU has SMAP
         // (bit 20), so module code brackets user accesses with stac/clac
         // (emulated as no-ops, trap.rs).

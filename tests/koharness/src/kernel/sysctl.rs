@@ -307,7 +307,7 @@ pub fn sysctl(path: &str, new: Option<Vec<u8>>) -> Result<Vec<u8>, i32> {
     // SAFETY: `handler` has the sysctl handler signature.
     let f: extern "C" fn(u64, u64, i64, *mut Request) -> i32 =
         unsafe { std::mem::transmute(handler) };
-    super::cpu::enter_kernel(0);
+    super::cpu::enter_kernel(super::cpu::home_cpu());
     let e = f(oid, arg1, arg2, &mut req);
     super::cpu::leave_kernel();
     if e != 0 {

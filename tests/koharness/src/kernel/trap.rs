@@ -236,6 +236,11 @@ fn in_module_text(rip: u64) -> bool {
     })
 }
 
+/// SIGUSR2: an inter-processor interrupt for the CPU this thread occupies.
+extern "C" fn on_ipi(_sig: libc::c_int, _info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+    super::cpu::handle_ipi();
+}
+
 /// Install the SIGSEGV handler (once per process).
 pub fn install() {
     INSTALL.call_once(|| {
@@ -250,6 +255,11 @@ pub fn install() {
             libc::sigaction(libc::SIGBUS, &sa, std::ptr::null_mut());
             libc::sigaction(libc::SIGTRAP, &sa, std::ptr::null_mut());
             libc::sigaction(libc::SIGILL, &sa, std::ptr::null_mut());
+            let mut ipi: libc::sigaction = std::mem::zeroed();
+            ipi.sa_sigaction = on_ipi as *const () as usize;
+            ipi.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_RESTART;
+            libc::sigemptyset(&mut ipi.sa_mask);
+            libc::sigaction(libc::SIGUSR2, &ipi, std::ptr::null_mut());
         }
     });
 }

@@ -72,6 +72,20 @@ pub struct ActionOut {
     /// Tuple length for aggregating actions.
     pub ntuple: u32,
     pub uarg: u64,
+    /// The D type of the recorded value (for printing: signedness, strings, pointers).
+    pub value_type: Option<ValueType>,
+}
+
+/// What a consumer needs to know about a recorded value to print it as libdtrace does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValueType {
+    /// The D type name (`int`, `uint64_t`, `char *`, `string`, `struct foo`).
+    pub name: String,
+    /// Size in bytes of the value (0 for strings: strsize).
+    pub size: u32,
+    pub signed: bool,
+    pub is_string: bool,
+    pub is_pointer: bool,
 }
 
 /// One enabling: probe descriptions, predicate, actions.
@@ -266,15 +280,30 @@ impl<'c, 'm> Gen<'c, 'm> {
     /// semantics, structs/other arrays by reference with their size, everything else by value.
     fn push_one(&mut self, r: Reg, t: Ty) -> CResult<()> {
         if self.ck.is_stringish(t) && !self.ck.is_ptr(t) {
-            self.emit(Instruction::PushTuple { op: Opcode::Pushtr, ty: DIF_TYPE_STRING, size: 0, rs: r });
+            self.emit(Instruction::PushTuple {
+                op: Opcode::Pushtr,
+                ty: DIF_TYPE_STRING,
+                size: 0,
+                rs: r,
+            });
         } else if self.ck.is_sou(t) || self.ck.is_array(t) {
             let size = self.ck.c(t).map(|c| self.ck.repo.size_of(c)).unwrap_or(0);
             let sr = self.alloc()?;
             self.setx(size, sr)?;
-            self.emit(Instruction::PushTuple { op: Opcode::Pushtr, ty: DIF_TYPE_CTF, size: sr, rs: r });
+            self.emit(Instruction::PushTuple {
+                op: Opcode::Pushtr,
+                ty: DIF_TYPE_CTF,
+                size: sr,
+                rs: r,
+            });
             self.free(sr);
         } else {
-            self.emit(Instruction::PushTuple { op: Opcode::Pushtv, ty: DIF_TYPE_CTF, size: 0, rs: r });
+            self.emit(Instruction::PushTuple {
+                op: Opcode::Pushtv,
+                ty: DIF_TYPE_CTF,
+                size: 0,
+                rs: r,
+            });
         }
         Ok(())
     }
@@ -1244,6 +1273,19 @@ impl<'c, 'm> Lowering<'c, 'm> {
             format: None,
             ntuple: 0,
             uarg: 0,
+            value_type: None,
+        }
+    }
+
+    fn value_type(&self, t: Ty) -> ValueType {
+        let ck = &*self.ck;
+        let c = ck.c(t);
+        ValueType {
+            name: ck.ty_name(t),
+            size: c.map_or(8, |c| ck.repo.size_of(c) as u32),
+            signed: c.is_some_and(|c| ck.repo.is_signed(c)),
+            is_string: ck.is_stringish(t) && !ck.is_ptr(t),
+            is_pointer: ck.is_ptr(t),
         }
     }
 
@@ -1259,9 +1301,13 @@ impl<'c, 'm> Lowering<'c, 'm> {
                 Some(v) => Some(compile_expr(self.ck, v, int_type(8), self.strsize)?),
                 None => None,
             };
-            return Ok(Self::act(*kind, difo, *arg));
+            let mut a = Self::act(*kind, difo, *arg);
+            a.value_type = Some(self.value_type(e.ty));
+            return Ok(a);
         }
-        Ok(Self::act(1, Some(self.value_difo(e)?), 0))
+        let mut a = Self::act(1, Some(self.value_difo(e)?), 0);
+        a.value_type = Some(self.value_type(e.ty));
+        Ok(a)
     }
 
     fn agg_varid(&self, name: &str) -> u64 {
@@ -1404,6 +1450,10 @@ impl<'c, 'm> Lowering<'c, 'm> {
                         LibAct::Setopt => LIBACT_SETOPT,
                         LibAct::Ftruncate => LIBACT_FTRUNCATE,
                     };
+                    // All records of one call share a non-zero uarg so the
+                    // consumer can tell `trunc(@a); trunc(@b)` from `trunc(@a, n)`.
+                    let group = out.len() as u64 + 1;
+                    let first = out.len();
                     if let Some(n) = agg {
                         let d = compile_const(self.ck, self.agg_varid(n), int_type(8), s)?;
                         out.push(Self::act(5, Some(d), code));
@@ -1417,6 +1467,9 @@ impl<'c, 'm> Lowering<'c, 'm> {
                     for e in args {
                         let rt = diftype(self.ck, e.ty, s);
                         out.push(Self::act(5, Some(compile_expr(self.ck, e, rt, s)?), code));
+                    }
+                    for act in &mut out[first..] {
+                        act.uarg = group;
                     }
                 }
                 Action::Aggregate {

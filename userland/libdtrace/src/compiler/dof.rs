@@ -263,6 +263,7 @@ mod tests {
                 format: Some("hi %d\n".into()),
                 ntuple: 0,
                 uarg: 0,
+                value_type: None,
             }],
             clause: 0,
         };

@@ -484,7 +484,7 @@ impl<'a> Lexer<'a> {
                 self.pos += 1;
                 return Ok(Token {
                     kind: TokKind::EndPred,
-                    line,
+                    line: brace_line,
                     text: "/".into(),
                 });
             }

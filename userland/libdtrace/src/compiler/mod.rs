@@ -390,6 +390,7 @@ pub fn compile(source: &str, opts: &CompileOptions) -> Result<CompiledProgram, C
     }
     let (prog, max_arg, end_line) = match parsed {
         Ok(p) => p,
+        Err((syntax, _)) if syntax.tag != "D_SYNTAX" => return Err(syntax),
         Err((syntax, partial)) => {
             // Declarations before the syntax error were processed while parsing in libdtrace:
             // their errors win.

@@ -869,7 +869,11 @@ impl<'a, 's> Parser<'a, 's> {
             }
             self.next()?;
             let rhs = self.parse_binary(prec)?;
-            lhs = Expr::new(ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)), t.line);
+            // libdtrace's node line is where the lexer is when the rule is reduced: at the
+            // token after the right operand.
+            let line = self.peek()?.line;
+            let _ = t.line;
+            lhs = Expr::new(ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)), line);
         }
         Ok(lhs)
     }
@@ -933,7 +937,9 @@ impl<'a, 's> Parser<'a, 's> {
                 let tn = self.parse_type_name()?;
                 self.expect_punct(")")?;
                 let e = self.parse_unary()?;
-                return Ok(Expr::new(ExprKind::Cast(Box::new(tn), Box::new(e)), line));
+                let after = self.peek()?.line;
+                let _ = line;
+                return Ok(Expr::new(ExprKind::Cast(Box::new(tn), Box::new(e)), after));
             }
         }
         self.parse_postfix()

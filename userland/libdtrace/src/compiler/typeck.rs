@@ -1328,10 +1328,18 @@ impl<'m> Checker<'m> {
         if let TKind::Const(v) = e.kind {
             return TExpr::new(TKind::Const(self.truncate_const(v, to)), to);
         }
-        if ts >= 8
-            || (ts > fs && tsigned == self.repo.is_signed(fc))
-            || (ts == fs && tsigned == self.repo.is_signed(fc))
-        {
+        // DIF computes in 64 bits: a value narrower than 64 bits is only known to be in range
+        // when it was loaded or converted, not when it is the result of arithmetic.
+        let exact = !matches!(
+            e.kind,
+            TKind::Bin { .. }
+                | TKind::Neg(_)
+                | TKind::BitNot(_)
+                | TKind::Update { .. }
+                | TKind::Ternary(..)
+        );
+        let fsigned = self.repo.is_signed(fc);
+        if ts >= 8 || (exact && fs <= ts && (tsigned == fsigned || (fs < ts && !fsigned))) {
             return TExpr { ty: to, ..e };
         }
         TExpr::new(
@@ -2340,14 +2348,19 @@ impl<'m> Checker<'m> {
                     let ulong = Ty::C(self.repo.b.ulong);
                     let scaled = if esz == 1 {
                         i
+                    } else if let TKind::Const(v) = i.kind {
+                        TExpr::new(TKind::Const(v.wrapping_mul(esz)), ulong)
                     } else {
-                        mk(
-                            self,
+                        // The element-size scaling is a multiplication, whatever `op` is.
+                        TExpr::new(
+                            TKind::Bin {
+                                op: BinOp::Mul,
+                                l: Box::new(i),
+                                r: Box::new(TExpr::new(TKind::Const(esz), ulong)),
+                                unsigned: true,
+                                strings: false,
+                            },
                             ulong,
-                            true,
-                            false,
-                            i,
-                            TExpr::new(TKind::Const(esz), ulong),
                         )
                     };
                     let saved = op;
@@ -2737,7 +2750,11 @@ impl<'m> Checker<'m> {
                                     return err(
                                         "D_ARGS_IDX",
                                         line,
-                                        format!("index {} is out of range for {} args[ ]", i, d.full()),
+                                        format!(
+                                            "index {} is out of range for {} args[ ]",
+                                            i,
+                                            d.full()
+                                        ),
                                     );
                                 }
                             }

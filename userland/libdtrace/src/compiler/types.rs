@@ -558,7 +558,9 @@ impl TypeRepo {
                     if unit_bits > 0 && (off_bits % unit_bits) + w > unit_bits {
                         off_bits = off_bits.div_ceil(unit_bits) * unit_bits;
                     }
-                    let unit_start = off_bits.checked_div(unit_bits).map_or(off_bits, |q| q * unit_bits);
+                    let unit_start = off_bits
+                        .checked_div(unit_bits)
+                        .map_or(off_bits, |q| q * unit_bits);
                     members.push(Member {
                         name: name.clone(),
                         ty: *ty,

@@ -55,6 +55,13 @@ pub enum Action {
         format: String,
         args: Vec<Record>,
     },
+    /// A libdtrace-side action (`clear`, `trunc`, `normalize`,
+    /// `denormalize`, `setopt`, `ftruncate`): its code and argument records
+    /// (for the aggregation ones, the first is the variable id).
+    Library {
+        code: u64,
+        args: Vec<Record>,
+    },
 }
 
 /// One ECB record from a principal buffer.
@@ -272,6 +279,20 @@ impl RecordDecoder<'_> {
                     let status = read_uint(bytes, 0, bytes.len()).unwrap_or(0) as u32 as i32;
                     actions.push(Action::Exit(status));
                 }
+                ActionKind::LibAct => {
+                    let mut args = vec![data_record(bytes, ActionKind::DifExpr)];
+                    while let Some(next) = info.recs.get(index) {
+                        if next.action != rec.action || rec.uarg == 0 || next.uarg != rec.uarg {
+                            break;
+                        }
+                        index += 1;
+                        args.push(data_record(payload(data, base, next)?, ActionKind::DifExpr));
+                    }
+                    actions.push(Action::Library {
+                        code: rec.arg,
+                        args,
+                    });
+                }
                 ActionKind::Speculate
                 | ActionKind::Commit
                 | ActionKind::Discard
@@ -280,14 +301,38 @@ impl RecordDecoder<'_> {
                 | ActionKind::Panic
                 | ActionKind::Stop
                 | ActionKind::Raise
-                | ActionKind::None
-                | ActionKind::LibAct => {}
+                | ActionKind::None => {}
                 _ if kind.is_aggregation() => {}
                 _ => actions.push(Action::Record(simple_record(kind, bytes, rec))),
             }
         }
         Ok(actions)
     }
+}
+
+/// A key's identity for merging entries: the raw bytes of its records.
+fn key_identity(key: &[Record]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for record in key {
+        match record {
+            Record::Int { size, bits, .. } => {
+                bytes.extend_from_slice(&bits.to_ne_bytes()[..usize::from(*size).min(8)])
+            }
+            Record::Bytes { data, .. } => bytes.extend_from_slice(data),
+            Record::Stack { pcs, .. } => pcs
+                .iter()
+                .for_each(|pc| bytes.extend_from_slice(&pc.to_ne_bytes())),
+            Record::Sym(a) | Record::Mod(a) => bytes.extend_from_slice(&a.to_ne_bytes()),
+            Record::USym { pid, pc } | Record::UMod { pid, pc } | Record::UAddr { pid, pc } => {
+                bytes.extend_from_slice(&pid.to_ne_bytes());
+                bytes.extend_from_slice(&pc.to_ne_bytes());
+            }
+            other => bytes.extend_from_slice(format!("{other:?}").as_bytes()),
+        }
+        // A separator so (ab, c) and (a, bc) differ.
+        bytes.push(0xff);
+    }
+    bytes
 }
 
 /// The aggregating function of an AGGDESC's last record.
@@ -389,13 +434,12 @@ impl AggregationMerger {
             None => (u64::from(info.aggid), key_recs),
         };
         let mut key = Vec::with_capacity(keys.len());
-        let mut key_bytes = Vec::new();
         for rec in keys {
             let bytes = payload(entry, 0, rec)?;
-            key_bytes.extend_from_slice(bytes);
             let kind = ActionKind::from_raw(rec.action).unwrap_or(ActionKind::DifExpr);
             key.push(simple_record(kind, bytes, rec));
         }
+        let key_bytes = key_identity(&key);
         let mut value: Vec<i64> = words(payload(entry, 0, agg_rec)?)
             .map(|w| w as i64)
             .collect();
@@ -425,6 +469,56 @@ impl AggregationMerger {
             }
         }
         Ok(())
+    }
+
+    /// `clear(@a)`: every value back to its initial state, keys kept.
+    pub fn clear(&mut self, varid: u64) {
+        if let Some(agg) = self.aggregations.get_mut(&varid) {
+            let initial = match agg.kind {
+                AggKind::Min => i64::MAX,
+                AggKind::Max => i64::MIN,
+                _ => 0,
+            };
+            for entry in &mut agg.entries {
+                entry.value.iter_mut().for_each(|w| *w = initial);
+            }
+        }
+    }
+
+    /// `trunc(@a, n)`: keep the `n` largest entries (the `-n` smallest when
+    /// negative); `trunc(@a)` removes every entry.
+    pub fn truncate(&mut self, varid: u64, keep: Option<i64>) {
+        let Some(agg) = self.aggregations.get_mut(&varid) else {
+            return;
+        };
+        let kind = agg.kind;
+        match keep {
+            None | Some(0) => agg.entries.clear(),
+            Some(n) => {
+                agg.entries.sort_by(|a, b| {
+                    crate::output::aggregate::value_cmp(kind, &a.value, kind, &b.value)
+                });
+                let count = n.unsigned_abs() as usize;
+                if n > 0 {
+                    let surplus = agg.entries.len().saturating_sub(count);
+                    agg.entries.drain(..surplus);
+                } else {
+                    agg.entries.truncate(count);
+                }
+            }
+        }
+        // Entry positions changed: rebuild this variable's key index.
+        self.index.retain(|(v, _), _| *v != varid);
+        for (i, entry) in agg.entries.iter().enumerate() {
+            self.index.insert((varid, key_identity(&entry.key)), i);
+        }
+    }
+
+    /// `normalize(@a, n)`, and `denormalize(@a)` as n = 1.
+    pub fn set_normal(&mut self, varid: u64, normal: u64) {
+        if let Some(agg) = self.aggregations.get_mut(&varid) {
+            agg.normal = normal.max(1);
+        }
     }
 
     /// The merged aggregations, by variable id.

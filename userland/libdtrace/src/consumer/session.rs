@@ -59,6 +59,8 @@ impl Default for RunConfig {
 #[derive(Debug)]
 pub enum SessionError {
     Ioctl(&'static str, IoctlError),
+    /// GO refused, with libdtrace's wording.
+    Go(String),
     Decode(DecodeError),
     Output(io::Error),
 }
@@ -67,6 +69,7 @@ impl std::fmt::Display for SessionError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SessionError::Ioctl(what, e) => write!(f, "{what}: {e}"),
+            SessionError::Go(text) => write!(f, "could not enable tracing: {text}"),
             SessionError::Decode(e) => write!(f, "corrupt buffer: {e}"),
             SessionError::Output(e) => write!(f, "output error: {e}"),
         }
@@ -82,6 +85,42 @@ impl From<DecodeError> for SessionError {
 impl From<io::Error> for SessionError {
     fn from(e: io::Error) -> Self {
         SessionError::Output(e)
+    }
+}
+
+/// Actions libdtrace carries out in the consumer rather than the kernel:
+/// `system()` runs a command and `freopen()` redirects the output. The
+/// dtrace command implements them; the session formats their arguments.
+pub trait ConsumerActions {
+    /// Flush pending output, then run `command` with `/bin/sh -c`.
+    fn system(&mut self, sink: &mut dyn OutputSink, command: &str) -> io::Result<()>;
+    /// Redirect output to `path` (append), or back to standard output when
+    /// `path` is empty.
+    fn freopen(&mut self, sink: &mut dyn OutputSink, path: &str) -> io::Result<()>;
+}
+
+/// A [`ConsumerActions`] that ignores both (for library users that do not
+/// allow destructive actions).
+pub struct NoConsumerActions;
+
+impl ConsumerActions for NoConsumerActions {
+    fn system(&mut self, _sink: &mut dyn OutputSink, _command: &str) -> io::Result<()> {
+        Ok(())
+    }
+    fn freopen(&mut self, _sink: &mut dyn OutputSink, _path: &str) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// libdtrace's message for a GO refusal (`dtrace_go`'s errno mapping).
+pub fn go_error_text(errno: i32) -> String {
+    match errno {
+        libc::EACCES => "Destructive actions not allowed".to_string(),
+        libc::E2BIG => "END enablings exceed size of principal buffer".to_string(),
+        libc::ENOSPC => "Buffer size too small".to_string(),
+        libc::ENOENT => "No anonymous tracing state".to_string(),
+        libc::EALREADY => "Anonymous tracing state is already enabled".to_string(),
+        e => super::device::errno_text(e),
     }
 }
 
@@ -117,6 +156,7 @@ pub struct Session {
     aggregation_drops: HashMap<u32, u64>,
     last_switch: Option<Instant>,
     stopped: bool,
+    actions: Box<dyn ConsumerActions>,
 }
 
 /// The option values in a DOFGET image (its OPTDESC section).
@@ -178,7 +218,13 @@ impl Session {
             aggregation_drops: HashMap::new(),
             last_switch: None,
             stopped: false,
+            actions: Box::new(NoConsumerActions),
         }
+    }
+
+    /// Who carries out `system()` and `freopen()`.
+    pub fn set_consumer_actions(&mut self, actions: Box<dyn ConsumerActions>) {
+        self.actions = actions;
     }
 
     pub fn client(&self) -> &Client {
@@ -205,12 +251,38 @@ impl Session {
         Ok(())
     }
 
-    /// GO: start tracing (BEGIN fires).
+    /// GO: start tracing (BEGIN fires), then read back the option values
+    /// the kernel settled on (it may grow or shrink buffers), as libdtrace
+    /// does with DOFGET.
     pub fn go(&mut self) -> Result<(), SessionError> {
         self.client
             .go()
-            .map_err(ioctl_err("could not enable tracing"))?;
+            .map_err(|e| SessionError::Go(go_error_text(e.errno)))?;
+        if let Ok(image) = self.client.dofget() {
+            self.apply_kernel_options(&kernel_options(&image));
+        }
         Ok(())
+    }
+
+    fn apply_kernel_options(&mut self, values: &HashMap<u32, i64>) {
+        use rdtrace_ffi::option::DtraceOption as O;
+        let get = |o: O| values.get(&(o as u32)).copied().filter(|v| *v >= 0);
+        if let Some(v) = get(O::BufSize) {
+            self.config.bufsize = v as usize;
+        }
+        if let Some(v) = get(O::AggSize) {
+            self.config.aggsize = v as usize;
+        }
+        let rate = |v: i64| Duration::from_nanos(v as u64);
+        if let Some(v) = get(O::SwitchRate).filter(|v| *v > 0) {
+            self.config.switchrate = rate(v);
+        }
+        if let Some(v) = get(O::AggRate).filter(|v| *v > 0) {
+            self.config.aggrate = rate(v);
+        }
+        if let Some(v) = get(O::StatusRate).filter(|v| *v > 0) {
+            self.config.statusrate = rate(v);
+        }
     }
 
     /// The value passed to `exit()`, once seen.
@@ -388,17 +460,80 @@ impl Session {
                         sink.printa(format.as_deref(), &aggs)?;
                         self.printed.extend(variables);
                     }
-                    Action::System { format, args } | Action::Freopen { format, args } => {
-                        // Destructive consumer actions run only under -w; the
-                        // command gates them at compile time, here they print
-                        // nothing themselves.
-                        let _ = (format, args);
+                    Action::Library { code, args } => self.library_action(code, &args, sink)?,
+                    Action::System { format, args } => {
+                        let command = self.render_text(&format, &args)?;
+                        self.actions.system(sink, &command)?;
+                    }
+                    Action::Freopen { format, args } => {
+                        let path = self.render_text(&format, &args)?;
+                        self.actions.freopen(sink, &path)?;
                     }
                 }
             }
             sink.end_probe()?;
         }
         Ok(())
+    }
+
+    /// Carry out a libdtrace-side action on the running aggregation totals
+    /// (after pulling in what the kernel aggregated so far) or the options.
+    fn library_action(
+        &mut self,
+        code: u64,
+        args: &[Record],
+        sink: &mut dyn OutputSink,
+    ) -> Result<(), SessionError> {
+        use crate::compiler::codegen::{
+            LIBACT_CLEAR, LIBACT_DENORMALIZE, LIBACT_NORMALIZE, LIBACT_SETOPT, LIBACT_TRUNC,
+        };
+        let int = |i: usize| args.get(i).and_then(Record::as_i64);
+        let varid = int(0).unwrap_or(0) as u64;
+        match code {
+            LIBACT_CLEAR | LIBACT_TRUNC | LIBACT_NORMALIZE | LIBACT_DENORMALIZE => {
+                self.aggregations()?;
+                match code {
+                    LIBACT_CLEAR => self.aggregate.clear(varid),
+                    LIBACT_TRUNC => self.aggregate.truncate(varid, int(1)),
+                    LIBACT_NORMALIZE => self
+                        .aggregate
+                        .set_normal(varid, int(1).unwrap_or(1).max(1) as u64),
+                    _ => self.aggregate.set_normal(varid, 1),
+                }
+            }
+            LIBACT_SETOPT => {
+                let text = |r: Option<&Record>| match r {
+                    Some(Record::Bytes { data, .. }) => {
+                        let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
+                        Some(String::from_utf8_lossy(&data[..end]).into_owned())
+                    }
+                    _ => None,
+                };
+                if let Some(name) = text(args.first()) {
+                    let value = text(args.get(1));
+                    let mut options = sink.current_options();
+                    options.apply(&name, value.as_deref());
+                    sink.set_options(options);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Format a `system()`/`freopen()` argument list into its text.
+    fn render_text(&self, format: &str, args: &[Record]) -> Result<String, SessionError> {
+        use crate::output::printf::{sprintf, RenderCtx};
+        let symbols = crate::output::stack::NoSymbols;
+        let ctx = RenderCtx {
+            symbols: &symbols,
+            stackindent: 14,
+            target_pid: 0,
+            hist: Default::default(),
+        };
+        let bytes =
+            sprintf(format, args, &ctx).map_err(|e| SessionError::Decode(DecodeError(e)))?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
     fn report_error(
@@ -558,6 +693,7 @@ impl Session {
             .filter_map(|id| aggregations.get(id))
             .collect();
         sink.end_of_run(&remaining)?;
+        sink.finish()?;
         Ok(())
     }
 

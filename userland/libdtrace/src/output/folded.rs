@@ -140,6 +140,10 @@ impl<O: Write, E: Write> OutputSink for FoldedOutput<'_, O, E> {
         self.opts = opts;
     }
 
+    fn current_options(&self) -> OutputOptions {
+        self.opts
+    }
+
     fn finish(&mut self) -> io::Result<()> {
         self.out.flush()?;
         self.err.flush()

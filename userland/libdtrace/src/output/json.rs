@@ -367,6 +367,10 @@ impl<O: Write, E: Write> OutputSink for JsonOutput<'_, O, E> {
         self.opts = opts;
     }
 
+    fn current_options(&self) -> OutputOptions {
+        self.opts
+    }
+
     fn finish(&mut self) -> io::Result<()> {
         let doc = self.document();
         if self.pretty {

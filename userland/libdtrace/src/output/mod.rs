@@ -105,6 +105,27 @@ impl Default for OutputOptions {
 }
 
 impl OutputOptions {
+    /// Apply one option setting by name, as `-x name[=value]` or the
+    /// `setopt()` action gives it; names that do not affect output are
+    /// ignored. A flag with no value is set.
+    pub fn apply(&mut self, name: &str, value: Option<&str>) {
+        let flag = || !matches!(value, Some("0" | "no" | "false" | "off" | "unset"));
+        let number = |default: usize| value.and_then(|v| v.trim().parse().ok()).unwrap_or(default);
+        match name {
+            "quiet" => self.quiet = flag(),
+            "flowindent" => self.flowindent = flag(),
+            "rawbytes" => self.rawbytes = flag(),
+            "stackindent" => self.stackindent = number(self.stackindent),
+            "aggsortkey" => self.aggsortkey = flag(),
+            "aggsortrev" => self.aggsortrev = flag(),
+            "aggsortpos" => self.aggsortpos = number(0),
+            "aggsortkeypos" => self.aggsortkeypos = number(0),
+            "aggzoom" => self.aggzoom = flag(),
+            "droptags" => self.droptags = flag(),
+            _ => {}
+        }
+    }
+
     /// The aggregation-related subset.
     pub fn agg_options(&self) -> aggregate::AggOptions {
         aggregate::AggOptions {
@@ -147,4 +168,6 @@ pub trait OutputSink {
     fn finish(&mut self) -> io::Result<()>;
     /// Replaces the options (the `setopt()` action changes them mid-run).
     fn set_options(&mut self, opts: OutputOptions);
+    /// The options in force.
+    fn current_options(&self) -> OutputOptions;
 }

@@ -290,6 +290,10 @@ impl<O: Write, E: Write> OutputSink for TextOutput<'_, O, E> {
         self.opts = opts;
     }
 
+    fn current_options(&self) -> OutputOptions {
+        self.opts
+    }
+
     fn finish(&mut self) -> io::Result<()> {
         self.flush_buf()?;
         self.out.flush()?;

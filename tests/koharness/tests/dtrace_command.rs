@@ -1,0 +1,80 @@
+//! Our unmodified `dtrace` command driving the real rdtrace.ko: the
+//! `dtrace_preload` example (an LD_PRELOAD shim) routes the command's
+//! `/dev/dtrace/dtrace` to the harness inside the command's own process.
+//! Needs the workspace's `dtrace` binary (`cargo build -p rdtrace-dtrace`,
+//! or the release build `make` makes) and the shim (built by `cargo test`);
+//! without them the test prints SKIPPED.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn target_dir() -> PathBuf {
+    // .../target/<profile>/deps/<this test binary>
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.parent()
+        .and_then(|p| p.parent())
+        .expect("target dir")
+        .to_path_buf()
+}
+
+#[test]
+fn dtrace_command_runs_on_the_real_module_through_the_preload_shim() {
+    let Some(_) =
+        common::ko_bytes("dtrace_command_runs_on_the_real_module_through_the_preload_shim")
+    else {
+        return;
+    };
+    let dir = target_dir();
+    // The command of this profile, else a release build (`make build`).
+    let dtrace = [dir.join("dtrace"), dir.join("../release/dtrace")]
+        .into_iter()
+        .find(|p| p.exists())
+        .unwrap_or_else(|| dir.join("dtrace"));
+    let shim = dir.join("examples/libdtrace_preload.so");
+    for (what, p) in [("the dtrace command", &dtrace), ("the preload shim", &shim)] {
+        if !p.exists() {
+            println!(
+                "koharness: SKIPPED dtrace_command test: {what} ({}) is not built",
+                p.display()
+            );
+            return;
+        }
+    }
+    let out = Command::new(&dtrace)
+        .args([
+            "-n",
+            "BEGIN { @a[\"x\"] = count(); printf(\"hello %d\\n\", 7); trace(42); exit(0); }",
+        ])
+        .env("LD_PRELOAD", &shim)
+        .env("RDTRACE_KO", common::ko_path())
+        .output()
+        .expect("run dtrace");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "dtrace failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    assert!(
+        stderr.contains("koharness-preload: rdtrace.ko loaded into the harness"),
+        "the real module was not used:\n{stderr}"
+    );
+    assert!(stderr.contains("matched 1 probe"), "{stderr}");
+    assert!(
+        stdout.contains(":BEGIN") && stdout.contains("hello 7") && stdout.contains("42"),
+        "{stdout}"
+    );
+    let agg = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with('x'))
+        .unwrap_or("");
+    assert_eq!(
+        agg.split_whitespace().collect::<Vec<_>>(),
+        vec!["x", "1"],
+        "{stdout}"
+    );
+    println!("koharness: dtrace on rdtrace.ko printed:\n{stdout}");
+}
