@@ -28,7 +28,7 @@ JOBS            ?= 2
 export KERNEL_CARGO KERNEL_RUSTC FREEBSD_RELEASE
 
 .PHONY: all setup build demo test unit lint fmt-check clippy kmod kmods kocheck \
-        conformance conformance-check bench install vm-test clean
+        conformance conformance-check conformance-list atf bench install vm-test clean
 
 all: build
 
@@ -44,7 +44,7 @@ demo: setup build
 
 # ---- tests ---------------------------------------------------------------
 
-test: setup fmt-check kmods clippy unit conformance-check
+test: setup fmt-check kmods clippy unit conformance-check atf
 	@echo "make test: all tiers passed"
 
 fmt-check:
@@ -76,6 +76,16 @@ conformance: build
 
 conformance-check: build
 	@scripts/conformance-check.sh
+
+# Re-derive tests/conformance/passing.txt from a full run.
+conformance-list: build
+	python3 $(CONFORMANCE)/run_corpus.py -j $(JOBS) $(CURDIR)/target/release/dtrace $(CONFORMANCE)/open.txt \
+	    | sed -n 's/^PASS \([^ :]*\).*/\1/p' | LC_ALL=C sort > tests/conformance/passing.txt
+	@wc -l tests/conformance/passing.txt
+
+# Tier 6's ATF/Kyua suite, here against the hosted kernel.
+atf: build
+	@scripts/atf-test.sh
 
 # ---- benchmarks ------------------------------------------------------------
 

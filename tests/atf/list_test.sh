@@ -118,6 +118,19 @@ list_no_match_body()
 	    "$DT" -l -n nosuch:::probe
 }
 
+atf_test_case list_output_file
+list_output_file_head()
+{
+	dtrace_head "-o sends the -l listing to a file"
+}
+list_output_file_body()
+{
+	dtrace_require
+	{ list_heading; list_row 1 dtrace "" "" BEGIN; } > expout
+	atf_check -s exit:0 -o empty -e empty "$DT" -l -n BEGIN -o listing
+	atf_check -o file:expout cat listing
+}
+
 atf_init_test_cases()
 {
 	atf_add_test_case list_all
@@ -127,4 +140,5 @@ atf_init_test_cases()
 	atf_add_test_case list_by_id
 	atf_add_test_case list_script
 	atf_add_test_case list_no_match
+	atf_add_test_case list_output_file
 }

@@ -189,6 +189,23 @@ D
 	    "$DT" -q -C -s prog.d
 }
 
+atf_test_case x_strsize
+x_strsize_head()
+{
+	dtrace_head "-x strsize bounds the strings a program stores"
+}
+x_strsize_body()
+{
+	dtrace_require
+	prog='BEGIN { s = "hello"; printf("%s|\n", s); exit(0); }'
+	atf_check -s exit:0 -o inline:"hello|\n\n" -e empty \
+	    "$DT" -q -x strsize=6 -n "$prog"
+	# Whether the limit counts the terminating NUL differs between DTrace
+	# implementations; either way the string is cut to "hel" or "hell".
+	atf_check -s exit:0 -o match:'^hell?[|]$' -e empty \
+	    "$DT" -q -x strsize=4 -n "$prog"
+}
+
 atf_init_test_cases()
 {
 	atf_add_test_case version
@@ -204,4 +221,5 @@ atf_init_test_cases()
 	atf_add_test_case x_options_accepted
 	atf_add_test_case dif_listing
 	atf_add_test_case cpp_define
+	atf_add_test_case x_strsize
 }

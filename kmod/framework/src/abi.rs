@@ -270,5 +270,8 @@ pub const CLEANRATE_MIN_NS: i64 = 200_000;
 pub const CLEANRATE_MAX_NS: i64 = 60_000_000_000;
 pub const STATUSRATE_MAX_NS: i64 = 10_000_000_000;
 pub const BUFFER_MIN: i64 = 8;
+/// `chill()`: at most this many ns per CPU per interval.
+pub const CHILL_MAX_NS: u64 = 500_000_000;
+pub const CHILL_INTERVAL_NS: u64 = 1_000_000_000;
 /// The maximum nesting of probe context on one CPU (ERROR fired from a fault).
 pub const MAX_PROBE_NESTING: u32 = 4;

@@ -333,11 +333,13 @@ pub fn stop(fw: &Framework, state: &ConsumerState) -> Result<i32, Errno> {
 pub(crate) fn close(fw: &Framework, statep: *const ConsumerState) {
     // SAFETY: the handle owns the state until this call.
     let state = unsafe { &*statep };
-    let mut core = fw.lock.lock();
+    // Drain the callouts first, without the framework lock: draining may
+    // sleep (callout_drain), and the callouts take no framework lock.
     let timers = core::mem::take(&mut state.inner.lock().timers);
     for t in timers {
         fw.platform.timer_destroy(t);
     }
+    let mut core = fw.lock.lock();
     if state.activity() != ACTIVITY_INACTIVE && state.activity() != ACTIVITY_STOPPED {
         state.activity.store(ACTIVITY_KILLED, Ordering::Release);
         fw.platform.sync();

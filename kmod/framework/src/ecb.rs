@@ -70,6 +70,8 @@ pub struct Action {
     pub agg: Option<AggInfo>,
     /// A shortcut for trivial DIFOs (evaluated without the VM).
     pub fast: FastDifo,
+    /// For in-tuple actions: the offset of their aggregation's id word.
+    pub tuple_base: u32,
 }
 
 /// DIFOs simple enough to evaluate without building a VM context: a
@@ -435,6 +437,7 @@ fn action_add(
         intuple: false,
         agg,
         fast: d.difo.as_deref().map_or(FastDifo::No, fast_difo),
+        tuple_base: 0,
     });
     if let Some(a) = agg {
         inner.aggs.push((0, actions.len() - 1));
@@ -486,6 +489,7 @@ fn resize(actions: &mut [Action]) -> Result<(u32, u32, u32), Errno> {
             };
             let off = roundup(c, al).ok_or(Errno::EINVAL)?;
             a.rec.offset = off;
+            a.tuple_base = aggbase.unwrap_or(0);
             cur = Some(off.checked_add(a.rec.size).ok_or(Errno::EINVAL)?);
         } else {
             size = roundup(size, al).ok_or(Errno::EINVAL)?;

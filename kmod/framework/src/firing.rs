@@ -192,12 +192,16 @@ fn copy_by_ref(
 }
 
 /// Stores an action's value at its record offset.
+#[allow(clippy::too_many_arguments)]
 fn store(
+    platform: &dyn crate::platform::Platform,
+    aframes: u32,
     ctx: Option<&mut ExecContext<'_>>,
     a: &Action,
     rec: &mut [u8],
     val: u64,
     pid: u64,
+    limit: Option<u64>,
 ) -> Result<(), Fault> {
     let off = a.rec.offset as usize;
     let size = a.rec.size as usize;
@@ -215,10 +219,24 @@ fn store(
             put_u64(dst, 0, pid);
             put_u64(dst, 8, val);
         }
-        DTRACEACT_STACK => dst.fill(0),
+        DTRACEACT_STACK => {
+            dst.fill(0);
+            let mut pcs = [0u64; 64];
+            let n = platform.kernel_stack(&mut pcs, aframes);
+            for (i, pc) in pcs.iter().take(n).enumerate() {
+                put_u64(dst, i.saturating_mul(8), *pc);
+            }
+        }
         DTRACEACT_USTACK | DTRACEACT_JSTACK => {
             dst.fill(0);
             put_u64(dst, 0, pid);
+            let nframes = (a.rec.arg & 0xffff_ffff) as usize;
+            let mut pcs = [0u64; 64];
+            let want = pcs.len().min(nframes);
+            let n = platform.user_stack(pcs.get_mut(..want).unwrap_or(&mut []));
+            for (i, pc) in pcs.iter().take(n).enumerate() {
+                put_u64(dst, i.saturating_add(1).saturating_mul(8), *pc);
+            }
         }
         _ => {
             let Some(difo) = a.difo.as_deref() else {
@@ -231,7 +249,18 @@ fn store(
                     dst.fill(0);
                     return Ok(());
                 };
-                return copy_by_ref(ctx, difo, val, dst, rt.kind == DIF_TYPE_STRING);
+                // tracemem(addr, size, dynsize) copies only dynsize bytes.
+                let n = match limit {
+                    Some(l) if a.kind == DTRACEACT_TRACEMEM && l != 0 && l < dst.len() as u64 => {
+                        l as usize
+                    }
+                    _ => dst.len(),
+                };
+                let Some((head, tail)) = dst.split_at_mut_checked(n) else {
+                    return Ok(());
+                };
+                tail.fill(0);
+                return copy_by_ref(ctx, difo, val, head, rt.kind == DIF_TYPE_STRING);
             }
             match size {
                 1 => {
@@ -392,27 +421,18 @@ fn run_ecb(
     let mut spec_rec: Option<&mut [u8]> = None;
     let mut committed = false;
     let mut last_val: u64 = 0;
+    let mut tracememsize: Option<u64> = None;
+    let mut tuple_cursor: Option<usize> = None;
     for (i, a) in ecb.actions.iter().enumerate() {
         let ndx = i.saturating_add(1);
         if a.intuple && a.agg.is_none() {
-            let starts = i == 0
-                || ecb
-                    .actions
-                    .get(i.wrapping_sub(1))
-                    .is_some_and(|p| !p.intuple);
-            if starts {
-                // Zero the whole tuple area so keys compare byte-for-byte.
-                if let Some(g) = ecb
-                    .actions
-                    .iter()
-                    .skip(i)
-                    .find_map(|x| x.agg.map(|g| (g, x.rec.offset)))
-                {
-                    if let Some(area) = rec.get_mut(g.0.base as usize..g.1 as usize) {
-                        area.fill(0);
-                    }
-                }
+            // Zero only the gaps between tuple records (each record is
+            // fully written below), so keys compare byte-for-byte.
+            let from = tuple_cursor.unwrap_or((a.tuple_base as usize).saturating_add(4));
+            if let Some(gap) = rec.get_mut(from..a.rec.offset as usize) {
+                gap.fill(0);
             }
+            tuple_cursor = Some((a.rec.offset as usize).saturating_add(a.rec.size as usize));
         }
         let val = match (a.fast, a.difo.as_deref(), ctx.as_mut()) {
             (FastDifo::Const(v), _, _) => v,
@@ -429,6 +449,9 @@ fn run_ecb(
             };
             let key_start = (g.base as usize).saturating_add(4);
             let key_end = a.rec.offset as usize;
+            if let Some(gap) = rec.get_mut(tuple_cursor.take().unwrap_or(key_start)..key_end) {
+                gap.fill(0);
+            }
             let key = rec.get(key_start..key_end).unwrap_or(&[]);
             let spec = AggSpec {
                 kind: a.kind,
@@ -507,6 +530,17 @@ fn run_ecb(
                     );
                 }
             }
+            DTRACEACT_TRACEMEM_DYNSIZE => {
+                tracememsize = Some(val);
+                let dst: &mut [u8] = match spec_rec.as_deref_mut() {
+                    Some(s) => s,
+                    None => &mut *rec,
+                };
+                let pc = probe.aframes.max(0) as u32;
+                if let Err(f) = store(fw.platform, pc, ctx.as_mut(), a, dst, val, 0, None) {
+                    return fault(ndx, &f);
+                }
+            }
             DTRACEACT_EXIT => {
                 let dst: &mut [u8] = match spec_rec.as_deref_mut() {
                     Some(s) => s,
@@ -526,7 +560,16 @@ fn run_ecb(
                 } else {
                     0
                 };
-                if let Err(f) = store(ctx.as_mut(), a, dst, val, pid) {
+                if let Err(f) = store(
+                    fw.platform,
+                    probe.aframes.max(0) as u32,
+                    ctx.as_mut(),
+                    a,
+                    dst,
+                    val,
+                    pid,
+                    tracememsize,
+                ) {
                     return fault(ndx, &f);
                 }
                 let cur = state.activity();
@@ -550,11 +593,35 @@ fn run_ecb(
                     }
                 }
             }
-            DTRACEACT_STOP | DTRACEACT_RAISE | DTRACEACT_BREAKPOINT | DTRACEACT_PANIC
-            | DTRACEACT_CHILL => {
-                // Process control and kernel-destructive actions need
-                // platform support the framework does not have: recorded
-                // (nothing) and otherwise ignored.
+            DTRACEACT_RAISE => fw.platform.action_raise(val as i32),
+            DTRACEACT_STOP => fw.platform.action_stop(),
+            DTRACEACT_BREAKPOINT => fw.platform.action_breakpoint(),
+            DTRACEACT_PANIC => fw.platform.action_panic(&probe.name),
+            DTRACEACT_CHILL => {
+                // Spin for `val` ns, at most 500 ms per CPU per second
+                // (more is an illegal operation), as FreeBSD does.
+                // SAFETY: probe context on `cpu`.
+                if let Some(acct) = unsafe { run.chill_mut(cpu) } {
+                    if now.saturating_sub(acct.0) > CHILL_INTERVAL_NS {
+                        *acct = (now, 0);
+                    }
+                    match acct.1.checked_add(val) {
+                        Some(total) if total <= CHILL_MAX_NS => {
+                            while fw.platform.monotonic_ns().saturating_sub(now) < val {
+                                core::hint::spin_loop();
+                            }
+                            acct.1 = total;
+                        }
+                        _ => {
+                            let f = Fault {
+                                code: crate::dif::FaultCode::IllOp,
+                                addr: 0,
+                                offset: u32::MAX,
+                            };
+                            return fault(ndx, &f);
+                        }
+                    }
+                }
             }
             _ => {
                 let dst: &mut [u8] = match spec_rec.as_deref_mut() {
@@ -575,7 +642,16 @@ fn run_ecb(
                 } else {
                     0
                 };
-                if let Err(f) = store(ctx.as_mut(), a, dst, val, pid) {
+                if let Err(f) = store(
+                    fw.platform,
+                    probe.aframes.max(0) as u32,
+                    ctx.as_mut(),
+                    a,
+                    dst,
+                    val,
+                    pid,
+                    tracememsize,
+                ) {
                     return fault(ndx, &f);
                 }
             }

@@ -181,6 +181,36 @@ pub unsafe trait Platform: PlatformTimers + Sync + 'static {
 
     /// Sets the current thread's predicate-cache id. *Probe context.*
     fn set_thread_predcache(&self, _id: u32) {}
+
+    // ---- stacks (probe context) ---------------------------------------------
+
+    /// `stack()`: the kernel return addresses of the probe site, innermost
+    /// first, skipping `aframes` frames of provider/framework plumbing.
+    /// Returns how many were written. The default knows no stacks.
+    fn kernel_stack(&self, _pcs: &mut [u64], _aframes: u32) -> usize {
+        0
+    }
+
+    /// `ustack()`: the current thread's user return addresses. Returns how
+    /// many were written. The default knows no stacks.
+    fn user_stack(&self, _pcs: &mut [u64]) -> usize {
+        0
+    }
+
+    // ---- destructive actions (probe context; only with `-w`) ---------------
+
+    /// `raise(sig)`: post `sig` to the current thread on return to user mode.
+    /// The default (no process control) ignores it.
+    fn action_raise(&self, _sig: i32) {}
+
+    /// `stop()`: stop the current process on return to user mode.
+    fn action_stop(&self) {}
+
+    /// `breakpoint()`: enter the kernel debugger.
+    fn action_breakpoint(&self) {}
+
+    /// `panic()`: panic the system (FreeBSD: `panic("dtrace: panic action at probe %s")`).
+    fn action_panic(&self, _probe: &str) {}
 }
 
 /// A periodic timer created by [`PlatformTimers::timer_create`].

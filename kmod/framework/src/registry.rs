@@ -17,7 +17,7 @@
 //! Probe context: only `Framework::probe_by_id` and `get()`.
 
 use alloc::boxed::Box;
-use alloc::collections::BTreeSet;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::ptr;
@@ -93,6 +93,12 @@ pub struct Core {
     pub nprobes: usize,
     /// Bumped for every probe created.
     pub probegen: u64,
+    /// Exact-name index for `dtrace_probe_lookup`: (provider, "mod\0func\0name").
+    by_name: BTreeMap<(usize, String), u32>,
+}
+
+fn name_key(provider: usize, module: &str, function: &str, name: &str) -> (usize, String) {
+    (provider, alloc::format!("{module}\0{function}\0{name}"))
 }
 
 /// The framework singleton.
@@ -147,6 +153,7 @@ pub fn install(platform: &'static dyn Platform) -> Result<&'static Framework, Er
             next_id: 1,
             nprobes: 0,
             probegen: 0,
+            by_name: BTreeMap::new(),
         }),
         chunks: chunks.into_boxed_slice(),
         opens: AtomicUsize::new(0),
@@ -356,7 +363,14 @@ pub fn register(
 fn remove_probes(fw: &Framework, core: &mut Core, prov: &Provider, probes: Vec<*mut Probe>) {
     for &p in &probes {
         // SAFETY: live probe owned by the table.
-        let id = unsafe { &*p }.id;
+        let probe = unsafe { &*p };
+        let id = probe.id;
+        core.by_name.remove(&name_key(
+            probe.provider as usize,
+            &probe.module,
+            &probe.function,
+            &probe.name,
+        ));
         let _ = fw.set_slot(id, ptr::null_mut());
         core.free_ids.insert(id);
         core.nprobes = core.nprobes.saturating_sub(1);
@@ -484,6 +498,10 @@ pub fn probe_create(
     }
     core.nprobes += 1;
     core.probegen += 1;
+    // SAFETY: just published; we hold the lock.
+    let created = unsafe { &*probe };
+    let key = name_key(id.0, &created.module, &created.function, &created.name);
+    core.by_name.insert(key, pid);
     // Newly created probes may match retained enablings; the consumer
     // re-matches on ENABLE(NULL) as FreeBSD does (no implicit re-match here).
     pid
@@ -493,21 +511,10 @@ pub fn probe_create(
 pub fn probe_lookup(id: ProviderId, module: &str, function: &str, name: &str) -> u32 {
     let Some(fw) = get() else { return 0 };
     let core = fw.lock.lock();
-    let provp = id.0 as *const Provider;
-    let mut found = 0;
-    fw.for_each_probe(&core, |p| {
-        if p.provider == provp
-            && &*p.module == module
-            && &*p.function == function
-            && &*p.name == name
-        {
-            found = p.id;
-            false
-        } else {
-            true
-        }
-    });
-    found
+    core.by_name
+        .get(&name_key(id.0, module, function, name))
+        .copied()
+        .unwrap_or(0)
 }
 
 /// `dtrace_probe_arg`: the provider argument of probe `probe` (0 if unknown).

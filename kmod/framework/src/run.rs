@@ -31,6 +31,8 @@ pub struct RunState {
     /// Clause-local variables, one set per CPU (each on its own cache lines).
     locals: Vec<PerCpu<LocalVars>>,
     pub dynvars: DynVarArena,
+    /// Per-CPU `chill()` accounting: (interval mark, ns chilled in it).
+    chill: Vec<PerCpu<(u64, u64)>>,
     /// Record size by EPID − 1 (0 for destroyed ECBs).
     pub epid_sizes: Vec<u32>,
     pub strsize: u64,
@@ -66,6 +68,16 @@ impl RunState {
     pub unsafe fn globals_mut(&self) -> &mut GlobalVars {
         // SAFETY: see above.
         unsafe { &mut *self.globals.get() }
+    }
+
+    /// This CPU's chill accounting.
+    ///
+    /// # Safety
+    /// Probe context on `cpu`.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn chill_mut(&self, cpu: usize) -> Option<&mut (u64, u64)> {
+        // SAFETY: only `cpu` touches its own slot.
+        self.chill.get(cpu).map(|c| unsafe { &mut *c.0.get() })
     }
 
     /// This CPU's clause-locals.
@@ -132,14 +144,17 @@ pub fn build(
     let cpu_opt = opt(DTRACEOPT_CPU);
     let only = |c: usize| cpu_opt < 0 || cpu_opt as usize == c;
     let mut bufsize = opt(DTRACEOPT_BUFSIZE);
+    let needed = state.needed.load(core::sync::atomic::Ordering::Relaxed) as i64;
+    // With aggregations the principal buffer is also their scratch space:
+    // FreeBSD raises it to the largest record any ECB needs.
+    if naggs != 0 && (bufsize == DTRACEOPT_UNSET || bufsize < needed) {
+        bufsize = needed;
+    }
     if bufsize == DTRACEOPT_UNSET {
+        // libdtrace always sets bufsize; a raw consumer gets libdtrace's default.
         bufsize = 4 * 1024 * 1024;
     }
     if bufsize < BUFFER_MIN && !ecbs.is_empty() {
-        return Err(Errno::ENOSPC);
-    }
-    let needed = state.needed.load(core::sync::atomic::Ordering::Relaxed) as i64;
-    if bufsize < needed {
         return Err(Errno::ENOSPC);
     }
     let (bufs, bufsize) = alloc_halving(bufsize, ncpu, manual, |sz| {
@@ -231,7 +246,11 @@ pub fn build(
         // SAFETY: as above.
         .map(|&e| unsafe { e.as_ref() }.map_or(0, |e| e.size))
         .collect();
+    let chill = (0..ncpu)
+        .map(|_| PerCpu(UnsafeCell::new((0u64, 0u64))))
+        .collect();
     Ok(RunState {
+        chill,
         policy,
         bufs,
         aggbufs,

@@ -265,3 +265,219 @@ fn several_threads_fire_at_once() {
         "every firing recorded exactly once"
     );
 }
+
+#[test]
+fn chill_spins_within_its_budget() {
+    let ids = test_provider("tchill", &["short", "long"]);
+    let c = open();
+    let d = dof(
+        &[
+            Clause::new(
+                "tchill:::short",
+                vec![Act::new(DTRACEACT_CHILL, Some(Dif::constant(2_000_000)))],
+            ),
+            Clause::new(
+                "tchill:::long",
+                vec![Act::new(DTRACEACT_CHILL, Some(Dif::constant(600_000_000)))],
+            ),
+            error_clause(),
+        ],
+        &[(0, 64 * 1024), (DTRACEOPT_DESTRUCTIVE as u32, 0)],
+    );
+    enable(&c, &d).unwrap();
+    go(&c).unwrap();
+    let t = std::time::Instant::now();
+    fire(ids[0], [0; 5]);
+    assert!(
+        t.elapsed() >= std::time::Duration::from_millis(2),
+        "chill(2ms) waited"
+    );
+    let t = std::time::Instant::now();
+    fire(ids[1], [0; 5]);
+    assert!(
+        t.elapsed() < std::time::Duration::from_millis(300),
+        "over-budget chill does not spin"
+    );
+    stop(&c).unwrap();
+    let errs = error_args(&c);
+    assert_eq!(errs.len(), 1);
+    assert_eq!(errs[0][3], DTRACEFLT_ILLOP);
+}
+
+#[test]
+fn destructive_actions_need_the_option() {
+    let c = open();
+    let d = dof(
+        &[Clause::new(
+            "dtrace:::BEGIN",
+            vec![Act::new(DTRACEACT_CHILL, Some(Dif::constant(1)))],
+        )],
+        &[(0, 4096)],
+    );
+    enable(&c, &d).unwrap();
+    assert_eq!(go(&c).unwrap_err(), rdtrace_hosted::Errno::EACCES);
+}
+
+#[test]
+fn more_fault_codes_reach_error() {
+    let ids = test_provider("tfault2", &["noscratch", "tupoflow", "illop"]);
+    let c = open();
+    // alloca(1 GiB): NOSCRATCH (ALLOCS = op 58, r1 = size, rd).
+    let noscratch = Dif {
+        text: vec![imm(dof_builder::op::SETX, 0, 1), r3(58, 1, 0, 2), ret(2)],
+        ints: vec![1 << 30],
+        rtype: ctf_type(8),
+        ..Default::default()
+    };
+    // Nine PUSHTV onto an eight-deep tuple stack: TUPOFLOW.
+    let mut text: Vec<u32> = (0..9).map(|_| r3(49, 0, 0, 1)).collect();
+    text.push(ret(1));
+    let tupoflow = Dif {
+        text,
+        rtype: ctf_type(8),
+        ..Default::default()
+    };
+    let d = dof(
+        &[
+            Clause::new("tfault2:::noscratch", vec![Act::trace(noscratch)]),
+            Clause::new("tfault2:::tupoflow", vec![Act::trace(tupoflow)]),
+            Clause::new(
+                "tfault2:::illop",
+                vec![
+                    Act::new(DTRACEACT_SPECULATE, Some(Dif::constant(99))),
+                    Act::trace(Dif::constant(1)),
+                ],
+            ),
+            error_clause(),
+        ],
+        &[(0, 64 * 1024)],
+    );
+    enable(&c, &d).unwrap();
+    go(&c).unwrap();
+    for id in &ids {
+        fire(*id, [0; 5]);
+    }
+    stop(&c).unwrap();
+    let codes: Vec<u64> = error_args(&c).iter().map(|e| e[3]).collect();
+    assert_eq!(
+        codes,
+        vec![DTRACEFLT_NOSCRATCH, DTRACEFLT_TUPOFLOW, DTRACEFLT_ILLOP]
+    );
+}
+
+#[test]
+fn two_consumers_share_a_probe() {
+    let ids = test_provider("tshare", &["p"]);
+    let a = open();
+    let b = open();
+    let da = dof(
+        &[Clause::new(
+            "tshare:::p",
+            vec![Act::trace(Dif::constant(1))],
+        )],
+        &[(0, 4096)],
+    );
+    let db = dof(
+        &[Clause::new(
+            "tshare:::p",
+            vec![Act::trace(Dif::constant(2))],
+        )],
+        &[(0, 4096)],
+    );
+    enable(&a, &da).unwrap();
+    enable(&b, &db).unwrap();
+    go(&a).unwrap();
+    go(&b).unwrap();
+    fire(ids[0], [0; 5]);
+    stop(&a).unwrap();
+    let ra = all_records(&a);
+    assert_eq!(ra.len(), 1);
+    assert_eq!(
+        (ra[0].epid, u64_at(&ra[0].bytes, 16)),
+        (1, 1),
+        "EPIDs are per consumer"
+    );
+    drop(a);
+    fire(ids[0], [0; 5]);
+    stop(&b).unwrap();
+    let rb: Vec<u64> = all_records(&b)
+        .iter()
+        .map(|r| u64_at(&r.bytes, 16))
+        .collect();
+    assert_eq!(
+        rb,
+        vec![2, 2],
+        "closing one consumer leaves the other's ECB on the probe"
+    );
+}
+
+#[test]
+fn commit_from_another_cpu_is_finished_by_the_cleaner() {
+    let ids = test_provider("tspec2", &["new", "spec", "commit"]);
+    let c = open();
+    let d = dof(
+        &[
+            Clause::new("tspec2:::new", vec![Act::trace(call(10))]),
+            Clause::new(
+                "tspec2:::spec",
+                vec![
+                    Act::new(DTRACEACT_SPECULATE, Some(Dif::constant(1))),
+                    Act::trace(Dif::var(0x106)),
+                ],
+            ),
+            Clause::new(
+                "tspec2:::commit",
+                vec![Act::new(DTRACEACT_COMMIT, Some(Dif::constant(1)))],
+            ),
+        ],
+        &[
+            (0, 64 * 1024),
+            (DTRACEOPT_NSPEC as u32, 1),
+            (DTRACEOPT_CLEANRATE as u32, 1_000_000),
+        ],
+    );
+    enable(&c, &d).unwrap();
+    go(&c).unwrap();
+    let on = |cpu: usize, id: u32, arg: u64| {
+        std::thread::spawn(move || {
+            rdtrace_hosted::platform::bind_cpu(Some(cpu));
+            fire(id, [arg, 0, 0, 0, 0]);
+        })
+        .join()
+        .unwrap();
+    };
+    if ncpu() < 2 {
+        return;
+    }
+    on(0, ids[0], 0);
+    on(0, ids[1], 10);
+    on(1, ids[1], 11);
+    on(0, ids[2], 0); // COMMITTINGMANY: CPU 1's part is left to the cleaner
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    stop(&c).unwrap();
+    let mut vals: Vec<u64> = all_records(&c)
+        .iter()
+        .filter(|r| r.epid == 2)
+        .map(|r| u64_at(&r.bytes, 16))
+        .collect();
+    vals.sort();
+    assert_eq!(vals, vec![10, 11]);
+}
+
+#[test]
+fn predicate_fault_reports_action_index_zero() {
+    let ids = test_provider("tpredfault", &["p"]);
+    let c = open();
+    let d = dof(
+        &[
+            Clause::new("tpredfault:::p", vec![Act::trace(Dif::constant(1))]).when(Dif::divzero()),
+            error_clause(),
+        ],
+        &[(0, 64 * 1024)],
+    );
+    enable(&c, &d).unwrap();
+    go(&c).unwrap();
+    fire(ids[0], [0; 5]);
+    stop(&c).unwrap();
+    assert_eq!(error_args(&c), vec![[1, 0, 4, DTRACEFLT_DIVZERO, 0]]);
+}

@@ -494,3 +494,159 @@ fn c_abi_provider_registers_and_fires() {
     drop(c);
     assert_eq!(dtrace_unregister(id), 0);
 }
+
+#[test]
+fn tracemem_copies_dynsize_bytes() {
+    let c = open();
+    let mut mem = Dif::string("abcdefgh");
+    mem.rtype = [0, 0, 1, 0, 8, 0, 0, 0]; // CTF, by reference, 8 bytes
+    let d = dof(
+        &[Clause::new(
+            "dtrace:::BEGIN",
+            vec![
+                Act::new(DTRACEACT_TRACEMEM_DYNSIZE, Some(Dif::constant(3))),
+                Act::new(DTRACEACT_TRACEMEM, Some(mem)),
+            ],
+        )],
+        &[(0, 4096)],
+    );
+    enable(&c, &d).unwrap();
+    go(&c).unwrap();
+    stop(&c).unwrap();
+    let r = all_records(&c);
+    assert_eq!(r.len(), 1);
+    assert_eq!(u64_at(&r[0].bytes, 16), 3);
+    assert_eq!(&r[0].bytes[24..32], b"abc\0\0\0\0\0");
+}
+
+#[test]
+fn other_actions_record_their_layouts() {
+    let c = open();
+    let mut printa = Act::new(DTRACEACT_PRINTA, Some(Dif::constant(1)));
+    printa.format = Some("%@d\n".into());
+    let mut system = Act::new(DTRACEACT_SYSTEM, Some(Dif::constant(5)));
+    system.format = Some("echo %d".into());
+    let mut stack = Act::new(DTRACEACT_STACK, None);
+    stack.arg = 4;
+    let d = dof(
+        &[Clause::new(
+            "dtrace:::BEGIN",
+            vec![
+                Act::new(DTRACEACT_USYM, Some(Dif::constant(0x1234))),
+                stack,
+                printa,
+                system,
+            ],
+        )],
+        &[(0, 4096), (DTRACEOPT_DESTRUCTIVE as u32, 0)],
+    );
+    enable(&c, &d).unwrap();
+    let (_, size, recs) = eprobe(&c, 1).unwrap();
+    let layout: Vec<(u16, u32, u32)> = recs.iter().map(|r| (r.action, r.offset, r.size)).collect();
+    assert_eq!(
+        layout,
+        vec![
+            (DTRACEACT_USYM, 16, 16),
+            (DTRACEACT_STACK, 32, 32),
+            (DTRACEACT_PRINTA, 64, 8),
+            (DTRACEACT_SYSTEM, 72, 8)
+        ]
+    );
+    assert_eq!(size, 80);
+    assert_eq!(format(&c, recs[2].format).unwrap(), "%@d\n");
+    assert_eq!(format(&c, recs[3].format).unwrap(), "echo %d");
+    go(&c).unwrap();
+    stop(&c).unwrap();
+    let r = all_records(&c);
+    assert_eq!(
+        u64_at(&r[0].bytes, 16),
+        std::process::id() as u64,
+        "usym records the pid"
+    );
+    assert_eq!(u64_at(&r[0].bytes, 24), 0x1234);
+    assert_eq!(u64_at(&r[0].bytes, 72), 5);
+}
+
+#[test]
+fn invalidate_and_condense() {
+    use rdtrace_framework::provider::ProviderId;
+    kernel();
+    let id: ProviderId = rdtrace_framework::registry::register(
+        "tcond",
+        &rdtrace_framework::ProviderAttributes::uniform(
+            rdtrace_framework::Attribute::STABLE_COMMON,
+        ),
+        0,
+        None,
+        Box::new(common::TestProvider {
+            enabled: Default::default(),
+        }),
+    )
+    .unwrap();
+    let keep = rdtrace_framework::registry::probe_create(id, "m", "f", "keep", 0, 0);
+    let drop_me = rdtrace_framework::registry::probe_create(id, "m", "f", "drop", 0, 0);
+    let c = open();
+    let d = dof(
+        &[Clause::new(
+            "tcond:::keep",
+            vec![Act::trace(Dif::constant(1))],
+        )],
+        &[(0, 4096)],
+    );
+    assert_eq!(enable(&c, &d).unwrap(), 1);
+    // condense removes only probes without ECBs
+    rdtrace_framework::registry::condense(id).unwrap();
+    let mut desc = [0u8; 388];
+    desc[4..9].copy_from_slice(b"tcond");
+    c.ioctl(DTRACEIOC_PROBEMATCH, &mut desc).unwrap();
+    assert_eq!(u32::from_ne_bytes(desc[0..4].try_into().unwrap()), keep);
+    desc[0..4].copy_from_slice(&(keep + 1).to_ne_bytes());
+    assert_eq!(
+        c.ioctl(DTRACEIOC_PROBEMATCH, &mut desc).unwrap_err(),
+        Errno::ESRCH,
+        "{drop_me} is gone"
+    );
+    // invalidate: no new probes, no new matches
+    rdtrace_framework::registry::invalidate(id);
+    assert_eq!(
+        rdtrace_framework::registry::probe_create(id, "m", "f", "late", 0, 0),
+        0
+    );
+    let c2 = open();
+    assert_eq!(
+        enable(&c2, &d).unwrap(),
+        0,
+        "a defunct provider's probes do not match"
+    );
+    drop(c);
+    drop(c2);
+    rdtrace_framework::registry::unregister(id).unwrap();
+}
+
+#[test]
+fn replicate_clones_retained_enablings() {
+    let c = open();
+    let d = dof(
+        &[Clause::new(
+            "trepl_a:::p",
+            vec![Act::trace(Dif::constant(9))],
+        )],
+        &[(0, 4096)],
+    );
+    assert_eq!(enable(&c, &d).unwrap(), 0);
+    let ids = test_provider("trepl_b", &["p"]);
+    let mut rd = [0u8; 776];
+    rd[4..11].copy_from_slice(b"trepl_a");
+    rd[324..325].copy_from_slice(b"p");
+    rd[388 + 4..388 + 11].copy_from_slice(b"trepl_b");
+    rd[388 + 324..388 + 325].copy_from_slice(b"p");
+    c.ioctl(DTRACEIOC_REPLICATE, &mut rd).unwrap();
+    let mut arg = [0u8; 16];
+    c.ioctl(DTRACEIOC_ENABLE, &mut arg).unwrap();
+    go(&c).unwrap();
+    fire(ids[0], [0; 5]);
+    stop(&c).unwrap();
+    let r = all_records(&c);
+    assert_eq!(r.len(), 1);
+    assert_eq!(u64_at(&r[0].bytes, 16), 9);
+}

@@ -77,4 +77,37 @@ fn dtrace_command_runs_on_the_real_module_through_the_preload_shim() {
         "{stdout}"
     );
     println!("koharness: dtrace on rdtrace.ko printed:\n{stdout}");
+
+    // Timer-driven probes and aggregation snapshots through the command's
+    // own work loop: ~100 firings of tick-10ms in one second.
+    let out = Command::new(&dtrace)
+        .args([
+            "-q",
+            "-n",
+            "tick-10ms { @n[\"ticks\"] = count(); } tick-1s { exit(0); }",
+        ])
+        .env("LD_PRELOAD", &shim)
+        .env("RDTRACE_KO", common::ko_path())
+        .output()
+        .expect("run dtrace");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "dtrace failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ticks: i64 = stdout
+        .lines()
+        .find_map(|l| {
+            l.trim_start()
+                .strip_prefix("ticks")
+                .map(|v| v.trim().parse().unwrap_or(0))
+        })
+        .unwrap_or(0);
+    println!("koharness: dtrace counted {ticks} tick-10ms firings in one second");
+    assert!(
+        ticks >= 30,
+        "tick-10ms fired {ticks} times in a second:\n{stdout}"
+    );
 }

@@ -629,3 +629,45 @@ fn fixture_static_sysctls_are_registered_and_removed() {
         },
     );
 }
+
+const IOC_SPIN: u64 = 0x2000_6612; // _IO('f', 18)
+const IOC_UNSPIN: u64 = 0x4008_6613; // _IOR('f', 19, long)
+
+#[test]
+fn fixture_rendezvous_interrupts_a_cpu_spinning_in_module_code() {
+    run_isolated(
+        "fixture_rendezvous_interrupts_a_cpu_spinning_in_module_code",
+        "ipi",
+        || {
+            let mut kld = load_fixture();
+            let f = devfs::open("/dev/fixture/dev0", libc::O_RDWR).expect("open");
+            std::thread::scope(|s| {
+                let spinner = s.spawn(|| {
+                    kernel::cpu::set_home_cpu(1);
+                    f.ioctl(IOC_SPIN, 0)
+                });
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                let out = UserBuf::new(24);
+                // CPU 1 is busy spinning (interrupts enabled); the rendezvous
+                // must still run there, through an IPI.
+                assert_eq!(f.ioctl(IOC_RENDEZVOUS, out.addr()), 0);
+                let mask = i64::from_le_bytes(out.bytes()[..8].try_into().unwrap());
+                assert_eq!(
+                    mask,
+                    (1 << kernel::cpu::ncpu()) - 1,
+                    "every CPU ran the action, the spinning one included"
+                );
+                let was = UserBuf::new(8);
+                assert_eq!(f.ioctl(IOC_UNSPIN, was.addr()), 0);
+                assert_eq!(
+                    was.bytes()[0],
+                    1,
+                    "the spinner was still spinning during the rendezvous"
+                );
+                assert_eq!(spinner.join().expect("spinner"), 0);
+            });
+            drop(f);
+            assert!(kld.unload().expect("unload").leaks.is_empty());
+        },
+    );
+}

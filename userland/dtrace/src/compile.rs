@@ -3,7 +3,14 @@
 //! (`dtrace: failed to compile script F: ...`, `dtrace: invalid probe specifier S: ...`).
 //! `-S` prints the DIF of every compiled program on standard error.
 
+use rdtrace_ffi::pod::Pod;
+use rdtrace_ffi::probe::ProbeDesc as KernelProbeDesc;
+use rdtrace_libdtrace::compiler::pdesc::{
+    profile_name_valid, ProbeDesc, ProbeMatcher, StaticProbes,
+};
 use rdtrace_libdtrace::compiler::{self, preprocess, CompileOptions, CompiledProgram};
+use rdtrace_libdtrace::consumer::client::Client;
+use rdtrace_libdtrace::consumer::device;
 
 use crate::args::{Config, ProgramSource};
 
@@ -12,6 +19,64 @@ pub struct Program {
     /// How dtrace names it in messages (`script 'x.d'` or `description 'BEGIN'`).
     pub label: String,
     pub compiled: CompiledProgram,
+}
+
+/// Answers the compiler's "does this description match any probe?" from the DTrace device
+/// (`DTRACEIOC_PROBEMATCH`), as libdtrace does at compile time. The profile provider creates
+/// `profile-N`/`tick-N` probes on demand, so a valid such name counts as a match. Without a
+/// device the hosted kernel's fixed list is used.
+struct DeviceMatcher {
+    client: Option<Client>,
+    fallback: StaticProbes,
+}
+
+impl DeviceMatcher {
+    fn new() -> Self {
+        let client = device::open_default().ok().map(Client::new);
+        DeviceMatcher {
+            client,
+            fallback: StaticProbes::hosted(),
+        }
+    }
+
+    fn matches(&self, d: &ProbeDesc) -> Option<Vec<KernelProbeDesc>> {
+        let client = self.client.as_ref()?;
+        let mut p = KernelProbeDesc::zeroed();
+        p.set_provider(&d.provider).ok()?;
+        p.set_module(&d.module).ok()?;
+        p.set_function(&d.function).ok()?;
+        p.set_name(&d.name).ok()?;
+        client.probes(Some(&p)).ok()
+    }
+}
+
+impl ProbeMatcher for DeviceMatcher {
+    fn count_matches(&self, d: &ProbeDesc) -> usize {
+        match self.matches(d) {
+            Some(found) if !found.is_empty() => found.len(),
+            Some(_) => {
+                let on_demand = (d.provider.is_empty() || d.provider == "profile")
+                    && d.module.is_empty()
+                    && d.function.is_empty()
+                    && !d.name.contains(['*', '?', '[', '\\'])
+                    && profile_name_valid(&d.name);
+                usize::from(on_demand)
+            }
+            None => self.fallback.count_matches(d),
+        }
+    }
+
+    fn typed_args(&self, d: &ProbeDesc) -> Option<usize> {
+        // The dtrace and profile providers give no argument types; others may.
+        let untyped = |prov: &str| prov == "dtrace" || prov == "profile";
+        match self.matches(d) {
+            Some(found) if !found.is_empty() => found
+                .iter()
+                .all(|p| untyped(p.provider_str().unwrap_or("")))
+                .then_some(0),
+            _ => untyped(&d.provider).then_some(0),
+        }
+    }
 }
 
 fn macro_vars(cfg: &Config) -> Vec<(String, String)> {
@@ -109,7 +174,7 @@ pub fn compile_all(cfg: &Config) -> Result<Vec<Program>, u8> {
             options: cfg.options.clone(),
             probe_spec: spec,
             zdefs: cfg.zdefs,
-            matcher: None,
+            matcher: Some(Box::new(DeviceMatcher::new())),
         };
         match compiler::compile(&text, &opts) {
             Ok(p) => {
@@ -139,4 +204,25 @@ pub fn compile_all(cfg: &Config) -> Result<Vec<Program>, u8> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn desc(s: &str) -> ProbeDesc {
+        compiler::pdesc::split_desc(s, 1).expect("valid description")
+    }
+
+    #[test]
+    fn device_matcher_uses_the_probe_list() {
+        let m = DeviceMatcher::new();
+        assert_eq!(m.count_matches(&desc("dtrace:::BEGIN")), 1);
+        assert_eq!(m.count_matches(&desc("dtrace:::")), 3);
+        // On-demand profile probes count; impossible ones do not.
+        assert_eq!(m.count_matches(&desc("tick-7ms")), 1);
+        assert_eq!(m.count_matches(&desc("profile-1ns")), 0);
+        assert_eq!(m.count_matches(&desc("nosuch:::probe")), 0);
+        assert_eq!(m.typed_args(&desc("BEGIN")), Some(0));
+    }
 }

@@ -89,3 +89,29 @@ fn speculation_and_stack_actions() {
     assert!(kinds.contains(&0x401));
     assert!(kinds.contains(&0x101));
 }
+
+#[test]
+fn struct_member_copy_uses_copys_and_validates() {
+    let p = build(
+        "struct c { int x; int y; }; struct p { struct c a; struct c b; }; struct p P;\n\
+         BEGIN { P.a.x = 1; P.b = P.a; trace(P.b.x); }",
+    );
+    load(&p);
+    let copys = p.ecbs[0]
+        .actions
+        .iter()
+        .filter_map(|a| a.difo.as_ref())
+        .flat_map(|d| d.text.iter())
+        .any(|w| (w >> 24) == 59);
+    assert!(copys, "a struct store must copy with COPYS");
+}
+
+#[test]
+fn nested_calls_fit_in_registers() {
+    // Eight nested strjoin()s need more than 7 registers unless arguments are ordered well.
+    let p = build(
+        "BEGIN { trace(strjoin(\"a\", strjoin(\"b\", strjoin(\"c\", strjoin(\"d\", strjoin(\"e\", \
+         strjoin(\"f\", strjoin(\"g\", strjoin(\"h\", \"i\"))))))))); }",
+    );
+    load(&p);
+}

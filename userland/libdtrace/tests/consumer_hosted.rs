@@ -1,7 +1,7 @@
 //! Tier 2: the consumer's ioctl client against the hosted kernel.
 
 use rdtrace_libdtrace::consumer::client::Client;
-use rdtrace_libdtrace::consumer::device::{Device, HostedDevice};
+use rdtrace_libdtrace::consumer::device::HostedDevice;
 
 fn client() -> Client {
     Client::new(Box::new(HostedDevice::open().expect("hosted kernel opens")))

@@ -9,6 +9,7 @@ use super::errors::{err, CResult, CompileError};
 use super::format::{class_prototype, parse_format, ArgClass, Piece};
 use super::tir::*;
 use super::typeck::{AggInfo, Checker};
+use rdtrace_ffi::action::ActionKind;
 use rdtrace_ffi::dif::Subr;
 
 /// Parameter kinds of prototypes.
@@ -383,9 +384,9 @@ pub fn call_expr(ck: &mut Checker, name: &str, args: &[Expr], line: u32) -> CRes
             R::Stack => {
                 let (frames, strsize) = stack_params(ck, name, &targs, line)?;
                 let kind = match name {
-                    "stack" => 0x401,
-                    "ustack" => 0x101,
-                    _ => 0x102,
+                    "stack" => ActionKind::Stack.raw(),
+                    "ustack" => ActionKind::Ustack.raw(),
+                    _ => ActionKind::Jstack.raw(),
                 };
                 let arg = if name == "stack" {
                     u64::from(frames)
@@ -400,11 +401,11 @@ pub fn call_expr(ck: &mut Checker, name: &str, args: &[Expr], line: u32) -> CRes
             }
             R::Sym | R::USym => {
                 let kind = match name {
-                    "sym" | "func" => 0x402,
-                    "mod" => 0x403,
-                    "usym" | "ufunc" => 0x103,
-                    "umod" => 0x104,
-                    _ => 0x105,
+                    "sym" | "func" => ActionKind::Sym.raw(),
+                    "mod" => ActionKind::Mod.raw(),
+                    "usym" | "ufunc" => ActionKind::Usym.raw(),
+                    "umod" => ActionKind::Umod.raw(),
+                    _ => ActionKind::Uaddr.raw(),
                 };
                 TKind::Rec {
                     kind,
@@ -632,11 +633,11 @@ fn action(
     match name {
         "printf" | "system" | "freopen" => {
             let kind = match name {
-                "printf" => 3,
-                "system" => 0x203,
-                _ => 0x204,
+                "printf" => ActionKind::Printf.raw(),
+                "system" => ActionKind::System.raw(),
+                _ => ActionKind::Freopen.raw(),
             };
-            if kind != 3 {
+            if kind != ActionKind::Printf.raw() {
                 destructive(st, line)?;
             }
             let (format, targs) = printf_args(ck, name, args, line)?;
@@ -865,11 +866,11 @@ fn action(
         "sym" | "func" | "mod" | "usym" | "ufunc" | "umod" | "uaddr" => {
             let targs = check_args(ck, name, &pr, args, line)?;
             let kind = match name {
-                "sym" | "func" => 0x402,
-                "mod" => 0x403,
-                "usym" | "ufunc" => 0x103,
-                "umod" => 0x104,
-                _ => 0x105,
+                "sym" | "func" => ActionKind::Sym.raw(),
+                "mod" => ActionKind::Mod.raw(),
+                "usym" | "ufunc" => ActionKind::Usym.raw(),
+                "umod" => ActionKind::Umod.raw(),
+                _ => ActionKind::Uaddr.raw(),
             };
             record(st, line)?;
             Ok(Action::Symbolic {

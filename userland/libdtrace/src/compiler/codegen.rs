@@ -16,6 +16,7 @@ use super::pdesc::ProbeDesc;
 use super::tir::*;
 use super::typeck::{Checker, VarShape};
 use super::types::TypeKind;
+use rdtrace_ffi::action::ActionKind;
 use rdtrace_ffi::dif::{
     DifType, DifVar, Instruction, Opcode, Reg, DIFV_KIND_ARRAY, DIFV_KIND_SCALAR,
     DIFV_SCOPE_GLOBAL, DIFV_SCOPE_LOCAL, DIFV_SCOPE_THREAD, DIF_TYPE_CTF, DIF_TYPE_STRING,
@@ -589,11 +590,21 @@ impl<'c, 'm> Gen<'c, 'm> {
                         "Insufficient tuple registers to generate code",
                     ));
                 }
-                let mut vals = Vec::new();
-                for a in args {
-                    let r = self.expr(a)?;
-                    vals.push((r, a.ty));
+                // Evaluate the most register-hungry arguments first when that cannot reorder
+                // side effects (at most one argument has any), so nesting needs few registers.
+                let mut order: Vec<usize> = (0..args.len()).collect();
+                if args.iter().filter(|a| !pure(a)).count() <= 1 {
+                    order.sort_by_key(|i| std::cmp::Reverse(need(&args[*i])));
                 }
+                let mut regs = vec![0u8; args.len()];
+                for i in order {
+                    regs[i] = self.expr(&args[i])?;
+                }
+                let vals: Vec<(Reg, Ty)> = regs
+                    .iter()
+                    .zip(args.iter())
+                    .map(|(r, a)| (*r, a.ty))
+                    .collect();
                 self.push_tuple(&vals)?;
                 let rd = self.alloc()?;
                 self.emit(Instruction::Call { subr: *subr, rd });
@@ -757,8 +768,15 @@ impl<'c, 'm> Gen<'c, 'm> {
                 Ok(rl)
             }
             _ => {
-                let rl = self.expr(l)?;
-                let rr = self.expr(r)?;
+                // Sethi-Ullman order: the operand needing more registers first, when at most
+                // one operand has side effects.
+                let (rl, rr) = if need(r) > need(l) && (pure(l) || pure(r)) {
+                    let rr = self.expr(r)?;
+                    (self.expr(l)?, rr)
+                } else {
+                    let rl = self.expr(l)?;
+                    (rl, self.expr(r)?)
+                };
                 self.emit(Instruction::Reg3 {
                     op: Self::alu(op, unsigned),
                     r1: rl,
@@ -789,6 +807,19 @@ impl<'c, 'm> Gen<'c, 'm> {
                     rs: rv,
                     addr: ra,
                 });
+                self.free(ra);
+                Ok(())
+            }
+            Place::Copy { addr, size } => {
+                let ra = self.expr(addr)?;
+                let rs = self.alloc()?;
+                self.setx(u64::from(*size), rs)?;
+                self.emit(Instruction::Copys {
+                    src: rv,
+                    size: rs,
+                    dst: ra,
+                });
+                self.free(rs);
                 self.free(ra);
                 Ok(())
             }
@@ -874,7 +905,7 @@ impl<'c, 'm> Gen<'c, 'm> {
                 self.assoc_op(v, &regs, Some(rold), None)?;
                 (regs, None)
             }
-            Place::Bits { .. } => {
+            Place::Bits { .. } | Place::Copy { .. } => {
                 return Err(CompileError::unlocated(
                     "D_CG_EXPR",
                     "compound assignment to a bit-field is not supported",
@@ -903,7 +934,7 @@ impl<'c, 'm> Gen<'c, 'm> {
         match place {
             Place::Var(v) => self.store_var(v, rnew)?,
             Place::Assoc(v, _) => self.assoc_op(v, &keys, None, Some(rnew))?,
-            Place::Bits { .. } => {}
+            Place::Bits { .. } | Place::Copy { .. } => {}
             Place::Mem { .. } => {
                 if let Some((ra, size)) = addr {
                     self.emit(Instruction::Store {
@@ -953,6 +984,51 @@ impl<'c, 'm> Gen<'c, 'm> {
             vars: self.vars,
             rtype,
         })
+    }
+}
+
+/// Whether evaluating `e` has no side effects (so it may be evaluated out of source order).
+fn pure(e: &TExpr) -> bool {
+    match &e.kind {
+        TKind::Const(_) | TKind::Str(_) | TKind::Builtin(_) | TKind::Var(_) => true,
+        TKind::BuiltinArray(_, x) | TKind::Neg(x) | TKind::BitNot(x) | TKind::LogNot(x) => pure(x),
+        TKind::Load { addr, .. } => pure(addr),
+        TKind::Convert { e, .. } => pure(e),
+        TKind::Bitfield { unit, .. } => pure(unit),
+        TKind::Assoc(_, keys) => keys.iter().all(pure),
+        TKind::Bin { l, r, .. } => pure(l) && pure(r),
+        TKind::Ternary(a, b, c) => pure(a) && pure(b) && pure(c),
+        _ => false,
+    }
+}
+
+/// Registers needed to evaluate `e` (Sethi-Ullman number, approximate).
+fn need(e: &TExpr) -> u32 {
+    match &e.kind {
+        TKind::Const(_) | TKind::Str(_) | TKind::Builtin(_) | TKind::Var(_) => 1,
+        TKind::BuiltinArray(_, x) | TKind::Neg(x) | TKind::BitNot(x) | TKind::LogNot(x) => need(x),
+        TKind::Load { addr, .. } => need(addr),
+        TKind::Convert { e, .. } | TKind::Bitfield { unit: e, .. } => need(e) + 1,
+        TKind::Bin { l, r, .. } => {
+            let (a, b) = (need(l), need(r));
+            if a == b {
+                a + 1
+            } else {
+                a.max(b)
+            }
+        }
+        TKind::Call(_, args) | TKind::Assoc(_, args) => {
+            let mut n: Vec<u32> = args.iter().map(need).collect();
+            n.sort_unstable_by(|a, b| b.cmp(a));
+            n.iter()
+                .enumerate()
+                .map(|(i, v)| v + i as u32)
+                .max()
+                .unwrap_or(0)
+                .max(1)
+        }
+        TKind::Ternary(a, b, c) => need(a).max(need(b) + 1).max(need(c) + 1),
+        _ => 3,
     }
 }
 
@@ -1305,7 +1381,7 @@ impl<'c, 'm> Lowering<'c, 'm> {
             a.value_type = Some(self.value_type(e.ty));
             return Ok(a);
         }
-        let mut a = Self::act(1, Some(self.value_difo(e)?), 0);
+        let mut a = Self::act(ActionKind::DifExpr.raw(), Some(self.value_difo(e)?), 0);
         a.value_type = Some(self.value_type(e.ty));
         Ok(a)
     }
@@ -1320,7 +1396,7 @@ impl<'c, 'm> Lowering<'c, 'm> {
         for a in acts {
             match a {
                 Action::Eval(e) => out.push(Self::act(
-                    1,
+                    ActionKind::DifExpr.raw(),
                     Some(compile_expr(self.ck, e, void_type(), s)?),
                     0,
                 )),
@@ -1338,7 +1414,7 @@ impl<'c, 'm> Lowering<'c, 'm> {
                 } => {
                     if let Some(d) = dynsize {
                         out.push(Self::act(
-                            7,
+                            ActionKind::TracememDynsize.raw(),
                             Some(compile_expr(self.ck, d, int_type(8), s)?),
                             0,
                         ));
@@ -1351,7 +1427,7 @@ impl<'c, 'm> Lowering<'c, 'm> {
                         size: *size as u32,
                     };
                     out.push(Self::act(
-                        6,
+                        ActionKind::Tracemem.raw(),
                         Some(compile_expr(self.ck, addr, rt, s)?),
                         *size,
                     ));
@@ -1380,7 +1456,7 @@ impl<'c, 'm> Lowering<'c, 'm> {
                     let group = out.len() as u64 + 1;
                     for (i, n) in aggs.iter().enumerate() {
                         let d = compile_const(self.ck, self.agg_varid(n), int_type(8), s)?;
-                        let mut act = Self::act(4, Some(d), 0);
+                        let mut act = Self::act(ActionKind::Printa.raw(), Some(d), 0);
                         if i == 0 {
                             act.format = format.clone();
                         }
@@ -1389,17 +1465,23 @@ impl<'c, 'm> Lowering<'c, 'm> {
                     }
                 }
                 Action::Exit(e) => out.push(Self::act(
-                    2,
+                    ActionKind::Exit.raw(),
                     Some(compile_expr(self.ck, e, int_type(4), s)?),
                     0,
                 )),
-                Action::Stack(n) => out.push(Self::act(0x401, None, u64::from(*n))),
+                Action::Stack(n) => {
+                    out.push(Self::act(ActionKind::Stack.raw(), None, u64::from(*n)))
+                }
                 Action::Ustack {
                     frames,
                     strsize,
                     java,
                 } => {
-                    let kind = if *java { 0x102 } else { 0x101 };
+                    let kind = if *java {
+                        ActionKind::Jstack.raw()
+                    } else {
+                        ActionKind::Ustack.raw()
+                    };
                     out.push(Self::act(
                         kind,
                         None,
@@ -1414,33 +1496,33 @@ impl<'c, 'm> Lowering<'c, 'm> {
                     ));
                 }
                 Action::Speculate(e) => out.push(Self::act(
-                    0x601,
+                    ActionKind::Speculate.raw(),
                     Some(compile_expr(self.ck, e, int_type(4), s)?),
                     0,
                 )),
                 Action::Commit(e) => out.push(Self::act(
-                    0x602,
+                    ActionKind::Commit.raw(),
                     Some(compile_expr(self.ck, e, int_type(4), s)?),
                     0,
                 )),
                 Action::Discard(e) => out.push(Self::act(
-                    0x603,
+                    ActionKind::Discard.raw(),
                     Some(compile_expr(self.ck, e, int_type(4), s)?),
                     0,
                 )),
                 Action::Raise(e) => out.push(Self::act(
-                    0x202,
+                    ActionKind::Raise.raw(),
                     Some(compile_expr(self.ck, e, int_type(4), s)?),
                     0,
                 )),
                 Action::Chill(e) => out.push(Self::act(
-                    0x503,
+                    ActionKind::Chill.raw(),
                     Some(compile_expr(self.ck, e, int_type(8), s)?),
                     0,
                 )),
-                Action::Stop => out.push(Self::act(0x201, None, 0)),
-                Action::Panic => out.push(Self::act(0x502, None, 0)),
-                Action::Breakpoint => out.push(Self::act(0x501, None, 0)),
+                Action::Stop => out.push(Self::act(ActionKind::Stop.raw(), None, 0)),
+                Action::Panic => out.push(Self::act(ActionKind::Panic.raw(), None, 0)),
+                Action::Breakpoint => out.push(Self::act(ActionKind::Breakpoint.raw(), None, 0)),
                 Action::Lib { act, agg, args } => {
                     let code = match act {
                         LibAct::Clear => LIBACT_CLEAR,
@@ -1456,17 +1538,21 @@ impl<'c, 'm> Lowering<'c, 'm> {
                     let first = out.len();
                     if let Some(n) = agg {
                         let d = compile_const(self.ck, self.agg_varid(n), int_type(8), s)?;
-                        out.push(Self::act(5, Some(d), code));
+                        out.push(Self::act(ActionKind::LibAct.raw(), Some(d), code));
                     } else if args.is_empty() {
                         out.push(Self::act(
-                            5,
+                            ActionKind::LibAct.raw(),
                             Some(compile_const(self.ck, 0, int_type(8), s)?),
                             code,
                         ));
                     }
                     for e in args {
                         let rt = diftype(self.ck, e.ty, s);
-                        out.push(Self::act(5, Some(compile_expr(self.ck, e, rt, s)?), code));
+                        out.push(Self::act(
+                            ActionKind::LibAct.raw(),
+                            Some(compile_expr(self.ck, e, rt, s)?),
+                            code,
+                        ));
                     }
                     for act in &mut out[first..] {
                         act.uarg = group;
@@ -1482,7 +1568,7 @@ impl<'c, 'm> Lowering<'c, 'm> {
                 } => {
                     let varid = self.agg_varid(name);
                     out.push(Self::act(
-                        1,
+                        ActionKind::DifExpr.raw(),
                         Some(compile_const(self.ck, varid, int_type(8), s)?),
                         0,
                     ));
@@ -1492,7 +1578,7 @@ impl<'c, 'm> Lowering<'c, 'm> {
                     let mut ntuple = 1 + keys.len() as u32;
                     if let Some(i) = incr {
                         out.push(Self::act(
-                            1,
+                            ActionKind::DifExpr.raw(),
                             Some(compile_expr(self.ck, i, void_type(), s)?),
                             0,
                         ));

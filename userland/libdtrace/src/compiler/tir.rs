@@ -53,6 +53,11 @@ pub enum Place {
         addr: Box<TExpr>,
         size: u8,
     },
+    /// A struct/union/array object of `size` bytes at `addr`, stored by copying.
+    Copy {
+        addr: Box<TExpr>,
+        size: u32,
+    },
     /// A bit-field: `width` bits at bit `shift` of the `size`-byte unit at `addr`.
     Bits {
         addr: Box<TExpr>,
@@ -168,18 +173,19 @@ impl AggFunc {
     }
     /// `DTRACEAGG_*` action kind.
     pub fn action_kind(self) -> u16 {
-        0x700
-            + match self {
-                AggFunc::Count => 1,
-                AggFunc::Min => 2,
-                AggFunc::Max => 3,
-                AggFunc::Avg => 4,
-                AggFunc::Sum => 5,
-                AggFunc::Stddev => 6,
-                AggFunc::Quantize => 7,
-                AggFunc::Lquantize => 8,
-                AggFunc::Llquantize => 9,
-            }
+        use rdtrace_ffi::action::ActionKind;
+        match self {
+            AggFunc::Count => ActionKind::Count,
+            AggFunc::Min => ActionKind::Min,
+            AggFunc::Max => ActionKind::Max,
+            AggFunc::Avg => ActionKind::Avg,
+            AggFunc::Sum => ActionKind::Sum,
+            AggFunc::Stddev => ActionKind::Stddev,
+            AggFunc::Quantize => ActionKind::Quantize,
+            AggFunc::Lquantize => ActionKind::Lquantize,
+            AggFunc::Llquantize => ActionKind::Llquantize,
+        }
+        .raw()
     }
 }
 

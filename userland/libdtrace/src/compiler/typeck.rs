@@ -1367,6 +1367,15 @@ impl<'m> Checker<'m> {
         if self.is_string(to) {
             return self.is_stringish(from) || self.is_void_ptr(from);
         }
+        if self.is_array(to)
+            && self
+                .c(to)
+                .and_then(|c| self.repo.referenced(c))
+                .is_some_and(|e| self.repo.is_char(e))
+            && self.is_stringish(from)
+        {
+            return true;
+        }
         if (self.is_sou(to) || self.is_array(to)) && matches!(v.kind, TKind::Const(0)) {
             // Storing 0 deletes a dynamic variable of any type.
             return true;
@@ -2623,6 +2632,28 @@ impl<'m> Checker<'m> {
                     v.name
                 ),
             ),
+            // A struct, union or array object in memory (a member of a struct variable, or
+            // reached through a pointer): stored by copying its bytes. Objects inside
+            // associative-array elements are not addressable before the element exists.
+            TKind::Bin { .. } | TKind::Var(_)
+                if (self.is_sou(te.ty) || self.is_array(te.ty))
+                    && op == "="
+                    && !based_on_assoc(&te) =>
+            {
+                let size = self.c(te.ty).map_or(0, |c| self.repo.size_of(c)) as u32;
+                let ty = te.ty;
+                let addr = TExpr {
+                    ty: Ty::C(self.repo.b.uintptr),
+                    ..te
+                };
+                Ok((
+                    Place::Copy {
+                        addr: Box::new(addr),
+                        size,
+                    },
+                    ty,
+                ))
+            }
             _ => err(
                 "D_OP_LVAL",
                 line,
@@ -3153,6 +3184,16 @@ impl<'m> Checker<'m> {
 /// Whether an AST expression is a call of an action (for the conditional-context check).
 fn is_action_call(e: &Expr) -> bool {
     matches!(&e.kind, ExprKind::Call(n, _) if super::calls::is_action(n))
+}
+
+/// Whether an address expression starts from an associative-array element.
+fn based_on_assoc(e: &TExpr) -> bool {
+    match &e.kind {
+        TKind::Assoc(..) => true,
+        TKind::Bin { l, r, .. } => based_on_assoc(l) || based_on_assoc(r),
+        TKind::Load { addr, .. } => based_on_assoc(addr),
+        _ => false,
+    }
 }
 
 fn te_is_huge(e: &TExpr) -> bool {
