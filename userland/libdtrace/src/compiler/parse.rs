@@ -497,11 +497,8 @@ impl<'a, 's> Parser<'a, 's> {
     fn parse_enum(&mut self) -> CResult<BaseSpec> {
         let mut tag = None;
         if let TokKind::Ident(_) = self.peek()?.kind {
-            let (name, line) = self.expect_ident()?;
-            if name.contains('`') {
-                return err("D_SYNTAX", line, format!("syntax error near \"{}\"", name));
-            }
-            tag = Some(name);
+            let (name, _) = self.expect_ident()?;
+            tag = Some(strip_scope(name));
         }
         if !self.eat_punct("{")? {
             if tag.is_none() {
@@ -514,9 +511,9 @@ impl<'a, 's> Parser<'a, 's> {
             });
         }
         let mut list = Vec::new();
-        let _ = self.spec_line;
         loop {
-            if self.eat_punct("}")? {
+            // An enumerator list may end with a comma but may not be empty.
+            if !list.is_empty() && self.eat_punct("}")? {
                 break;
             }
             let (name, line) = self.expect_ident()?;

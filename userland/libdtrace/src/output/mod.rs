@@ -109,7 +109,13 @@ impl OutputOptions {
     /// `setopt()` action gives it; names that do not affect output are
     /// ignored. A flag with no value is set.
     pub fn apply(&mut self, name: &str, value: Option<&str>) {
-        let flag = || !matches!(value, Some("0" | "no" | "false" | "off" | "unset"));
+        let flag = || {
+            let word = value.map(str::to_ascii_lowercase);
+            !matches!(
+                word.as_deref(),
+                Some("0" | "no" | "false" | "off" | "unset" | "disable" | "disabled")
+            )
+        };
         let number = |default: usize| value.and_then(|v| v.trim().parse().ok()).unwrap_or(default);
         match name {
             "quiet" => self.quiet = flag(),
@@ -170,4 +176,37 @@ pub trait OutputSink {
     fn set_options(&mut self, opts: OutputOptions);
     /// The options in force.
     fn current_options(&self) -> OutputOptions;
+}
+
+#[cfg(test)]
+mod option_tests {
+    use super::OutputOptions;
+
+    #[test]
+    fn boolean_words_set_and_unset_case_insensitively() {
+        let mut o = OutputOptions::default();
+        for word in ["yes", "YES", "true", "enable", "enabled", "on", "set", "SeT"] {
+            o.quiet = false;
+            o.apply("quiet", Some(word));
+            assert!(o.quiet, "{word} should set quiet");
+        }
+        for word in ["no", "NO", "false", "disable", "disabled", "off", "UnSeT", "0"] {
+            o.flowindent = true;
+            o.apply("flowindent", Some(word));
+            assert!(!o.flowindent, "{word} should unset flowindent");
+        }
+        o.apply("quiet", None);
+        assert!(o.quiet);
+    }
+
+    #[test]
+    fn numeric_options_and_unknown_names() {
+        let mut o = OutputOptions::default();
+        o.apply("stackindent", Some("4"));
+        o.apply("aggsortkeypos", Some("2"));
+        o.apply("bufsize", Some("8m"));
+        assert_eq!((o.stackindent, o.aggsortkeypos), (4, 2));
+        o.apply("stackindent", Some("bogus"));
+        assert_eq!(o.stackindent, 4);
+    }
 }
