@@ -1,25 +1,31 @@
 #!/usr/sbin/dtrace -s
 /*
  * rdtrace demo: sample every CPU at 997 Hz for two seconds, count the
- * samples per CPU, and draw how late each timer fired (profile's arg2,
- * in nanoseconds) as a power-of-two histogram.
+ * samples per CPU, and draw the measured time between consecutive samples
+ * on the same CPU as a power-of-two histogram (in microseconds).
  */
 
 #pragma D option quiet
 
 dtrace:::BEGIN
 {
-	printf("Sampling at 997 Hz on every CPU for 2 seconds...\n");
+	printf("Sampling every CPU at 997 Hz for 2 seconds...\n");
+}
+
+profile-997hz
+/last[cpu] != 0/
+{
+	@interval["microseconds between samples"] = quantize((timestamp - last[cpu]) / 1000);
 }
 
 profile-997hz
 {
+	last[cpu] = timestamp;
 	@samples[cpu] = count();
-	@lateness["timer lateness (ns)"] = quantize(arg2);
 }
 
 tick-1s
-/++secs == 2/
+/++seconds == 2/
 {
 	exit(0);
 }

@@ -162,11 +162,11 @@ fn fixture_callout_really_fires() {
         let mut kld = load_fixture();
         let f = devfs::open("/dev/fixture/dev0", libc::O_RDWR).expect("open");
         let out = UserBuf::new(8);
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::thread::sleep(std::time::Duration::from_millis(200));
         assert_eq!(f.ioctl(IOC_TICKS, out.addr()), 0);
         let ticks = i64::from_le_bytes(out.bytes()[..8].try_into().unwrap());
-        // ~1 ms period (2^22 sbt): 100 ms must give a good number of firings.
-        assert!(ticks >= 10, "callout fired only {ticks} times in 100 ms");
+        // ~1 ms period (2^22 sbt): 200 ms must give a good number of firings.
+        assert!(ticks >= 10, "callout fired only {ticks} times in 200 ms");
         drop(f);
         let report = kld.unload().expect("unload");
         assert!(
@@ -632,6 +632,7 @@ fn fixture_static_sysctls_are_registered_and_removed() {
 
 const IOC_SPIN: u64 = 0x2000_6612; // _IO('f', 18)
 const IOC_UNSPIN: u64 = 0x4008_6613; // _IOR('f', 19, long)
+const IOC_SPINNING: u64 = 0x4008_6614; // _IOR('f', 20, long)
 
 #[test]
 fn fixture_rendezvous_interrupts_a_cpu_spinning_in_module_code() {
@@ -646,7 +647,18 @@ fn fixture_rendezvous_interrupts_a_cpu_spinning_in_module_code() {
                     kernel::cpu::set_home_cpu(1);
                     f.ioctl(IOC_SPIN, 0)
                 });
-                std::thread::sleep(std::time::Duration::from_millis(50));
+                let probe = UserBuf::new(8);
+                let started = std::time::Instant::now();
+                while {
+                    assert_eq!(f.ioctl(IOC_SPINNING, probe.addr()), 0);
+                    probe.bytes()[0] == 0
+                } {
+                    assert!(
+                        started.elapsed().as_secs() < 20,
+                        "the spinner never started"
+                    );
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
                 let out = UserBuf::new(24);
                 // CPU 1 is busy spinning (interrupts enabled); the rendezvous
                 // must still run there, through an IPI.

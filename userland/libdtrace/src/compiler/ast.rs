@@ -270,6 +270,9 @@ impl BinOp {
 pub struct Expr {
     pub kind: ExprKind,
     pub line: u32,
+    /// Height of this expression tree (a leaf is 1); the parser bounds it so that the
+    /// recursive later passes cannot exhaust the stack.
+    pub depth: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -305,6 +308,25 @@ pub enum ExprKind {
 
 impl Expr {
     pub fn new(kind: ExprKind, line: u32) -> Self {
-        Expr { kind, line }
+        let d = |e: &Expr| e.depth;
+        let child = match &kind {
+            ExprKind::Unary(_, x)
+            | ExprKind::Member(x, _)
+            | ExprKind::Arrow(x, _)
+            | ExprKind::Cast(_, x)
+            | ExprKind::SizeofExpr(x)
+            | ExprKind::Stringof(x)
+            | ExprKind::Xlate(_, x) => d(x),
+            ExprKind::Binary(_, a, b) | ExprKind::Assign(_, a, b) => d(a).max(d(b)),
+            ExprKind::Ternary(a, b, c) => d(a).max(d(b)).max(d(c)),
+            ExprKind::Call(_, v) | ExprKind::AggRef(_, v) => v.iter().map(d).max().unwrap_or(0),
+            ExprKind::Index(b, v) => v.iter().map(d).max().unwrap_or(0).max(d(b)),
+            _ => 0,
+        };
+        Expr {
+            kind,
+            line,
+            depth: child + 1,
+        }
     }
 }

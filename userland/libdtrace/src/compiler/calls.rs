@@ -1402,9 +1402,8 @@ fn aggregation(
             while v < nsteps {
                 v *= factor;
             }
-            // Steps must divide a power of the factor and be a multiple of it, or divide it.
-            let steps_ok = (v % nsteps == 0 && nsteps % factor == 0)
-                || (nsteps <= factor && factor % nsteps == 0);
+            // The kernel's rule: the steps divide a power of the factor and are a multiple of it.
+            let steps_ok = v % nsteps == 0 && nsteps % factor == 0;
             if !steps_ok {
                 return err(
                     "D_LLQUANT_STEPVAL",

@@ -34,6 +34,8 @@ pub struct Parser<'a, 's> {
     defined_tags: HashSet<String>,
     /// Items completed so far (kept when a later syntax error stops the parse).
     pub items: Vec<Item>,
+    /// Current expression/statement nesting depth.
+    depth: u32,
 }
 
 fn syntax_near(t: &Token) -> CompileError {
@@ -60,6 +62,7 @@ impl<'a, 's> Parser<'a, 's> {
             spec_line: 1,
             defined_tags: HashSet::new(),
             items: Vec::new(),
+            depth: 0,
         }
     }
 
@@ -298,6 +301,18 @@ impl<'a, 's> Parser<'a, 's> {
     }
 
     fn parse_block_or_stmt(&mut self) -> CResult<Vec<Stmt>> {
+        self.depth += 1;
+        let r = if self.depth > Self::MAX_DEPTH {
+            let line = self.peek()?.line;
+            err("D_SYNTAX", line, "statement is too deeply nested")
+        } else {
+            self.parse_block_or_stmt_inner()
+        };
+        self.depth -= 1;
+        r
+    }
+
+    fn parse_block_or_stmt_inner(&mut self) -> CResult<Vec<Stmt>> {
         if self.eat_punct("{")? {
             return self.parse_stmts_until_brace();
         }
@@ -871,11 +886,32 @@ impl<'a, 's> Parser<'a, 's> {
             let line = self.peek()?.line;
             let _ = t.line;
             lhs = Expr::new(ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)), line);
+            if lhs.depth > Self::MAX_TREE {
+                return err("D_SYNTAX", line, "expression is too complex");
+            }
         }
         Ok(lhs)
     }
 
+    /// Nesting limit for expressions and statements: deeper input is rejected instead of
+    /// exhausting the stack of this (recursive) parser and of the later passes.
+    const MAX_DEPTH: u32 = 128;
+    /// Limit on the height of an expression tree (long operator chains build deep trees).
+    const MAX_TREE: u32 = 1000;
+
     fn parse_unary(&mut self) -> CResult<Expr> {
+        self.depth += 1;
+        let r = if self.depth > Self::MAX_DEPTH {
+            let line = self.peek()?.line;
+            err("D_SYNTAX", line, "expression is too deeply nested")
+        } else {
+            self.parse_unary_inner()
+        };
+        self.depth -= 1;
+        r
+    }
+
+    fn parse_unary_inner(&mut self) -> CResult<Expr> {
         let t = self.peek()?.clone();
         let line = t.line;
         let unop = match &t.kind {
@@ -1161,6 +1197,24 @@ mod tests {
             e.message,
             "expected predicate and/or actions following probe description"
         );
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        // Debug builds have big frames: give the parser the stack a release main thread has.
+        let t = std::thread::Builder::new().stack_size(64 << 20).spawn(|| {
+            let src = format!("BEGIN {{ x = {}1{}; }}", "(".repeat(5000), ")".repeat(5000));
+            let e = parse(&src).unwrap_err();
+            assert_eq!(e.message, "expression is too deeply nested");
+            let chain = format!("BEGIN {{ x = 1{}; }}", " + 1".repeat(5000));
+            assert_eq!(
+                parse(&chain).unwrap_err().message,
+                "expression is too complex"
+            );
+            let ok = format!("BEGIN {{ x = {}1{}; }}", "(".repeat(100), ")".repeat(100));
+            assert!(parse(&ok).is_ok());
+        });
+        t.expect("spawn").join().expect("no panic");
     }
 
     #[test]

@@ -2232,17 +2232,22 @@ impl<'m> Checker<'m> {
                     let unsigned = self.is_unsigned(rt);
                     return Ok(mk(self, int, unsigned, false, ta, tb));
                 }
-                let strish = |s: &Self, t: Ty| s.is_stringish(t) || s.is_ptr(t);
-                if (self.is_string(ta.ty) && strish(self, tb.ty))
-                    || (self.is_string(tb.ty) && strish(self, ta.ty))
+                // Strings compare by contents when both sides are strings; a string against any
+                // other pointer (NULL) compares addresses, as libdtrace does.
+                let strish = |s: &Self, t: Ty| s.is_stringish(t);
+                let ptrish = |s: &Self, t: Ty| s.is_ptr(t) || s.is_int(t);
+                if (self.is_string(ta.ty) || self.is_string(tb.ty))
+                    && (strish(self, ta.ty) || ptrish(self, ta.ty))
+                    && (strish(self, tb.ty) || ptrish(self, tb.ty))
                 {
+                    let strings = strish(self, ta.ty) && strish(self, tb.ty);
                     return Ok(TExpr::new(
                         TKind::Bin {
                             op,
                             l: Box::new(ta),
                             r: Box::new(tb),
-                            unsigned: false,
-                            strings: true,
+                            unsigned: !strings,
+                            strings,
                         },
                         int,
                     ));
