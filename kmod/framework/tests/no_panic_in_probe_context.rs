@@ -8,11 +8,20 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn build(inject: bool) -> (bool, String, PathBuf) {
+    build_with(inject, true)
+}
+
+/// Builds the check object; `strict` adds `--no-undefined` (the actual check).
+fn build_with(inject: bool, strict: bool) -> (bool, String, PathBuf) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/nopanic");
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| dir.join("target"))
-        .join("nopanic-check");
+        .join(if strict {
+            "nopanic-check"
+        } else {
+            "nopanic-diagnose"
+        });
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     // An explicit --target keeps the link flags away from build scripts.
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
@@ -70,12 +79,48 @@ fn code_size(so: &std::path::Path, part: &str) -> u64 {
         .sum()
 }
 
+/// The functions in the (non-strict) object that call a panic or
+/// allocation entry point: the culprits to fix.
+fn culprits() -> String {
+    let (_, build_err, so) = build_with(false, false);
+    if !so.exists() {
+        return format!("(diagnostic build failed: {build_err})");
+    }
+    let out = Command::new("objdump")
+        .args(["-d", "--no-show-raw-insn", "-C"])
+        .arg(&so)
+        .output();
+    let Ok(out) = out else {
+        return "(objdump unavailable)".into();
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut current = String::new();
+    let mut found = Vec::new();
+    for line in text.lines() {
+        if line.ends_with(">:") {
+            current = line.to_owned();
+        } else if (line.contains("call") || line.contains("jmp"))
+            && ["panicking", "panic_", "_fail>", "may_allocate"]
+                .iter()
+                .any(|p| line.contains(p))
+            && !current.contains("core::panicking")
+        {
+            let target = line.split_whitespace().last().unwrap_or("");
+            found.push(format!("{current} -> {target}"));
+        }
+    }
+    found.sort();
+    found.dedup();
+    found.join("\n")
+}
+
 #[test]
 fn dtrace_probe_reaches_no_panic_and_no_allocation() {
     let (ok, err, so) = build(false);
     assert!(
         ok,
-        "a panic or allocation is reachable from dtrace_probe():\n{err}"
+        "a panic or allocation is reachable from dtrace_probe(); callers:\n{}\n\nlinker:\n{err}",
+        culprits()
     );
     // The firing path really is in the object (not optimised away).
     let size = code_size(&so, "rdtrace_framework::");

@@ -137,7 +137,11 @@ fn flag(cfg: &Config, programs: &[Program], name: &str) -> bool {
 
 fn output_options(cfg: &Config, programs: &[Program]) -> OutputOptions {
     let mut options = OutputOptions::default();
-    for (name, value) in cfg.options.iter().chain(programs.iter().flat_map(|p| p.compiled.options.iter())) {
+    for (name, value) in cfg
+        .options
+        .iter()
+        .chain(programs.iter().flat_map(|p| p.compiled.options.iter()))
+    {
         options.apply(name, value.as_deref());
     }
     options
@@ -187,7 +191,13 @@ pub fn execute(cfg: &Config, programs: &[Program]) -> u8 {
         }
     }
     for program in programs {
-        match session.enable(&program.compiled.dof) {
+        let signedness = program
+            .compiled
+            .ecbs
+            .iter()
+            .map(|e| e.recorded_signedness())
+            .collect();
+        match session.enable_typed(&program.compiled.dof, signedness) {
             Ok(matched) => {
                 if !quiet {
                     eprint!("{}", matched_notice(&program.label, matched));

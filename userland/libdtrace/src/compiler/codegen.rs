@@ -89,6 +89,31 @@ pub struct ValueType {
     pub is_pointer: bool,
 }
 
+impl EcbOut {
+    /// Whether each record EPROBE reports for this ECB holds a signed
+    /// integer, in EPROBE order: every action except aggregating actions and
+    /// the tuple members in front of them, as the kernel lists them.
+    pub fn recorded_signedness(&self) -> Vec<bool> {
+        let mut in_tuple = vec![false; self.actions.len()];
+        for (i, action) in self.actions.iter().enumerate() {
+            let is_aggregation = rdtrace_ffi::action::ActionKind::from_raw(action.kind)
+                .map(|k| k.is_aggregation())
+                .unwrap_or(false);
+            if is_aggregation {
+                in_tuple[i] = true;
+                let first = i.saturating_sub(action.ntuple as usize);
+                in_tuple[first..i].iter_mut().for_each(|t| *t = true);
+            }
+        }
+        self.actions
+            .iter()
+            .zip(in_tuple)
+            .filter(|(_, tuple)| !tuple)
+            .map(|(a, _)| a.value_type.as_ref().map(|t| t.signed).unwrap_or(true))
+            .collect()
+    }
+}
+
 /// One enabling: probe descriptions, predicate, actions.
 #[derive(Debug, Clone)]
 pub struct EcbOut {

@@ -119,7 +119,7 @@ pub fn emit(ecbs: &[EcbOut], options: &[DofOption], int_regs: u8, tuple_regs: u8
     };
     // Section 0: the shared string table (its data is filled in at the end).
     w.strtab_idx = w.add(DofSecType::StrTab, 1, 0, Vec::new());
-    for ecb in ecbs {
+    for (ecb_index, ecb) in ecbs.iter().enumerate() {
         let pred = ecb
             .predicate
             .as_ref()
@@ -166,7 +166,9 @@ pub fn emit(ecbs: &[EcbOut], options: &[DofOption], int_regs: u8, tuple_regs: u8
                 pred,
                 actions,
                 pad: 0,
-                uarg: ecb.clause as u64,
+                // The consumer maps an EPID back to its ECB (and so to the D
+                // types of its records) through this 1-based index.
+                uarg: ecb_index as u64 + 1,
             };
             w.add(DofSecType::EcbDesc, 8, 0, e.as_bytes().to_vec());
         }

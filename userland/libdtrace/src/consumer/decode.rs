@@ -98,7 +98,7 @@ fn payload<'a>(data: &'a [u8], base: usize, rec: &RecDesc) -> Result<&'a [u8], D
 }
 
 /// A plain data record by size, as trace() and aggregation keys print.
-pub fn data_record(bytes: &[u8], kind: ActionKind) -> Record {
+pub fn data_record(bytes: &[u8], kind: ActionKind, signed: bool) -> Record {
     let raw = matches!(
         kind,
         ActionKind::Tracemem | ActionKind::TracememDynsize | ActionKind::Printm
@@ -109,7 +109,7 @@ pub fn data_record(bytes: &[u8], kind: ActionKind) -> Record {
             Record::Int {
                 size: bytes.len() as u8,
                 bits,
-                signed: true,
+                signed,
             }
         }
         _ => Record::Bytes {
@@ -126,7 +126,7 @@ fn words(bytes: &[u8]) -> impl Iterator<Item = u64> + '_ {
 }
 
 /// Decode one record's payload for a non-printf action.
-fn simple_record(kind: ActionKind, bytes: &[u8], rec: &RecDesc) -> Record {
+fn simple_record(kind: ActionKind, bytes: &[u8], rec: &RecDesc, signed: bool) -> Record {
     match kind {
         ActionKind::Stack => Record::Stack {
             kind: StackKind::Kernel,
@@ -160,7 +160,7 @@ fn simple_record(kind: ActionKind, bytes: &[u8], rec: &RecDesc) -> Record {
                 _ => Record::UAddr { pid, pc },
             }
         }
-        _ => data_record(bytes, kind),
+        _ => data_record(bytes, kind, signed),
     }
 }
 
@@ -169,6 +169,9 @@ fn simple_record(kind: ActionKind, bytes: &[u8], rec: &RecDesc) -> Record {
 pub struct RecordDecoder<'a> {
     pub eprobe: &'a mut dyn FnMut(u32) -> Result<EnabledProbeInfo, DecodeError>,
     pub format: &'a mut dyn FnMut(u16) -> Result<String, DecodeError>,
+    /// Whether each record of an enabled probe holds a signed value (from the
+    /// compiler's D types); `None` when unknown (treated as signed).
+    pub signedness: &'a mut dyn FnMut(&EnabledProbeInfo) -> Option<Vec<bool>>,
 }
 
 impl RecordDecoder<'_> {
@@ -222,6 +225,8 @@ impl RecordDecoder<'_> {
         info: &EnabledProbeInfo,
     ) -> Result<Vec<Action>, DecodeError> {
         let mut actions = Vec::new();
+        let signs = (self.signedness)(info).unwrap_or_default();
+        let signed = |i: usize| signs.get(i).copied().unwrap_or(true);
         let mut index = 0;
         while let Some(rec) = info.recs.get(index) {
             index += 1;
@@ -239,7 +244,7 @@ impl RecordDecoder<'_> {
                     let count = parsed.arg_count();
                     let mut args = Vec::with_capacity(count);
                     if count > 0 {
-                        args.push(data_record(bytes, ActionKind::DifExpr));
+                        args.push(data_record(bytes, ActionKind::DifExpr, signed(index - 1)));
                         for _ in 1..count {
                             let Some(next) = info.recs.get(index) else {
                                 break;
@@ -247,7 +252,12 @@ impl RecordDecoder<'_> {
                             index += 1;
                             let next_kind =
                                 ActionKind::from_raw(next.action).unwrap_or(ActionKind::DifExpr);
-                            args.push(simple_record(next_kind, payload(data, base, next)?, next));
+                            args.push(simple_record(
+                                next_kind,
+                                payload(data, base, next)?,
+                                next,
+                                signed(index - 1),
+                            ));
                         }
                     }
                     actions.push(match kind {
@@ -280,13 +290,17 @@ impl RecordDecoder<'_> {
                     actions.push(Action::Exit(status));
                 }
                 ActionKind::LibAct => {
-                    let mut args = vec![data_record(bytes, ActionKind::DifExpr)];
+                    let mut args = vec![data_record(bytes, ActionKind::DifExpr, true)];
                     while let Some(next) = info.recs.get(index) {
                         if next.action != rec.action || rec.uarg == 0 || next.uarg != rec.uarg {
                             break;
                         }
                         index += 1;
-                        args.push(data_record(payload(data, base, next)?, ActionKind::DifExpr));
+                        args.push(data_record(
+                            payload(data, base, next)?,
+                            ActionKind::DifExpr,
+                            true,
+                        ));
                     }
                     actions.push(Action::Library {
                         code: rec.arg,
@@ -303,7 +317,12 @@ impl RecordDecoder<'_> {
                 | ActionKind::Raise
                 | ActionKind::None => {}
                 _ if kind.is_aggregation() => {}
-                _ => actions.push(Action::Record(simple_record(kind, bytes, rec))),
+                _ => actions.push(Action::Record(simple_record(
+                    kind,
+                    bytes,
+                    rec,
+                    signed(index - 1),
+                ))),
             }
         }
         Ok(actions)
@@ -437,7 +456,7 @@ impl AggregationMerger {
         for rec in keys {
             let bytes = payload(entry, 0, rec)?;
             let kind = ActionKind::from_raw(rec.action).unwrap_or(ActionKind::DifExpr);
-            key.push(simple_record(kind, bytes, rec));
+            key.push(simple_record(kind, bytes, rec, true));
         }
         let key_bytes = key_identity(&key);
         let mut value: Vec<i64> = words(payload(entry, 0, agg_rec)?)
@@ -575,6 +594,7 @@ mod tests {
         let mut decoder = RecordDecoder {
             eprobe: &mut eprobe,
             format: &mut format,
+            signedness: &mut |_: &EnabledProbeInfo| None,
         };
         let out = decoder.decode(&data, 0).expect("decodes");
         assert_eq!(out.len(), 1);
@@ -606,6 +626,7 @@ mod tests {
         let mut decoder = RecordDecoder {
             eprobe: &mut eprobe,
             format: &mut format,
+            signedness: &mut |_: &EnabledProbeInfo| None,
         };
         assert!(decoder.decode(&data, 0).is_err());
     }
@@ -626,6 +647,7 @@ mod tests {
         let mut decoder = RecordDecoder {
             eprobe: &mut eprobe,
             format: &mut format,
+            signedness: &mut |_: &EnabledProbeInfo| None,
         };
         assert!(decoder.decode(&data, 0).is_err());
     }
@@ -662,6 +684,7 @@ mod tests {
         let mut decoder = RecordDecoder {
             eprobe: &mut eprobe,
             format: &mut format,
+            signedness: &mut |_: &EnabledProbeInfo| None,
         };
         let out = decoder.decode(&record, 0).expect("decodes");
         let Action::Record(Record::Printf { format, args }) = &out[0].actions[0] else {

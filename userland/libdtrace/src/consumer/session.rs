@@ -146,6 +146,9 @@ pub struct Session {
     /// EPIDs of the default ERROR handler's enabling.
     error_epids: HashSet<u32>,
     ecbs_enabled: u32,
+    /// Per ENABLE: the EPIDs it created and, per ECB (DOF `uarg` − 1), the
+    /// signedness of each record EPROBE reports.
+    enablings: Vec<(std::ops::Range<u32>, Vec<Vec<bool>>)>,
     exit_status: Option<i32>,
     /// Running aggregation totals (AGGSNAP returns only new data).
     aggregate: AggregationMerger,
@@ -210,6 +213,7 @@ impl Session {
             aggregation_names,
             error_epids: HashSet::new(),
             ecbs_enabled: 0,
+            enablings: Vec::new(),
             exit_status: None,
             aggregate: AggregationMerger::default(),
             printed: HashSet::new(),
@@ -236,6 +240,20 @@ impl Session {
     pub fn enable(&mut self, dof: &[u8]) -> Result<i32, SessionError> {
         let matched = self.client.enable(dof).map_err(ioctl_err("enable"))?;
         self.ecbs_enabled = self.ecbs_enabled.saturating_add(matched.max(0) as u32);
+        Ok(matched)
+    }
+
+    /// ENABLE a compiled program whose records' D signedness is known:
+    /// `signedness[i]` describes the ECB the compiler numbered `i + 1`.
+    pub fn enable_typed(
+        &mut self,
+        dof: &[u8],
+        signedness: Vec<Vec<bool>>,
+    ) -> Result<i32, SessionError> {
+        let first = self.ecbs_enabled + 1;
+        let matched = self.enable(dof)?;
+        self.enablings
+            .push((first..self.ecbs_enabled + 1, signedness));
         Ok(matched)
     }
 
@@ -336,9 +354,18 @@ impl Session {
             formats.insert(id, f.clone());
             Ok(f)
         };
+        let enablings = &self.enablings;
+        let mut signedness = |info: &EnabledProbeInfo| -> Option<Vec<bool>> {
+            let (_, ecbs) = enablings
+                .iter()
+                .find(|(epids, _)| epids.contains(&info.epid))?;
+            ecbs.get(usize::try_from(info.uarg).ok()?.checked_sub(1)?)
+                .cloned()
+        };
         let mut decoder = RecordDecoder {
             eprobe: &mut eprobe,
             format: &mut format,
+            signedness: &mut signedness,
         };
         Ok(decoder.decode(data, start)?)
     }

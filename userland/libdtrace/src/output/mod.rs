@@ -185,12 +185,16 @@ mod option_tests {
     #[test]
     fn boolean_words_set_and_unset_case_insensitively() {
         let mut o = OutputOptions::default();
-        for word in ["yes", "YES", "true", "enable", "enabled", "on", "set", "SeT"] {
+        for word in [
+            "yes", "YES", "true", "enable", "enabled", "on", "set", "SeT",
+        ] {
             o.quiet = false;
             o.apply("quiet", Some(word));
             assert!(o.quiet, "{word} should set quiet");
         }
-        for word in ["no", "NO", "false", "disable", "disabled", "off", "UnSeT", "0"] {
+        for word in [
+            "no", "NO", "false", "disable", "disabled", "off", "UnSeT", "0",
+        ] {
             o.flowindent = true;
             o.apply("flowindent", Some(word));
             assert!(!o.flowindent, "{word} should unset flowindent");
