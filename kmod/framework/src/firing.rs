@@ -301,9 +301,13 @@ fn run_ecb(
     let activity = state.activity();
     let is_begin = probe.id == fw.probe_begin.load(Ordering::Relaxed);
     let is_end = probe.id == fw.probe_end.load(Ordering::Relaxed);
+    // ERROR reports a fault of this same state (filtered on arg0 above), so
+    // it runs whenever the faulting BEGIN or END clause could run: a fault
+    // in BEGIN (WARMUP) or END (COOLDOWN) must still reach the consumer.
+    let is_error = probe.id == fw.probe_error.load(Ordering::Relaxed);
     let ok = activity == ACTIVITY_ACTIVE
-        || (activity == ACTIVITY_WARMUP && is_begin)
-        || (activity == ACTIVITY_COOLDOWN && is_end);
+        || (activity == ACTIVITY_WARMUP && (is_begin || is_error))
+        || (activity == ACTIVITY_COOLDOWN && (is_end || is_error));
     if !ok {
         return None;
     }

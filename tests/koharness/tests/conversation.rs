@@ -121,6 +121,7 @@ fn snapshot_records(client: &Client) -> Vec<FiredRecord> {
         let mut decoder = RecordDecoder {
             eprobe: &mut eprobe,
             format: &mut format,
+            signedness: &mut |_| None,
         };
         let recs = decoder
             .decode(&snap.data, snap.desc.oldest as usize)

@@ -175,21 +175,6 @@ pub fn execute(cfg: &Config, programs: &[Program]) -> u8 {
         .collect();
     let mut session = Session::new(client, RunConfig::default(), names);
 
-    match compiler::compile(ERROR_HANDLER, &CompileOptions::default()) {
-        Ok(handler) => {
-            if let Err(e) = session.enable_error_handler(&handler.dof) {
-                eprintln!("dtrace: could not enable tracing: {e}");
-                return 1;
-            }
-        }
-        Err(e) => {
-            eprintln!(
-                "dtrace: internal error compiling the default ERROR handler: {}",
-                e.render(false)
-            );
-            return 1;
-        }
-    }
     for program in programs {
         let signedness = program
             .compiled
@@ -210,6 +195,23 @@ pub fn execute(cfg: &Config, programs: &[Program]) -> u8 {
         }
     }
 
+    // Like libdtrace at dtrace_go() time: after the programs, so their
+    // ECBs get EPIDs from 1.
+    match compiler::compile(ERROR_HANDLER, &CompileOptions::default()) {
+        Ok(handler) => {
+            if let Err(e) = session.enable_error_handler(&handler.dof) {
+                eprintln!("dtrace: could not enable tracing: {e}");
+                return 1;
+            }
+        }
+        Err(e) => {
+            eprintln!(
+                "dtrace: internal error compiling the default ERROR handler: {}",
+                e.render(false)
+            );
+            return 1;
+        }
+    }
     let out: Box<dyn Write> = match &cfg.output {
         Some(path) => match std::fs::OpenOptions::new()
             .create(true)

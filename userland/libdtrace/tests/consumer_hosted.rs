@@ -119,7 +119,6 @@ fn printa_prints_running_totals_and_is_not_repeated_at_the_end() {
 }
 
 #[test]
-#[ignore = "framework bug: the ERROR probe does not fire on a fault"]
 fn run_time_faults_become_libdtrace_error_messages() {
     use rdtrace_libdtrace::compiler::{compile, CompileOptions};
     use rdtrace_libdtrace::consumer::session::{RunConfig, Session};
@@ -138,10 +137,10 @@ fn run_time_faults_become_libdtrace_error_messages() {
     )
     .expect("compiles");
     let mut session = Session::new(client(), RunConfig::default(), Default::default());
+    session.enable(&program.dof).expect("enables");
     session
         .enable_error_handler(&handler.dof)
         .expect("handler enables");
-    session.enable(&program.dof).expect("enables");
     let symbols = NoSymbols;
     let options = OutputOptions {
         quiet: true,
@@ -152,7 +151,7 @@ fn run_time_faults_become_libdtrace_error_messages() {
     let (_, err) = sink.into_inner();
     let err = String::from_utf8_lossy(&err);
     assert!(
-        err.contains("(ID 1: dtrace:::BEGIN): divide-by-zero in action #1 at DIF offset"),
+        err.contains("error on enabled probe ID 1 (ID 1: dtrace:::BEGIN): divide-by-zero in action #2 at DIF offset"),
         "{err:?}"
     );
 }

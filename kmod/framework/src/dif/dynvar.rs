@@ -427,9 +427,11 @@ impl DynVarArena {
             }
             return Ok(None);
         }
-        let Some(bucket) = self
-            .buckets
-            .get((hash % self.buckets.len() as u64) as usize)
+        // An arena without buckets (a state with no dynamic variables) has
+        // nowhere to look; checked_rem keeps the zero case panic-free.
+        let Some(bucket) = hash
+            .checked_rem(self.buckets.len() as u64)
+            .and_then(|index| self.buckets.get(index as usize))
         else {
             return Ok(None);
         };

@@ -258,8 +258,8 @@ impl Session {
     }
 
     /// ENABLE the default ERROR handler (`trace(arg1..arg5)` on
-    /// `dtrace:::ERROR`); its records become error messages. Must be enabled
-    /// before anything else so that its EPIDs are known.
+    /// `dtrace:::ERROR`); its records become error messages. libdtrace
+    /// enables it last, at GO time, so programs' EPIDs start at 1.
     pub fn enable_error_handler(&mut self, dof: &[u8]) -> Result<(), SessionError> {
         let first = self.ecbs_enabled + 1;
         let matched = self.enable(dof)?;
