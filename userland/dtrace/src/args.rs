@@ -103,6 +103,8 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Config, UsageE
                 return Err(UsageError(format!("option -{} is not supported", ch)));
             }
             Short(ch) => return Err(UsageError(format!("illegal option -- {}", ch))),
+            // FreeBSD's libxo switch: `--libxo json[,pretty]` is `-x oformat=…`.
+            Long("libxo") => c.options.push(("oformat".into(), Some(val(&mut p)?))),
             Long(l) => return Err(UsageError(format!("illegal option -- -{}", l))),
             Value(v) => c.macro_args.push(v.to_string_lossy().into_owned()),
         }
@@ -129,6 +131,15 @@ mod tests {
             vec![("errtags".into(), None), ("quiet".into(), None)]
         );
         assert_eq!(c.cpp_args, vec!["-DX=1".to_string()]);
+    }
+
+    #[test]
+    fn libxo_selects_the_output_format() {
+        let c = p(&["--libxo", "json,pretty", "-n", "BEGIN"]).unwrap();
+        assert_eq!(
+            c.options,
+            vec![("oformat".into(), Some("json,pretty".into()))]
+        );
     }
 
     #[test]

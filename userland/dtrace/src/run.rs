@@ -13,6 +13,8 @@ use rdtrace_libdtrace::compiler::{self, CompileOptions};
 use rdtrace_libdtrace::consumer::client::Client;
 use rdtrace_libdtrace::consumer::device;
 use rdtrace_libdtrace::consumer::session::{ConsumerActions, RunConfig, Session};
+use rdtrace_libdtrace::output::folded::FoldedOutput;
+use rdtrace_libdtrace::output::json::JsonOutput;
 use rdtrace_libdtrace::output::stack::NoSymbols;
 use rdtrace_libdtrace::output::text::TextOutput;
 use rdtrace_libdtrace::output::OutputOptions;
@@ -232,15 +234,40 @@ pub fn execute(cfg: &Config, programs: &[Program]) -> u8 {
         original: None,
     }));
     let symbols = NoSymbols;
-    let mut sink = TextOutput::new(
-        target,
-        std::io::stderr(),
-        output_options(cfg, programs),
-        &symbols,
-    );
+    let options = output_options(cfg, programs);
+    // `-x oformat=` / `--libxo`: json[,pretty], folded (stack aggregations
+    // for flame graphs), or FreeBSD's text output.
+    let format = option(cfg, programs, "oformat")
+        .flatten()
+        .unwrap_or("text")
+        .to_ascii_lowercase();
+    let mut sink: Box<dyn OutputSink + '_> = if format.split(',').any(|f| f == "json") {
+        let pretty = format.split(',').any(|f| f == "pretty");
+        Box::new(JsonOutput::new(
+            target,
+            std::io::stderr(),
+            options,
+            &symbols,
+            pretty,
+        ))
+    } else if format == "folded" {
+        Box::new(FoldedOutput::new(
+            target,
+            std::io::stderr(),
+            options,
+            &symbols,
+        ))
+    } else {
+        Box::new(TextOutput::new(
+            target,
+            std::io::stderr(),
+            options,
+            &symbols,
+        ))
+    };
     install_signal_handlers();
     let interrupted = || INTERRUPTS.load(Ordering::SeqCst) > 0;
-    match session.run(&mut sink, &interrupted) {
+    match session.run(sink.as_mut(), &interrupted) {
         Ok(status) => {
             drop(sink);
             let _ = std::io::stdout().flush();
