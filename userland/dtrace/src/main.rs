@@ -6,6 +6,7 @@ mod args;
 mod compile;
 mod list;
 mod run;
+mod target;
 
 use std::process::ExitCode;
 
@@ -18,7 +19,7 @@ fn usage(msg: &str) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    let cfg = match args::parse(std::env::args_os().skip(1)) {
+    let mut cfg = match args::parse(std::env::args_os().skip(1)) {
         Ok(c) => c,
         Err(e) => return usage(&e.0),
     };
@@ -31,6 +32,29 @@ fn main() -> ExitCode {
     if cfg.programs.is_empty() && !cfg.list {
         return usage("no probe specifiers or scripts given");
     }
+    // -c / -p: the processes $target names, known before compiling.
+    let mut targets = Vec::new();
+    if !cfg.compile_only && !cfg.list {
+        for command in &cfg.commands {
+            match target::TargetProcess::create(command) {
+                Ok(t) => targets.push(t),
+                Err(e) => {
+                    eprintln!("dtrace: failed to execute {command}: {e}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
+        for pid in &cfg.pids {
+            match target::TargetProcess::grab(pid) {
+                Ok(t) => targets.push(t),
+                Err(e) => {
+                    eprintln!("dtrace: failed to grab pid {pid}: {e}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
+        cfg.pids = targets.iter().map(|t| t.pid().to_string()).collect();
+    }
     let programs = match compile::compile_all(&cfg) {
         Ok(p) => p,
         Err(status) => return ExitCode::from(status),
@@ -38,5 +62,5 @@ fn main() -> ExitCode {
     if cfg.compile_only {
         return ExitCode::SUCCESS;
     }
-    ExitCode::from(run::execute(&cfg, &programs))
+    ExitCode::from(run::execute(&cfg, &programs, &mut targets))
 }

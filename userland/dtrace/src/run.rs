@@ -23,6 +23,7 @@ use rdtrace_libdtrace::output::OutputSink;
 use crate::args::Config;
 use crate::compile::Program;
 use crate::list;
+use crate::target::TargetProcess;
 
 /// libdtrace's default ERROR handler: its records become the
 /// "error on enabled probe ID …" messages.
@@ -157,7 +158,7 @@ fn matched_notice(label: &str, matched: i32) -> String {
 }
 
 /// Runs the programs; returns the exit status.
-pub fn execute(cfg: &Config, programs: &[Program]) -> u8 {
+pub fn execute(cfg: &Config, programs: &[Program], targets: &mut [TargetProcess]) -> u8 {
     let device = match device::open_default() {
         Ok(d) => d,
         Err(msg) => {
@@ -266,8 +267,35 @@ pub fn execute(cfg: &Config, programs: &[Program]) -> u8 {
         ))
     };
     install_signal_handlers();
-    let interrupted = || INTERRUPTS.load(Ordering::SeqCst) > 0;
-    match session.run(sink.as_mut(), &interrupted) {
+    if let Err(e) = session.go() {
+        eprintln!("dtrace: {e}");
+        return 1;
+    }
+    // Tracing has started: let the -c processes run their commands.
+    targets.iter_mut().for_each(TargetProcess::release);
+    // Stop at ^C, or once every -c/-p process has gone (saying so once each).
+    let gone = RefCell::new(vec![false; targets.len()]);
+    let remaining = RefCell::new(targets);
+    let interrupted = || {
+        if INTERRUPTS.load(Ordering::SeqCst) > 0 {
+            return true;
+        }
+        let mut targets = remaining.borrow_mut();
+        let mut gone = gone.borrow_mut();
+        if targets.is_empty() {
+            return false;
+        }
+        for (t, done) in targets.iter_mut().zip(gone.iter_mut()) {
+            if !*done {
+                if let Some(ending) = t.ended() {
+                    eprintln!("{}", t.notice(&ending));
+                    *done = true;
+                }
+            }
+        }
+        gone.iter().all(|d| *d)
+    };
+    match session.run_after_go(sink.as_mut(), &interrupted) {
         Ok(status) => {
             drop(sink);
             let _ = std::io::stdout().flush();

@@ -2,8 +2,10 @@
 //! with callouts that really fire on the harness CPU they were scheduled on.
 //!
 //! Each harness CPU has a dispatcher thread that sleeps until the earliest
-//! callout due on that CPU, then occupies the CPU and calls the handler (as
-//! `C_DIRECT_EXEC` callouts run, without Giant). Return values follow
+//! callout due on that CPU, then runs the handler on that CPU as interrupt
+//! work (as `C_DIRECT_EXEC` callouts run, without Giant): on a free CPU
+//! itself, on a busy one by interrupting the thread spinning in module code
+//! there (see `cpu::run_as_interrupt`). Return values follow
 //! callout(9): reset returns 1 if it cancelled a pending callout, else 0;
 //! stop returns 1 if the callout was pending, 0 if it could not be stopped
 //! because its handler is running, -1 if it was neither; with `CS_DRAIN`
@@ -122,7 +124,7 @@ fn dispatcher(my_cpu: usize) {
             }
         };
         drop(g);
-        cpu::run_on_cpu(my_cpu, || {
+        cpu::run_as_interrupt(my_cpu, &|| {
             // SAFETY: `func` is the module's `void (*)(void *)` handler given
             // to callout_reset_sbt_on; the module keeps it mapped while the
             // callout is scheduled or running (checked at unload).

@@ -10,14 +10,15 @@
 //! fake `struct thread` in `pc_curthread`. A thread gives its CPU up only when
 //! it leaves the kernel or blocks (sleepable lock, sleep, callout drain,
 //! waiting for a rendezvous) — never in a critical section or with a spin
-//! lock held. Callouts for a CPU wait for its slot (interrupt work queues
-//! ahead of threads entering from user space), which gives module code the
-//! exclusivity that disabled interrupts give it on real hardware (`cli`
-//! itself is emulated as a no-op, see `trap.rs`). Rendezvous actions wait
-//! for a busy CPU only briefly, then interrupt its occupant with SIGUSR2
-//! and run in the handler, as an IPI would — so a thread spinning in module
-//! code cannot deadlock a rendezvous; the price is that such an IPI is not
-//! held off by the occupant's (untrackable) interrupt-disable state.
+//! lock held. Interrupt work (callouts, rendezvous actions) takes a free
+//! CPU ahead of threads entering from user space; for a busy CPU it waits
+//! briefly, then interrupts the occupant with SIGUSR2 and runs in its
+//! handler — but only when the occupant was interrupted in module text (the
+//! harness's own code may hold host locks) — as a timer interrupt or IPI
+//! would. So a thread spinning in module code cannot deadlock a callout
+//! drain or a rendezvous; the price is that such an interrupt is not held
+//! off by the occupant's (untrackable) interrupt-disable state (`cli` is
+//! emulated as a no-op, see `trap.rs`).
 //! Not probe context (these are host-side helpers).
 
 use std::cell::RefCell;

@@ -237,8 +237,15 @@ fn in_module_text(rip: u64) -> bool {
 }
 
 /// SIGUSR2: an inter-processor interrupt for the CPU this thread occupies.
-extern "C" fn on_ipi(_sig: libc::c_int, _info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
-    super::cpu::handle_ipi();
+/// Interrupt work runs only when the occupant was interrupted in module
+/// text: harness code may hold host locks the work would need.
+extern "C" fn on_ipi(_sig: libc::c_int, _info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid ucontext_t for SA_SIGINFO handlers.
+    let rip = unsafe { (*(ctx as *mut libc::ucontext_t)).uc_mcontext.gregs[libc::REG_RIP as usize] }
+        as u64;
+    if in_module_text(rip) {
+        super::cpu::handle_ipi();
+    }
 }
 
 /// Install the SIGSEGV handler (once per process).

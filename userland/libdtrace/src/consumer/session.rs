@@ -732,6 +732,16 @@ impl Session {
         interrupted: &dyn Fn() -> bool,
     ) -> Result<Option<i32>, SessionError> {
         self.go()?;
+        self.run_after_go(sink, interrupted)
+    }
+
+    /// [`Session::run`] without the GO, for callers that act between GO and
+    /// the work loop (dtrace(1) releases its `-c` process there).
+    pub fn run_after_go(
+        &mut self,
+        sink: &mut dyn OutputSink,
+        interrupted: &dyn Fn() -> bool,
+    ) -> Result<Option<i32>, SessionError> {
         let tick = self
             .config
             .statusrate
