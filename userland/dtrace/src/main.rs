@@ -18,6 +18,14 @@ fn usage(msg: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// An I/O error as the C library words it (no Rust " (os error N)" suffix).
+fn os_error_text(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(errno) => rdtrace_libdtrace::consumer::device::errno_text(errno),
+        None => e.to_string(),
+    }
+}
+
 fn main() -> ExitCode {
     let mut cfg = match args::parse(std::env::args_os().skip(1)) {
         Ok(c) => c,
@@ -39,7 +47,7 @@ fn main() -> ExitCode {
             match target::TargetProcess::create(command) {
                 Ok(t) => targets.push(t),
                 Err(e) => {
-                    eprintln!("dtrace: failed to execute {command}: {e}");
+                    eprintln!("dtrace: failed to execute {command}: {}", os_error_text(&e));
                     return ExitCode::from(1);
                 }
             }
@@ -48,7 +56,7 @@ fn main() -> ExitCode {
             match target::TargetProcess::grab(pid) {
                 Ok(t) => targets.push(t),
                 Err(e) => {
-                    eprintln!("dtrace: failed to grab pid {pid}: {e}");
+                    eprintln!("dtrace: failed to grab pid {pid}: {}", os_error_text(&e));
                     return ExitCode::from(1);
                 }
             }
