@@ -145,14 +145,15 @@ pub fn build(
     let only = |c: usize| cpu_opt < 0 || cpu_opt as usize == c;
     let mut bufsize = opt(DTRACEOPT_BUFSIZE);
     let needed = state.needed.load(core::sync::atomic::Ordering::Relaxed) as i64;
-    // With aggregations the principal buffer is also their scratch space:
-    // FreeBSD raises it to the largest record any ECB needs.
-    if naggs != 0 && (bufsize == DTRACEOPT_UNSET || bufsize < needed) {
-        bufsize = needed;
-    }
     if bufsize == DTRACEOPT_UNSET {
         // libdtrace always sets bufsize; a raw consumer gets libdtrace's default.
+        // (This must come first: an unset size is not "smaller than needed".)
         bufsize = 4 * 1024 * 1024;
+    }
+    // With aggregations the principal buffer is also their scratch space:
+    // FreeBSD raises it to the largest record any ECB needs.
+    if naggs != 0 && bufsize < needed {
+        bufsize = needed;
     }
     if bufsize < BUFFER_MIN && !ecbs.is_empty() {
         return Err(Errno::ENOSPC);

@@ -92,7 +92,6 @@ fn printf_follows_the_d_type_and_exit_status_is_returned() {
 }
 
 #[test]
-#[ignore = "framework bug: a second aggregation entry after a string-keyed one is missing from AGGSNAP (/work/coord/lead-to-core.md)"]
 fn aggregations_left_unprinted_are_printed_at_the_end() {
     let (out, _, status) = run(
         "BEGIN { @n[\"a\"] = count(); @n[\"a\"] = count(); @s = sum(40); @s = sum(2); exit(0); }",
@@ -106,7 +105,6 @@ fn aggregations_left_unprinted_are_printed_at_the_end() {
 }
 
 #[test]
-#[ignore = "framework bug: the second clause's aggregation entry is missing from AGGSNAP"]
 fn printa_prints_running_totals_and_is_not_repeated_at_the_end() {
     let (out, _, _) = run(
         "BEGIN { @c[1] = count(); } BEGIN { @c[1] = count(); printa(\"%d:%@d\\n\", @c); exit(0); }",

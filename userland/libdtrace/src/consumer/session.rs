@@ -156,6 +156,9 @@ pub struct Session {
     printed: HashSet<u64>,
     last_status: Status,
     principal_drops: HashMap<u32, u64>,
+    /// Aggregation drops seen by a snapshot, reported at the next chance to
+    /// write to the output.
+    pending_drops: Vec<DropEvent>,
     aggregation_drops: HashMap<u32, u64>,
     last_switch: Option<Instant>,
     stopped: bool,
@@ -219,6 +222,7 @@ impl Session {
             printed: HashSet::new(),
             last_status: Status::default(),
             principal_drops: HashMap::new(),
+            pending_drops: Vec::new(),
             aggregation_drops: HashMap::new(),
             last_switch: None,
             stopped: false,
@@ -379,7 +383,18 @@ impl Session {
                 Err(e) if e.errno == libc::ENOENT => continue,
                 Err(e) => return Err(SessionError::Ioctl("aggregation snapshot", e)),
             };
-            self.aggregation_drops.insert(cpu, snap.desc.drops);
+            // Each switch-style snapshot reports the drops since the previous one.
+            if snap.desc.drops > 0 {
+                let total =
+                    self.aggregation_drops.get(&cpu).copied().unwrap_or(0) + snap.desc.drops;
+                self.aggregation_drops.insert(cpu, total);
+                self.pending_drops.push(DropEvent {
+                    kind: DropKind::Aggregation,
+                    cpu: Some(cpu),
+                    count: snap.desc.drops,
+                    total,
+                });
+            }
             let client = &self.client;
             let aggdescs = &mut self.aggdescs;
             let mut describe = |aggid: u32| -> Result<AggregationInfo, DecodeError> {
@@ -670,6 +685,9 @@ impl Session {
         )?;
         report(DropKind::DoubleError, status.dblerrors, old.dblerrors)?;
         self.last_status = status;
+        for ev in std::mem::take(&mut self.pending_drops) {
+            sink.drop_event(&ev)?;
+        }
         if status.killed != 0 || status.exiting != 0 || status.filled != 0 {
             return Ok(WorkState::Done);
         }
@@ -710,6 +728,9 @@ impl Session {
     /// not already printed by `printa()`, in variable-id order.
     pub fn finish(&mut self, sink: &mut dyn OutputSink) -> Result<(), SessionError> {
         let aggregations = self.aggregations()?;
+        for ev in std::mem::take(&mut self.pending_drops) {
+            sink.drop_event(&ev)?;
+        }
         let mut ids: Vec<&u64> = aggregations
             .keys()
             .filter(|id| !self.printed.contains(id))
