@@ -14,7 +14,6 @@ count_scalar_head()
 count_scalar_body()
 {
 	dtrace_require
-	atf_expect_fail "REGRESSION since commits 5896e34/505a7a5: only the first aggregation updates of a run are kept (count() stops at 2), with no drop reported"
 	# The end-of-run newline, then the aggregation.
 	printf '\n %16d\n' 3 > expout
 	atf_check -s exit:0 -o file:expout -e empty \
@@ -29,7 +28,6 @@ count_keyed_sorted_head()
 count_keyed_sorted_body()
 {
 	dtrace_require
-	atf_expect_fail "REGRESSION since commits 5896e34/505a7a5: only the first aggregation updates of a run are kept (count() stops at 2), with no drop reported"
 	printf '\n  %-50s %16d\n  %-50s %16d\n  %-50s %16d\n' \
 	    alpha 1 bravo 2 charlie 3 > expout
 	atf_check -s exit:0 -o file:expout -e empty \
@@ -49,7 +47,6 @@ count_keyed_sortkey_head()
 count_keyed_sortkey_body()
 {
 	dtrace_require
-	atf_expect_fail "REGRESSION since commits 5896e34/505a7a5: only the first aggregation updates of a run are kept (count() stops at 2), with no drop reported"
 	prog='BEGIN {
 		@c["b"] = count(); @c["a"] = count(); @c["a"] = count();
 		@c["c"] = count(); @c["c"] = count(); @c["c"] = count();
@@ -73,7 +70,6 @@ sum_min_max_avg_head()
 sum_min_max_avg_body()
 {
 	dtrace_require
-	atf_expect_fail "REGRESSION since commits 5896e34/505a7a5: only the first aggregation updates of a run are kept (count() stops at 2), with no drop reported"
 	printf '\n %16d\n %16d\n %16d\n %16d\n' 15 -2 9 3 > expout
 	atf_check -s exit:0 -o file:expout -e empty \
 	    "$DT" -q -n 'BEGIN {
@@ -93,7 +89,6 @@ quantize_histogram_head()
 quantize_histogram_body()
 {
 	dtrace_require
-	atf_expect_fail "REGRESSION since commits 5896e34/505a7a5: only the first aggregation updates of a run are kept (count() stops at 2), with no drop reported"
 	# 2 zeros, 6 ones, 19 twos: bars of 3, 9 and 28 '@' out of 40.
 	{
 		printf '\n\n'
@@ -143,7 +138,6 @@ lquantize_histogram_head()
 lquantize_histogram_body()
 {
 	dtrace_require
-	atf_expect_fail "REGRESSION since commits 5896e34/505a7a5: only the first aggregation updates of a run are kept (count() stops at 2), with no drop reported"
 	{
 		printf '\n\n'
 		printf '%16s %41s %-9s\n' value \
@@ -170,7 +164,6 @@ count_by_probename_head()
 count_by_probename_body()
 {
 	dtrace_require
-	atf_expect_fail "an aggregation keyed by probename faults with 'out of scratch space'"
 	printf '\n  %-50s %16d\n  %-50s %16d\n' BEGIN 1 END 1 > expout
 	atf_check -s exit:0 -o file:expout -e empty \
 	    timeout 20 "$DT" -q -n 'BEGIN, END { @[probename] = count(); }

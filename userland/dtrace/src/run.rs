@@ -288,7 +288,10 @@ pub fn execute(cfg: &Config, programs: &[Program], targets: &mut [TargetProcess]
         for (t, done) in targets.iter_mut().zip(gone.iter_mut()) {
             if !*done {
                 if let Some(ending) = t.ended() {
-                    eprintln!("{}", t.notice(&ending));
+                    // dtrace(1)'s notices are silent under -q.
+                    if !quiet {
+                        eprintln!("{}", t.notice(&ending));
+                    }
                     *done = true;
                 }
             }
