@@ -55,7 +55,7 @@ clippy:
 
 # Unit and hosted end-to-end tests; the .ko checks (tests/kocheck) require the
 # modules that `kmods` built.
-unit:
+unit: build
 	RDTRACE_REQUIRE_KO=1 $(CARGO) test --workspace
 
 # ---- kernel modules --------------------------------------------------------

@@ -545,58 +545,6 @@ fn run_ecb(
                     return fault(ndx, &f);
                 }
             }
-            DTRACEACT_EXIT => {
-                let dst: &mut [u8] = match spec_rec.as_deref_mut() {
-                    Some(s) => s,
-                    None => &mut *rec,
-                };
-                let pid = if matches!(
-                    a.kind,
-                    DTRACEACT_USYM
-                        | DTRACEACT_UMOD
-                        | DTRACEACT_UADDR
-                        | DTRACEACT_USTACK
-                        | DTRACEACT_JSTACK
-                ) {
-                    thread
-                        .get_or_insert_with(|| fw.platform.current_thread())
-                        .pid as u64
-                } else {
-                    0
-                };
-                if let Err(f) = store(
-                    fw.platform,
-                    probe.aframes.max(0) as u32,
-                    ctx.as_mut(),
-                    a,
-                    dst,
-                    val,
-                    pid,
-                    tracememsize,
-                ) {
-                    return fault(ndx, &f);
-                }
-                let cur = state.activity();
-                if cur != ACTIVITY_COOLDOWN {
-                    let from = if cur == ACTIVITY_WARMUP {
-                        ACTIVITY_WARMUP
-                    } else {
-                        ACTIVITY_ACTIVE
-                    };
-                    if state
-                        .activity
-                        .compare_exchange(
-                            from,
-                            ACTIVITY_DRAINING,
-                            Ordering::AcqRel,
-                            Ordering::Acquire,
-                        )
-                        .is_err()
-                    {
-                        return None;
-                    }
-                }
-            }
             DTRACEACT_RAISE => fw.platform.action_raise(val as i32),
             DTRACEACT_STOP => fw.platform.action_stop(),
             DTRACEACT_BREAKPOINT => fw.platform.action_breakpoint(),
@@ -657,6 +605,31 @@ fn run_ecb(
                     tracememsize,
                 ) {
                     return fault(ndx, &f);
+                }
+                // exit(): after its record is stored, ACTIVE (or WARMUP, for
+                // BEGIN) moves to DRAINING; losing the race means another CPU
+                // already did, and this record is abandoned.
+                if a.kind == DTRACEACT_EXIT {
+                    let cur = state.activity();
+                    if cur != ACTIVITY_COOLDOWN {
+                        let from = if cur == ACTIVITY_WARMUP {
+                            ACTIVITY_WARMUP
+                        } else {
+                            ACTIVITY_ACTIVE
+                        };
+                        if state
+                            .activity
+                            .compare_exchange(
+                                from,
+                                ACTIVITY_DRAINING,
+                                Ordering::AcqRel,
+                                Ordering::Acquire,
+                            )
+                            .is_err()
+                        {
+                            return None;
+                        }
+                    }
                 }
             }
         }
