@@ -96,11 +96,7 @@ impl TargetProcess {
         let pid: i32 = pid.trim().parse().map_err(|_| {
             io::Error::new(io::ErrorKind::InvalidInput, format!("invalid pid '{pid}'"))
         })?;
-        // SAFETY: kill(2) with signal 0 only checks that the process exists.
-        if pid <= 0
-            || unsafe { libc::kill(pid, 0) } == -1
-                && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
-        {
+        if pid <= 0 || !process_exists(pid) {
             return Err(io::Error::from_raw_os_error(libc::ESRCH));
         }
         Ok(TargetProcess {
@@ -142,12 +138,7 @@ impl TargetProcess {
                     Ending::Exited(libc::WEXITSTATUS(raw))
                 })
             }
-            Kind::Grabbed => {
-                // SAFETY: signal 0 only checks that the process exists.
-                let gone = unsafe { libc::kill(pid, 0) } == -1
-                    && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
-                gone.then_some(Ending::Gone)
-            }
+            Kind::Grabbed => (!process_exists(pid)).then_some(Ending::Gone),
         }
     }
 
@@ -181,6 +172,14 @@ impl Drop for TargetProcess {
             }
         }
     }
+}
+
+/// Whether process `pid` exists (it may belong to another user: EPERM
+/// still means it is there).
+fn process_exists(pid: i32) -> bool {
+    // SAFETY: kill(2) with signal 0 sends nothing; it only checks the pid.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
 }
 
 /// Whether execvp(3) would find `program` (so a missing command fails
