@@ -113,7 +113,6 @@ missing_script_head()
 missing_script_body()
 {
 	dtrace_require
-	atf_expect_fail "the open failure message ends in Rust's ' (os error 2)'"
 	atf_check -s exit:1 -o empty \
 	    -e match:'^dtrace: failed to open no-such-file\.d: No such file or directory$' \
 	    "$DT" -s no-such-file.d

@@ -142,7 +142,7 @@ pub fn compile_all(cfg: &Config) -> Result<Vec<Program>, u8> {
                 let text = match std::fs::read(f) {
                     Ok(b) => String::from_utf8_lossy(&b).into_owned(),
                     Err(e) => {
-                        eprintln!("dtrace: failed to open {}: {}", f, e);
+                        eprintln!("dtrace: failed to open {}: {}", f, crate::os_error_text(&e));
                         return Err(1);
                     }
                 };
