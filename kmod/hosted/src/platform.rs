@@ -440,18 +440,35 @@ impl PlatformTimers for HostedPlatform {
                 bind_cpu(cpu);
                 let (lock, cv) = &*stop2;
                 let mut stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
+                // Absolute deadlines (previous + interval), as FreeBSD's
+                // callouts are rescheduled with C_ABSOLUTE: waking late does
+                // not push every later firing back.
+                let mut next = std::time::Instant::now() + interval;
                 loop {
                     // Checked before waiting too: a stop requested before we
                     // first waited must not cost a whole interval.
                     if *stopped {
                         return;
                     }
-                    let (g, _) = cv
-                        .wait_timeout(stopped, interval)
-                        .unwrap_or_else(|e| e.into_inner());
-                    stopped = g;
-                    if *stopped {
-                        return;
+                    let now = std::time::Instant::now();
+                    if now < next {
+                        let (g, _) = cv
+                            .wait_timeout(stopped, next - now)
+                            .unwrap_or_else(|e| e.into_inner());
+                        stopped = g;
+                        if *stopped {
+                            return;
+                        }
+                        if std::time::Instant::now() < next {
+                            continue; // woken early (spuriously): wait again
+                        }
+                    }
+                    next += interval;
+                    // Far behind (the host was busy): resume the cadence from
+                    // now instead of firing a burst to catch up.
+                    let now = std::time::Instant::now();
+                    if now > next + interval * 16 {
+                        next = now + interval;
                     }
                     drop(stopped);
                     func(arg);
