@@ -128,16 +128,6 @@ fn option<'a>(cfg: &'a Config, programs: &'a [Program], name: &str) -> Option<Op
     found
 }
 
-fn flag(cfg: &Config, programs: &[Program], name: &str) -> bool {
-    match option(cfg, programs, name) {
-        Some(None) => true,
-        Some(Some(v)) => compiler::options::validate(name, Some(v), false)
-            .map(|n| n != 0)
-            .unwrap_or(true),
-        None => false,
-    }
-}
-
 fn output_options(cfg: &Config, programs: &[Program]) -> OutputOptions {
     let mut options = OutputOptions::default();
     for (name, value) in cfg
@@ -170,7 +160,7 @@ pub fn execute(cfg: &Config, programs: &[Program], targets: &mut [TargetProcess]
     if cfg.list {
         return list::list(&client, cfg, programs);
     }
-    let quiet = flag(cfg, programs, "quiet");
+    let quiet = output_options(cfg, programs).quiet;
     let names: HashMap<u64, String> = programs
         .iter()
         .flat_map(|p| p.compiled.aggregations.iter())

@@ -1378,6 +1378,16 @@ impl<'c, 'm> Lowering<'c, 'm> {
         }
     }
 
+    /// An action whose DIFO evaluates `e` as an integer of `size` bytes
+    /// (exit, speculate, commit, discard, raise, chill, sym/mod…).
+    fn int_act(&self, kind: u16, e: &TExpr, size: u32) -> CResult<ActionOut> {
+        Ok(Self::act(
+            kind,
+            Some(compile_expr(self.ck, e, int_type(size), self.strsize)?),
+            0,
+        ))
+    }
+
     fn value_type(&self, t: Ty) -> ValueType {
         let ck = &*self.ck;
         let c = ck.c(t);
@@ -1438,11 +1448,7 @@ impl<'c, 'm> Lowering<'c, 'm> {
                     dynsize,
                 } => {
                     if let Some(d) = dynsize {
-                        out.push(Self::act(
-                            ActionKind::TracememDynsize.raw(),
-                            Some(compile_expr(self.ck, d, int_type(8), s)?),
-                            0,
-                        ));
+                        out.push(self.int_act(ActionKind::TracememDynsize.raw(), d, 8)?);
                     }
                     let rt = DifType {
                         kind: DIF_TYPE_CTF,
@@ -1489,11 +1495,7 @@ impl<'c, 'm> Lowering<'c, 'm> {
                         out.push(act);
                     }
                 }
-                Action::Exit(e) => out.push(Self::act(
-                    ActionKind::Exit.raw(),
-                    Some(compile_expr(self.ck, e, int_type(4), s)?),
-                    0,
-                )),
+                Action::Exit(e) => out.push(self.int_act(ActionKind::Exit.raw(), e, 4)?),
                 Action::Stack(n) => {
                     out.push(Self::act(ActionKind::Stack.raw(), None, u64::from(*n)))
                 }
@@ -1514,37 +1516,15 @@ impl<'c, 'm> Lowering<'c, 'm> {
                     ));
                 }
                 Action::Symbolic { kind, value } => {
-                    out.push(Self::act(
-                        *kind,
-                        Some(compile_expr(self.ck, value, int_type(8), s)?),
-                        0,
-                    ));
+                    out.push(self.int_act(*kind, value, 8)?);
                 }
-                Action::Speculate(e) => out.push(Self::act(
-                    ActionKind::Speculate.raw(),
-                    Some(compile_expr(self.ck, e, int_type(4), s)?),
-                    0,
-                )),
-                Action::Commit(e) => out.push(Self::act(
-                    ActionKind::Commit.raw(),
-                    Some(compile_expr(self.ck, e, int_type(4), s)?),
-                    0,
-                )),
-                Action::Discard(e) => out.push(Self::act(
-                    ActionKind::Discard.raw(),
-                    Some(compile_expr(self.ck, e, int_type(4), s)?),
-                    0,
-                )),
-                Action::Raise(e) => out.push(Self::act(
-                    ActionKind::Raise.raw(),
-                    Some(compile_expr(self.ck, e, int_type(4), s)?),
-                    0,
-                )),
-                Action::Chill(e) => out.push(Self::act(
-                    ActionKind::Chill.raw(),
-                    Some(compile_expr(self.ck, e, int_type(8), s)?),
-                    0,
-                )),
+                Action::Speculate(e) => {
+                    out.push(self.int_act(ActionKind::Speculate.raw(), e, 4)?)
+                }
+                Action::Commit(e) => out.push(self.int_act(ActionKind::Commit.raw(), e, 4)?),
+                Action::Discard(e) => out.push(self.int_act(ActionKind::Discard.raw(), e, 4)?),
+                Action::Raise(e) => out.push(self.int_act(ActionKind::Raise.raw(), e, 4)?),
+                Action::Chill(e) => out.push(self.int_act(ActionKind::Chill.raw(), e, 8)?),
                 Action::Stop => out.push(Self::act(ActionKind::Stop.raw(), None, 0)),
                 Action::Panic => out.push(Self::act(ActionKind::Panic.raw(), None, 0)),
                 Action::Breakpoint => out.push(Self::act(ActionKind::Breakpoint.raw(), None, 0)),

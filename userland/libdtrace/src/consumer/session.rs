@@ -791,27 +791,4 @@ impl Session {
         self.finish(sink)?;
         Ok(self.exit_status)
     }
-
-    /// Helper used by tests and `-l`: the records of every CPU decoded but
-    /// not printed.
-    pub fn drain_records(&mut self) -> Result<Vec<(u32, Vec<Record>)>, SessionError> {
-        let mut out = Vec::new();
-        for cpu in 0..self.config.ncpus {
-            let Ok(snap) = self.client.bufsnap(cpu, self.config.bufsize) else {
-                continue;
-            };
-            for rec in self.decode_snapshot(&snap.data, snap.desc.oldest as usize)? {
-                let records = rec
-                    .actions
-                    .into_iter()
-                    .filter_map(|a| match a {
-                        Action::Record(r) => Some(r),
-                        _ => None,
-                    })
-                    .collect();
-                out.push((rec.epid, records));
-            }
-        }
-        Ok(out)
-    }
 }
