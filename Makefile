@@ -6,6 +6,8 @@
 #   make kmod ARCH=amd64|arm64|riscv64    build build/<arch>/rdtrace.ko
 #   make kmods        all three modules
 #   make bench        benchmarks, one line per benchmark: <name> <median ns>
+#   make fuzz         each cargo-fuzz target for FUZZ_SECONDS (default 60)
+#   make fuzz-smoke   each cargo-fuzz target for 20 s (a quick check)
 #   make conformance  the conformance suite in ../shared/conformance
 #   make install      install dtrace, the D library and the man page (PREFIX)
 #   make vm-test      the ATF/Kyua suite on a FreeBSD image (VM_IMAGE=...)
@@ -28,7 +30,8 @@ JOBS            ?= 2
 export KERNEL_CARGO KERNEL_RUSTC FREEBSD_RELEASE
 
 .PHONY: all setup build demo test unit lint fmt-check clippy kmod kmods kocheck \
-        conformance conformance-check conformance-list atf bench install vm-test clean
+        conformance conformance-check conformance-list atf bench fuzz fuzz-smoke \
+        install vm-test clean
 
 all: build
 
@@ -91,6 +94,39 @@ atf: build
 
 bench:
 	@scripts/bench.sh
+
+# ---- fuzzing ---------------------------------------------------------------
+
+# The cargo-fuzz targets in kmod/hosted/fuzz (libFuzzer). cargo-fuzz passes
+# nightly-only rustc flags; RUSTC_BOOTSTRAP=1 lets the stable toolchain take
+# them. FUZZ_SANITIZER=address adds ASan (stable's runtime works too) at
+# ~1% of the speed; the default `none` needs no sanitizer runtime. Corpora grow in
+# kmod/hosted/fuzz/corpus/<target> (ignored by git); committed seeds are in
+# kmod/hosted/fuzz/seeds/<target>. A crash leaves its input in
+# kmod/hosted/fuzz/artifacts/<target>/ and fails the target.
+FUZZ_SECONDS    ?= 60
+FUZZ_TARGETS    := enable_dof ioctl_args
+FUZZ_CARGO      ?= RUSTC_BOOTSTRAP=1 $(CARGO)
+FUZZ_SANITIZER  ?= none
+
+fuzz: setup
+	@mkdir -p target/fuzz
+	@for t in $(FUZZ_TARGETS); do \
+	    mkdir -p kmod/hosted/fuzz/corpus/$$t; \
+	    seeds=""; [ -d kmod/hosted/fuzz/seeds/$$t ] && seeds=seeds/$$t; \
+	    log=$(CURDIR)/target/fuzz/$$t.log; \
+	    echo "fuzz: $$t for $(FUZZ_SECONDS) s (log: target/fuzz/$$t.log)"; \
+	    if (cd kmod/hosted/fuzz && $(FUZZ_CARGO) fuzz run $$t -O -s $(FUZZ_SANITIZER) \
+	            --target-dir $(CURDIR)/target/fuzz corpus/$$t $$seeds -- \
+	            -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1) > $$log 2>&1; then \
+	        grep -E '^(Done |stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb))' $$log; \
+	    else \
+	        tail -40 $$log; echo "fuzz: $$t FAILED (see $$log)"; exit 1; \
+	    fi; \
+	done
+
+fuzz-smoke:
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=20
 
 # ---- install / VM ----------------------------------------------------------
 

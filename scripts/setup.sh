@@ -41,16 +41,27 @@ setup_debian() {
             rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c"
         done
     fi
+    setup_cargo_fuzz
     /usr/bin/rustc --version | grep -q '^rustc 1\.9[6-9]\|^rustc 1\.[1-9][0-9][0-9]' || {
         echo "setup: /usr/bin/rustc is not the 1.96 rustc-web toolchain" >&2
         exit 1
     }
 }
 
+# cargo-fuzz for `make fuzz` / `make fuzz-smoke` (built once with the rustup
+# stable toolchain; the Makefile runs it with RUSTC_BOOTSTRAP=1).
+setup_cargo_fuzz() {
+    command -v cargo-fuzz >/dev/null 2>&1 && return 0
+    command -v cargo >/dev/null 2>&1 || return 0
+    echo "setup: installing cargo-fuzz"
+    cargo install --locked cargo-fuzz
+}
+
 setup_freebsd() {
     for tool in cargo rustc ld.lld clang kyua; do
         command -v "$tool" >/dev/null 2>&1 || echo "setup: $tool not found (pkg install rust-nightly llvm kyua)" >&2
     done
+    command -v cargo-fuzz >/dev/null 2>&1 || echo "setup: cargo-fuzz not found (cargo install --locked cargo-fuzz; needed by make fuzz)" >&2
 }
 
 case "$(uname -s)" in

@@ -412,6 +412,38 @@ caddr_t linker_file_lookup_symbol(linker_file_t lf, const char *name, int deps);
 int linker_search_symbol_name(caddr_t value, char *buf, u_int buflen, long *offset);
 int linker_ddb_search_symbol_name(caddr_t value, char *buf, u_int buflen, long *offset);
 
+/* A symbol handle of the kernel linker (an opaque pointer into a file's
+ * symbol table). linker_ddb_lookup finds a defined symbol by name in any
+ * loaded file (0, or ENOENT); linker_ddb_symbol_values fills in its name,
+ * value and size (0 on success). The syscall provider uses them to learn how
+ * many entries sysent[] and syscallnames[] have (symbol size / entry size). */
+typedef const char *c_linker_sym_t;
+int linker_ddb_lookup(const char *symstr, c_linker_sym_t *sym);
+int linker_ddb_symbol_values(c_linker_sym_t sym, linker_symval_t *symval);
+
+/* ---- the native system call table (sys/sysent.h, kern/syscalls.c) --------- */
+
+/* struct sysent, 32 bytes on LP64 (FreeBSD 12 and later). The systrace hook
+ * protocol uses sy_entry/sy_return: a non-zero DTrace probe id makes the
+ * syscall path call systrace_probe_func. */
+struct sysent {
+	void *sy_call;			/* the implementation */
+	void *sy_systrace_args_func;	/* args -> uint64_t[8] converter */
+	uint8_t sy_narg;		/* number of register arguments */
+	uint8_t sy_flags;
+	uint16_t sy_auevent;		/* audit event */
+	uint32_t sy_entry;		/* DTrace entry probe id, 0 = none */
+	uint32_t sy_return;		/* DTrace return probe id, 0 = none */
+	uint32_t sy_thrcnt;
+};
+
+/* The native ABI's table and the matching names (an array of SYS_MAXSYSCALL
+ * entries each; a name may be NULL for an unused slot). */
+extern struct sysent sysent[];
+extern const char *syscallnames[];
+/* Set while any syscall probe is enabled; gates the systrace_probe_func call. */
+extern _Bool systrace_enabled;
+
 /* ---- sysctl(9) ---------------------------------------------------------- */
 
 /* A dynamic sysctl context: a list head of two pointers. */
@@ -464,6 +496,9 @@ typedef void kld_unload_try_handler_t(void *arg, linker_file_t lf, int *error);
 eventhandler_tag eventhandler_register(struct eventhandler_list *list,
     const char *name, void *func, void *arg, int priority);
 void eventhandler_deregister(struct eventhandler_list *list, eventhandler_tag tag);
+/* The list of an event by name (NULL if no handler was ever registered);
+ * EVENTHANDLER_DEREGISTER looks the list up this way. */
+struct eventhandler_list *eventhandler_find_list(const char *name);
 
 /* ---- console and panic (printf(9), panic(9)) ---------------------------------- */
 
@@ -471,6 +506,17 @@ int printf(const char *fmt, ...);
 /* Non-null once the kernel has panicked (the panic message). */
 extern const char *panicstr;
 void panic(const char *fmt, ...) __attribute__((__noreturn__));
+
+/* ---- writing kernel text on arm64 (machine/cpufunc.h) ---------------------- */
+
+/* arm64 only. A writable address for kernel memory that may be mapped
+ * read-only (a writable alias of the page for kernel text): true and *out
+ * set, or false. */
+_Bool arm64_get_writable_addr(void *addr, void **out);
+/* arm64 only. Make instruction fetches see stores to [addr, addr + len)
+ * (data cache clean to the point of unification, instruction cache
+ * invalidate, inner-shareable broadcast). */
+void arm64_icache_sync_range(void *addr, size_t len);
 
 /* ---- KDTRACE_HOOKS variables the kernel provides for DTrace ------------------ */
 
@@ -489,11 +535,17 @@ extern dtrace_trap_func_t *dtrace_trap_func;
 /* Where the kernel breakpoint trap diverts (amd64: a code address; arm64 and
  * riscv64: a handler taking the trap frame). */
 extern void *dtrace_invop_jump_addr;
+/* amd64 only: the trap stub stores the address of its normal breakpoint path
+ * here before jumping to dtrace_invop_jump_addr; a handler that does not
+ * claim the breakpoint continues there with the trap frame in place. */
+extern void *dtrace_invop_calltrap_addr;
 extern dtrace_doubletrap_func_t *dtrace_doubletrap_func;
 extern volatile int dtrace_vtime_active;
 extern dtrace_vtime_switch_func_t *dtrace_vtime_switch_func;
 extern systrace_probe_func_t *systrace_probe_func;
 extern sdt_probe_func_t *sdt_probe_func;
+/* Non-zero while any SDT probe is enabled; gates the probe sites. */
+extern volatile _Bool sdt_probes_enabled;
 extern dtrace_malloc_probe_func_t *dtrace_malloc_probe;
 
 #endif /* RDTRACE_KPI_H */

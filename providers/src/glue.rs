@@ -23,6 +23,15 @@ use rdtrace_framework::provider::{
 };
 use rdtrace_framework::registry;
 
+/// Free a provider leaked for registration when the registration failed.
+///
+/// # Safety
+/// `provider` came from `Box::leak` and nothing else refers to it.
+unsafe fn free_leaked<T>(provider: &'static T) {
+    // SAFETY: per the caller, the last reference to a leaked Box.
+    drop(unsafe { Box::from_raw(provider as *const T as *mut T) });
+}
+
 /// [`ProviderHost`] over the attached framework and a platform.
 pub struct FrameworkHost<P: Platform + PlatformTimers> {
     platform: &'static P,
@@ -144,7 +153,12 @@ pub fn register_profile(
         DTRACE_PRIV_KERNEL | DTRACE_PRIV_USER,
         None,
         Box::new(ProfileOps(provider)),
-    )?;
+    )
+    .inspect_err(|_| {
+        // SAFETY: leaked just above; the framework refused it and dropped
+        // the ops that borrowed it, so nothing refers to it.
+        unsafe { free_leaked(provider) };
+    })?;
     provider.set_handle(id.0);
     Ok((id, provider))
 }
@@ -165,6 +179,9 @@ impl ProviderOps for SyscallOps {
     fn destroy(&self, id: u32, parg: usize) {
         self.0.destroy(id, parg);
     }
+    fn getargval(&self, _id: u32, parg: usize, argno: i32, _aframes: i32) -> Option<u64> {
+        self.0.arg_value(parg, argno)
+    }
 }
 
 /// Register the syscall provider over `table` (`syscall`, USER privilege).
@@ -179,7 +196,12 @@ pub fn register_syscall(
         DTRACE_PRIV_USER,
         None,
         Box::new(SyscallOps(provider)),
-    )?;
+    )
+    .inspect_err(|_| {
+        // SAFETY: leaked just above; the framework refused it and dropped
+        // the ops that borrowed it, so nothing refers to it.
+        unsafe { free_leaked(provider) };
+    })?;
     provider.set_handle(id.0);
     Ok((id, provider))
 }
@@ -253,7 +275,12 @@ pub fn register_sdt(
         DTRACE_PRIV_USER,
         None,
         Box::new(SdtOps { provider, source }),
-    )?;
+    )
+    .inspect_err(|_| {
+        // SAFETY: leaked just above; the framework refused it and dropped
+        // the ops that borrowed it, so nothing refers to it.
+        unsafe { free_leaked(provider) };
+    })?;
     provider.set_handle(id.0);
     Ok((id, provider))
 }
@@ -304,7 +331,12 @@ where
         DTRACE_PRIV_KERNEL,
         None,
         Box::new(FbtOps { provider, source }),
-    )?;
+    )
+    .inspect_err(|_| {
+        // SAFETY: leaked just above; the framework refused it and dropped
+        // the ops that borrowed it, so nothing refers to it.
+        unsafe { free_leaked(provider) };
+    })?;
     provider.set_handle(id.0);
     Ok((id, provider))
 }

@@ -76,23 +76,33 @@ fn set_slice<'a, T>(linker: &impl LinkerFiles, file: LinkerFile, set: &str) -> &
     }
 }
 
+/// Call `f` with the SDT linker sets of one loaded `file` (not at all when
+/// it defines no SDT probes).
+pub fn with_file_sets(
+    linker: &impl LinkerFiles,
+    file: LinkerFile,
+    f: &mut dyn FnMut(&LinkerSets<'_>),
+) {
+    use crate::sdt::layout::{ARGTYPES_SET, PROBES_SET, PROVIDERS_SET, TRACEPOINTS_SET};
+    let file_name = linker.name(file);
+    let probes: &[*const SdtProbe] = set_slice(linker, file, PROBES_SET);
+    if probes.is_empty() {
+        return;
+    }
+    let sets = LinkerSets {
+        file_name: &file_name,
+        providers: set_slice::<*const SdtProviderRecord>(linker, file, PROVIDERS_SET),
+        probes,
+        argtypes: set_slice::<*const SdtArgType>(linker, file, ARGTYPES_SET),
+        tracepoints: set_slice::<SdtTracepoint>(linker, file, TRACEPOINTS_SET),
+    };
+    f(&sets);
+}
+
 impl<L: LinkerFiles> SdtSource for KernelFiles<L> {
     fn for_each_file(&self, f: &mut dyn FnMut(&LinkerSets<'_>)) {
-        use crate::sdt::layout::{ARGTYPES_SET, PROBES_SET, PROVIDERS_SET, TRACEPOINTS_SET};
         for file in self.linker.files() {
-            let file_name = self.linker.name(file);
-            let probes: &[*const SdtProbe] = set_slice(&self.linker, file, PROBES_SET);
-            if probes.is_empty() {
-                continue;
-            }
-            let sets = LinkerSets {
-                file_name: &file_name,
-                providers: set_slice::<*const SdtProviderRecord>(&self.linker, file, PROVIDERS_SET),
-                probes,
-                argtypes: set_slice::<*const SdtArgType>(&self.linker, file, ARGTYPES_SET),
-                tracepoints: set_slice::<SdtTracepoint>(&self.linker, file, TRACEPOINTS_SET),
-            };
-            f(&sets);
+            with_file_sets(&self.linker, file, f);
         }
     }
 }

@@ -441,3 +441,55 @@ fn freebsd_trap_handlers_on_trap_frames() {
         vec![3, 2]
     );
 }
+
+#[test]
+fn module_unload_support_pins_enabled_functions_and_reprovides_the_rest() {
+    let host = MockHost::leaked(1);
+    let (code, syms) = x86_module();
+    let text: &'static BufferText = Box::leak(Box::new(BufferText {
+        base: BASE,
+        bytes: Mutex::new(code.clone()),
+    }));
+    let fbt: FbtProvider<X86_64> = FbtProvider::new(host, text);
+    fbt.set_handle(3);
+    let provide = || {
+        fbt.provide_module(
+            "kernel",
+            syms.iter().map(|(n, a, s)| FunctionSymbol {
+                name: n,
+                addr: *a,
+                size: *s,
+            }),
+        )
+    };
+    assert_eq!(provide().entry_probes, 1);
+    // Probes in creation order: framed entry (parg 0), framed return (1), leaf return (2).
+    let list = fbt.probe_list();
+    let (framed_entry, leaf_return) = (list[0], list[2]);
+    let framed_at = syms[0].1;
+    let leaf_at = syms[1].1;
+    fbt.enable(framed_entry.0, framed_entry.1).unwrap();
+    assert!(fbt.enabled_in(framed_at, framed_at + 1), "framed is pinned");
+    assert!(
+        !fbt.enabled_in(leaf_at, leaf_at + 5),
+        "leaf has nothing enabled"
+    );
+
+    // Destroying a never-enabled probe needs no sync (no trap can be at its sites).
+    let syncs = host.syncs.load(std::sync::atomic::Ordering::SeqCst);
+    fbt.destroy(leaf_return.0, leaf_return.1);
+    assert_eq!(host.syncs.load(std::sync::atomic::Ordering::SeqCst), syncs);
+
+    // After the removal, the next provide instruments leaf again but not framed,
+    // which still has its (enabled) probes.
+    assert_eq!(provide().return_probes, 0, "leaf still marked as seen");
+    fbt.forget_unprobed_functions();
+    let again = provide();
+    assert_eq!(
+        (again.entry_probes, again.return_probes),
+        (0, 1),
+        "only leaf's return probe is created again"
+    );
+    fbt.disable(framed_entry.0, framed_entry.1);
+    assert!(!fbt.enabled_in(framed_at, framed_at + 1));
+}

@@ -294,3 +294,28 @@ fn tracepoints_are_hot_patched_per_arch() {
         assert_eq!(PROBE_DONE.enabled_id(), 0);
     }
 }
+
+#[test]
+fn destroyed_probes_are_created_again_and_enabled_ones_pin_their_file() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let host = MockHost::leaked(1);
+    let text: &'static BufferText = Box::leak(Box::new(BufferText {
+        base: 0,
+        bytes: Mutex::new(vec![]),
+    }));
+    let provider = SdtProvider::new("rdother", host, text, Arch::X86_64);
+    provider.set_handle(4);
+    // SAFETY: this binary's own linker sets, alive for the whole run.
+    assert_eq!(unsafe { provider.provide_file(&own_sets()) }, 1);
+    let record = &PROBE_OTHER as *const SdtProbe as usize;
+    let id = host.id_of("plain");
+    provider.enable(id, record).unwrap();
+    assert!(provider.enabled_in(record, record + 1));
+    assert!(!provider.enabled_in(0, record), "range excludes the record");
+    provider.disable(id, record);
+    assert!(!provider.enabled_in(record, record + 1));
+    // A file unload destroys the probe; loading it again recreates it.
+    provider.destroy(id, record);
+    // SAFETY: as above.
+    assert_eq!(unsafe { provider.provide_file(&own_sets()) }, 1);
+}

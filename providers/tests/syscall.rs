@@ -206,3 +206,86 @@ fn freebsd_sysent_table_layout() {
     // SAFETY: as above.
     unsafe { assert_eq!(std::ptr::read(enabled as *const u8), 0) };
 }
+
+/// A host whose `probe` asks the provider for arguments 5..7 while the
+/// entry probe fires, as the framework's `getargval` does.
+struct ArgsProbingHost {
+    provider: std::sync::OnceLock<&'static SyscallProvider>,
+    seen: std::sync::Mutex<Vec<(usize, Option<u64>)>>,
+    parg: std::sync::atomic::AtomicUsize,
+}
+
+impl rdtrace_providers::host::ProviderHost for ArgsProbingHost {
+    fn probe_create(&self, _: usize, _: &str, _: &str, _: &str, _: i32, _: usize) -> u32 {
+        1
+    }
+    fn probe_lookup(&self, _: usize, _: &str, _: &str, _: &str) -> u32 {
+        0
+    }
+    fn probe(&self, _id: u32, _args: [u64; 5]) {
+        let provider = self.provider.get().expect("provider set");
+        let parg = self.parg.load(Ordering::SeqCst);
+        let mut seen = self.seen.lock().unwrap();
+        for argno in [5, 6, 7, 8, -1] {
+            seen.push((argno as usize, provider.arg_value(parg, argno)));
+        }
+    }
+    fn cpu_count(&self) -> usize {
+        2
+    }
+    fn cpu_id(&self) -> usize {
+        1
+    }
+    fn sync(&self) {}
+    fn monotonic_ns(&self) -> u64 {
+        0
+    }
+    fn timer_create(
+        &self,
+        _: Option<usize>,
+        _: u64,
+        _: fn(usize),
+        _: usize,
+    ) -> Option<rdtrace_providers::host::TimerId> {
+        None
+    }
+    fn timer_destroy(&self, _: rdtrace_providers::host::TimerId) {}
+}
+
+#[test]
+fn arguments_beyond_the_fifth_come_from_the_firing_syscall_args() {
+    let host: &'static ArgsProbingHost = Box::leak(Box::new(ArgsProbingHost {
+        provider: std::sync::OnceLock::new(),
+        seen: std::sync::Mutex::new(Vec::new()),
+        parg: std::sync::atomic::AtomicUsize::new(3 | ENTRY_FLAG),
+    }));
+    let table: &'static FakeTable = Box::leak(Box::new(FakeTable {
+        names: vec!["a", "b", "c", "mmap"],
+        entry: (0..4).map(|_| AtomicU32::new(0)).collect(),
+        ret: (0..4).map(|_| AtomicU32::new(0)).collect(),
+        hook: AtomicBool::new(false),
+    }));
+    let provider: &'static SyscallProvider = Box::leak(Box::new(SyscallProvider::new(host, table)));
+    host.provider.set(provider).ok().expect("set once");
+    provider.enable(9, 3 | ENTRY_FLAG);
+    let mut sa = [0u8; 80];
+    sa[0..4].copy_from_slice(&3u32.to_le_bytes());
+    for i in 0..8u64 {
+        sa[16 + 8 * i as usize..24 + 8 * i as usize].copy_from_slice(&(500 + i).to_le_bytes());
+    }
+    // SAFETY: `sa` is an 80-byte syscall_args image.
+    unsafe { provider.fire_from_syscall_args(sa.as_ptr(), KIND_ENTRY, 0) };
+    assert_eq!(
+        *host.seen.lock().unwrap(),
+        vec![
+            (5, Some(505)),
+            (6, Some(506)),
+            (7, Some(507)),
+            (8, None),
+            (usize::MAX, None)
+        ]
+    );
+    // Outside a firing nothing is published; return probes never answer.
+    assert_eq!(provider.arg_value(3 | ENTRY_FLAG, 5), None);
+    assert_eq!(provider.arg_value(3, 5), None);
+}

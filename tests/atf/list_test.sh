@@ -83,7 +83,6 @@ list_by_id_head()
 list_by_id_body()
 {
 	dtrace_require
-	atf_expect_fail "-i is compiled as a probe name: the integer probe specifier (probe ID) is not implemented"
 	{ list_heading; list_row 2 dtrace "" "" END; } > expout
 	atf_check -s exit:0 -o file:expout -e empty "$DT" -l -i 2
 }
@@ -105,6 +104,24 @@ list_script_body()
 	atf_check -s exit:0 -o file:expout -e empty "$DT" -l -s prog.d
 }
 
+atf_test_case list_clause_once
+list_clause_once_head()
+{
+	dtrace_head "-l lists a clause's probes once, also when if/else splits it"
+}
+list_clause_once_body()
+{
+	dtrace_require
+	{
+		list_heading
+		list_row 1 dtrace "" "" BEGIN
+		list_row 1 dtrace "" "" BEGIN
+		list_row 2 dtrace "" "" END
+	} > expout
+	atf_check -s exit:0 -o file:expout -e empty "$DT" -l \
+	    -n 'BEGIN { if (1) { trace(1); } else { trace(2); } }' -n 'BEGIN, END { }'
+}
+
 atf_test_case list_no_match
 list_no_match_head()
 {
@@ -113,7 +130,6 @@ list_no_match_head()
 list_no_match_body()
 {
 	dtrace_require
-	atf_expect_fail "-l does not imply -Z: an unmatched description is a compile error (status 1)"
 	list_heading > expout
 	atf_check -s exit:0 -o file:expout \
 	    -e match:"^dtrace: failed to match nosuch:::probe: " \
@@ -128,10 +144,59 @@ list_output_file_head()
 list_output_file_body()
 {
 	dtrace_require
-	atf_expect_fail "-l ignores -o and writes the listing to standard output"
 	{ list_heading; list_row 1 dtrace "" "" BEGIN; } > expout
 	atf_check -s exit:0 -o empty -e empty "$DT" -l -n BEGIN -o listing
 	atf_check -o file:expout cat listing
+}
+
+atf_test_case list_verbose
+list_verbose_head()
+{
+	dtrace_head "-l -v follows each row with its stability attributes and argument types"
+}
+list_verbose_body()
+{
+	dtrace_require
+	{
+		list_heading
+		list_row 1 dtrace "" "" BEGIN
+		printf '\n\tProbe Description Attributes\n'
+		printf '\t\tIdentifier Names: Stable\n'
+		printf '\t\tData Semantics:   Stable\n'
+		printf '\t\tDependency Class: Common\n'
+		printf '\n\tArgument Attributes\n'
+		printf '\t\tIdentifier Names: Stable\n'
+		printf '\t\tData Semantics:   Stable\n'
+		printf '\t\tDependency Class: Common\n'
+		printf '\n\tArgument Types\n'
+		printf '\t\tNone\n\n'
+	} > expout
+	atf_check -s exit:0 -o file:expout -e empty "$DT" -lv -n dtrace:::BEGIN
+}
+
+atf_test_case enable_by_id
+enable_by_id_head()
+{
+	dtrace_head "-i enables the probe with that id (1 is dtrace:::BEGIN)"
+}
+enable_by_id_body()
+{
+	dtrace_require
+	atf_check -s exit:0 -o inline:"begin\n\n" -e empty \
+	    "$DT" -q -i '1 { printf("begin\n"); exit(0); }'
+}
+
+atf_test_case list_by_unknown_id
+list_by_unknown_id_head()
+{
+	dtrace_head "-i with an id no probe has is an invalid probe specifier"
+}
+list_by_unknown_id_body()
+{
+	dtrace_require
+	atf_check -s exit:1 -o empty \
+	    -e match:"^dtrace: invalid probe specifier 4000000000: .*Unknown probe identifier" \
+	    "$DT" -l -i 4000000000
 }
 
 atf_init_test_cases()
@@ -142,6 +207,10 @@ atf_init_test_cases()
 	atf_add_test_case list_by_provider
 	atf_add_test_case list_by_id
 	atf_add_test_case list_script
+	atf_add_test_case list_clause_once
 	atf_add_test_case list_no_match
 	atf_add_test_case list_output_file
+	atf_add_test_case list_verbose
+	atf_add_test_case enable_by_id
+	atf_add_test_case list_by_unknown_id
 }

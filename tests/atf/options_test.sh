@@ -23,7 +23,6 @@ version_with_list_head()
 version_with_list_body()
 {
 	dtrace_require
-	atf_expect_fail "rdtrace does not reject -V together with -l (FreeBSD: only one of [-AGhlV], status 2)"
 	atf_check -s exit:2 -o empty \
 	    -e inline:"dtrace: only one of the [-AGhlV] options can be specified at a time\n" \
 	    "$DT" -V -l
@@ -63,7 +62,9 @@ missing_option_argument_head()
 missing_option_argument_body()
 {
 	dtrace_require
-	atf_check -s exit:2 -o empty -e match:"^Usage: dtrace " "$DT" -n
+	atf_check -s exit:2 -o empty \
+	    -e match:"^dtrace: option requires an argument -- n$" \
+	    -e match:"^Usage: dtrace " "$DT" -n
 }
 
 atf_test_case compile_only
@@ -124,6 +125,22 @@ bad_x_option_body()
 	    "$DT" -x no_such_option -n 'BEGIN { exit(0); }'
 }
 
+atf_test_case empty_x_option
+empty_x_option_head()
+{
+	dtrace_head "-x with an empty option name is an invalid option name, status 1"
+}
+empty_x_option_body()
+{
+	dtrace_require
+	atf_check -s exit:1 -o empty \
+	    -e inline:"dtrace: failed to set -x : Invalid option name\n" \
+	    "$DT" -x '' -n 'BEGIN { exit(0); }'
+	atf_check -s exit:1 -o empty \
+	    -e inline:"dtrace: failed to set -x : Invalid option name\n" \
+	    "$DT" -x =4 -n 'BEGIN { exit(0); }'
+}
+
 atf_test_case bad_x_value
 bad_x_value_head()
 {
@@ -160,7 +177,6 @@ dif_listing_head()
 dif_listing_body()
 {
 	dtrace_require
-	atf_expect_fail "rdtrace's -S heads each DIF object 'DIFO ecbN-actionN' instead of 'DIFO 0x<address>'"
 	atf_check -s exit:0 -o empty \
 	    -e match:'^DIFO 0x[0-9a-f]+ returns ' \
 	    -e match:'^OFF OPCODE      INSTRUCTION$' \
@@ -220,6 +236,7 @@ atf_init_test_cases()
 	atf_add_test_case compile_only_script
 	atf_add_test_case compile_only_error
 	atf_add_test_case bad_x_option
+	atf_add_test_case empty_x_option
 	atf_add_test_case bad_x_value
 	atf_add_test_case x_options_accepted
 	atf_add_test_case dif_listing

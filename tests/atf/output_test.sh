@@ -116,7 +116,6 @@ matched_notice_head()
 matched_notice_body()
 {
 	dtrace_require
-	atf_expect_fail "the matched notice quotes the whole -n text instead of cutting it at the first '{', '/' or ';'"
 	atf_check -s exit:0 -o ignore \
 	    -e inline:"dtrace: description 'BEGIN ' matched 1 probe\n" \
 	    "$DT" -n 'BEGIN { exit(0); }'
@@ -148,6 +147,52 @@ exit_status_body()
 	    "$DT" -q -n 'BEGIN { exit(3); }'
 	atf_check -s exit:0 -o inline:"\n" -e empty \
 	    "$DT" -q -n 'BEGIN { exit(0); }'
+}
+
+atf_test_case end_exit_overrides
+end_exit_overrides_head()
+{
+	dtrace_head "an exit() in END replaces the status an earlier exit() gave"
+}
+end_exit_overrides_body()
+{
+	dtrace_require
+	atf_check -s exit:0 -o inline:"\n" -e empty \
+	    "$DT" -q -n 'BEGIN { exit(1); }' -n 'END { exit(0); }'
+	atf_check -s exit:4 -o inline:"\n" -e empty \
+	    "$DT" -q -n 'BEGIN { exit(0); }' -n 'END { exit(4); }'
+}
+
+atf_test_case destructive_notice
+destructive_notice_head()
+{
+	dtrace_head "-w is announced once tracing starts (not under -q)"
+}
+destructive_notice_body()
+{
+	dtrace_require
+	atf_check -s exit:0 -o ignore \
+	    -e inline:"dtrace: description 'BEGIN ' matched 1 probe\ndtrace: allowing destructive actions\n" \
+	    "$DT" -w -n 'BEGIN { exit(0); }'
+	atf_check -s exit:0 -o inline:"\n" -e empty "$DT" -q -w -n 'BEGIN { exit(0); }'
+}
+
+atf_test_case stack_frames
+stack_frames_head()
+{
+	dtrace_head "stack() prints one symbolized frame per line, 14 blanks in, then an empty line"
+}
+stack_frames_body()
+{
+	dtrace_require
+	atf_check -s exit:0 -o save:out -e empty \
+	    "$DT" -q -n 'BEGIN { stack(); exit(0); }'
+	# An empty line, then frames "module`function+0xoffset" (or a bare
+	# module`0xaddress / 0xaddress), all indented 14 blanks; the last line
+	# is dtrace's closing newline.
+	atf_check -o inline:"\n" head -n 1 out
+	atf_check -o match:'^              [^ `]+`[^ ]+(\+0x[0-9a-f]+)?$' sed -n 2p out
+	atf_check -o not-match:'^ {0,13}[^ ]' sed -e 1d -e '$d' out
 }
 
 atf_test_case end_after_exit
@@ -236,12 +281,11 @@ oformat_json_body()
 atf_test_case interrupt_runs_end
 interrupt_runs_end_head()
 {
-	dtrace_head "SIGINT stops tracing: a newline, then END runs, then the final newline"
+	dtrace_head "an interrupt (SIGTERM) stops tracing: a newline, then END runs, then the final newline"
 }
 interrupt_runs_end_body()
 {
 	dtrace_require
-	atf_expect_fail "the first SIGINT does not print the extra newline FreeBSD prints"
 	"$DT" -q -n 'BEGIN { printf("up\n"); }' -n 'END { printf("end\n"); }' \
 	    > out 2> err &
 	pid=$!
@@ -255,12 +299,48 @@ interrupt_runs_end_body()
 		fi
 		sleep 0.1
 	done
-	kill -INT "$pid"
+	# SIGTERM, not SIGINT: a background job of a non-interactive shell
+	# starts with SIGINT ignored, and dtrace(1) leaves ignored signals
+	# alone. Both signals take the same path in dtrace.
+	kill -TERM "$pid"
 	status=0
 	wait "$pid" || status=$?
-	[ "$status" -eq 0 ] || atf_fail "dtrace exited with status $status after SIGINT"
+	[ "$status" -eq 0 ] || atf_fail "dtrace exited with status $status after SIGTERM"
 	atf_check -o inline:"up\n\nend\n\n" cat out
 	atf_check -o empty cat err
+}
+
+atf_test_case ignored_sigint_stays_ignored
+ignored_sigint_stays_ignored_head()
+{
+	dtrace_head "a SIGINT that was ignored when dtrace started does not stop it"
+}
+ignored_sigint_stays_ignored_body()
+{
+	dtrace_require
+	# A background job of this non-interactive shell starts with SIGINT
+	# ignored.
+	"$DT" -q -n 'BEGIN { printf("up\n"); }' > out 2> err &
+	pid=$!
+	tries=0
+	while ! grep -q up out 2>/dev/null; do
+		tries=$((tries + 1))
+		if [ "$tries" -gt 100 ]; then
+			kill -9 "$pid" 2>/dev/null
+			atf_fail "BEGIN output did not appear within 10 seconds"
+		fi
+		sleep 0.1
+	done
+	kill -INT "$pid"
+	sleep 0.5
+	if ! kill -0 "$pid" 2>/dev/null; then
+		atf_fail "dtrace stopped on an ignored SIGINT"
+	fi
+	kill -TERM "$pid"
+	status=0
+	wait "$pid" || status=$?
+	[ "$status" -eq 0 ] || atf_fail "dtrace exited with status $status after SIGTERM"
+	atf_check -o inline:"up\n\n\n" cat out
 }
 
 atf_init_test_cases()
@@ -275,6 +355,9 @@ atf_init_test_cases()
 	atf_add_test_case matched_notice
 	atf_add_test_case matched_notice_script
 	atf_add_test_case exit_status
+	atf_add_test_case end_exit_overrides
+	atf_add_test_case destructive_notice
+	atf_add_test_case stack_frames
 	atf_add_test_case end_after_exit
 	atf_add_test_case predicate
 	atf_add_test_case macro_arguments
@@ -282,4 +365,5 @@ atf_init_test_cases()
 	atf_add_test_case flowindent
 	atf_add_test_case oformat_json
 	atf_add_test_case interrupt_runs_end
+	atf_add_test_case ignored_sigint_stays_ignored
 }

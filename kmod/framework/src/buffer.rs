@@ -153,7 +153,48 @@ impl CpuBuffer {
     ///
     /// # Safety
     /// The caller is probe context on this buffer's CPU.
+    #[inline]
     pub unsafe fn reserve(
+        &self,
+        needed: usize,
+        align: usize,
+        fill_reserve: usize,
+        cooldown: bool,
+        record_size: &dyn Fn(u32) -> usize,
+    ) -> Option<Reservation> {
+        // Fast path, shared by the switch policy and a ring that has not
+        // wrapped yet: the record fits after the current offset. (Fill
+        // checks its END reserve, a wrapped ring walks old records: both
+        // go the general way.)
+        let flags = self.flags.load(Ordering::Relaxed);
+        if flags & (DTRACEBUF_FILL | DTRACEBUF_WRAPPED) == 0 {
+            // SAFETY: caller contract.
+            let h = unsafe { self.halves() };
+            let align = align.max(4);
+            let offs = h.offset;
+            let pad = align.wrapping_sub(offs & (align - 1)) & (align - 1);
+            let start = offs.wrapping_add(pad);
+            let fits = start >= offs && start.checked_add(needed).is_some_and(|e| e <= self.size);
+            if fits {
+                if pad != 0 {
+                    if let Some(pads) = h.tomax.get_mut(offs..start) {
+                        pads.fill(0);
+                    }
+                }
+                h.offset = start;
+                return Some(Reservation { offset: start });
+            }
+        }
+        // SAFETY: caller contract, passed on.
+        unsafe { self.reserve_slow(needed, align, fill_reserve, cooldown, record_size) }
+    }
+
+    /// Everything [`CpuBuffer::reserve`]'s fast path does not cover.
+    ///
+    /// # Safety
+    /// As `reserve`.
+    #[inline(never)]
+    unsafe fn reserve_slow(
         &self,
         needed: usize,
         align: usize,
@@ -271,6 +312,7 @@ impl CpuBuffer {
     /// # Safety
     /// Probe context on this buffer's CPU, after a successful `reserve`.
     #[allow(clippy::mut_from_ref)]
+    #[inline]
     pub unsafe fn record_and_scratch(
         &self,
         r: Reservation,
@@ -292,6 +334,7 @@ impl CpuBuffer {
     ///
     /// # Safety
     /// As `record_mut`.
+    #[inline]
     pub unsafe fn commit(&self, r: Reservation, size: usize) {
         // SAFETY: caller contract.
         let h = unsafe { self.halves() };

@@ -170,12 +170,12 @@ fn spec_clean_here(arg: usize) {
         let st = s.state.load(Ordering::Acquire);
         let Some(src) = s.bufs.get(cpu) else { continue };
         if st == spec::COMMITTINGMANY {
+            let reserve = state.reserve.load(Ordering::Relaxed);
             // SAFETY: the cross-call runs as `cpu`, which owns both buffers.
-            unsafe { spec::copy_into(src, dest, now, state.reserve.load(Ordering::Relaxed), &rs) };
-        }
-        if st == spec::COMMITTINGMANY || st == spec::DISCARDING {
+            unsafe { spec::finish_commit(s, src, dest, now, reserve, &rs) };
+        } else if st == spec::DISCARDING {
             // SAFETY: as above.
-            unsafe { src.reset() };
+            unsafe { spec::finish_discard(src) };
         }
     }
 }

@@ -4,7 +4,13 @@
 //! offset 4 of an 8-byte block), aggregation creation, and linking into the
 //! probe's chain (calling the provider's enable/disable).
 //!
-//! Probe context: reads the immutable `Ecb` fields and walks `next`.
+//! Everything the firing path can know in advance is computed here: the
+//! shortcut for trivial DIFOs (`FastDifo`), plain scalar stores, the bytes
+//! and hash of aggregation keys made only of constants (`ConstKey`), and,
+//! for ECBs that only aggregate on such keys, a compact plan (`AggStep`).
+//!
+//! Probe context: reads the immutable `Ecb` fields and walks `next`;
+//! `put_scalar` and `llquantize_bucket` run there.
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
@@ -72,6 +78,25 @@ pub struct Action {
     pub fast: FastDifo,
     /// For in-tuple actions: the offset of their aggregation's id word.
     pub tuple_base: u32,
+    /// For aggregating actions: the whole key, when every tuple member is
+    /// a constant (`@ = count()`, `@["x"] = ...` with constant keys), built
+    /// once here so firings skip writing and hashing it.
+    pub const_key: Option<ConstKey>,
+    /// For in-tuple actions: their aggregation has a [`ConstKey`], so
+    /// nothing needs recording for them at firing time.
+    pub in_const_key: bool,
+    /// The result is a plain 1/2/4/8-byte value stored as is (a by-value
+    /// DIFO on an action with no special record format), so the firing
+    /// path can store it without the general `store`.
+    pub scalar: bool,
+}
+
+/// A precomputed aggregation key: the bytes from the aggregation id word
+/// + 4 up to the value, and their `agg::hash`.
+#[derive(Clone, Debug)]
+pub struct ConstKey {
+    pub bytes: Box<[u8]>,
+    pub hash: u64,
 }
 
 /// DIFOs simple enough to evaluate without building a VM context: a
@@ -132,6 +157,26 @@ pub struct Ecb {
     /// Whether firing needs a DIF VM context (a predicate, or an action whose
     /// DIFO is not a [`FastDifo`] shortcut, or a by-reference result).
     pub needs_vm: bool,
+    /// Nothing but aggregations with constant keys and shortcut values
+    /// (`@ = count()`, `@["k"] = sum(arg1)`), no predicate, nothing
+    /// recorded: the firing path only reserves (for FreeBSD's drop
+    /// accounting) and aggregates.
+    pub agg_only: bool,
+    /// For `agg_only` ECBs: their aggregations, compactly (what the fast
+    /// path reads instead of the action list).
+    pub agg_plan: Box<[AggStep]>,
+}
+
+/// One aggregation of an [`Ecb::agg_only`] ECB, with everything known at
+/// creation precomputed: the spec, the constant key and its hash, and
+/// where the aggregated value comes from (`FastDifo::No`: no expression,
+/// value 0).
+#[derive(Clone, Debug)]
+pub struct AggStep {
+    pub spec: crate::agg::AggSpec,
+    pub key: Box<[u8]>,
+    pub hash: u64,
+    pub value: FastDifo,
 }
 
 // SAFETY: the raw pointers refer to the owning state and probe, which
@@ -183,7 +228,12 @@ pub fn llquantize_bucket(factor: u16, low: u16, high: u16, nsteps: u16, value: i
         let nbuckets = if this > nsteps { nsteps } else { this };
         let next = this.checked_mul(factor);
         if next.is_none() {
-            value = value.min(this.saturating_sub(1));
+            // The next power overflows: FreeBSD clamps the value to the top
+            // of this order unconditionally (`value = this - 1`), so every
+            // value from `last` up lands in this order's top bucket. (FreeBSD
+            // detects the overflow as a wrapped product; checked_mul is the
+            // exact form of that test.)
+            value = this.saturating_sub(1);
         }
         if value < this {
             let width = (this / nbuckets.max(1)).max(1);
@@ -438,6 +488,25 @@ fn action_add(
         agg,
         fast: d.difo.as_deref().map_or(FastDifo::No, fast_difo),
         tuple_base: 0,
+        const_key: None,
+        in_const_key: false,
+        scalar: agg.is_none()
+            && matches!(size, 1 | 2 | 4 | 8)
+            && !matches!(
+                d.kind,
+                DTRACEACT_USYM
+                    | DTRACEACT_UMOD
+                    | DTRACEACT_UADDR
+                    | DTRACEACT_STACK
+                    | DTRACEACT_USTACK
+                    | DTRACEACT_JSTACK
+                    | DTRACEACT_TRACEMEM
+                    | DTRACEACT_TRACEMEM_DYNSIZE
+            )
+            && dp.is_some_and(|p| {
+                let rt = p.rtype();
+                !rt.is_by_ref() && rt.kind != DIF_TYPE_STRING
+            }),
     });
     if let Some(a) = agg {
         inner.aggs.push((0, actions.len() - 1));
@@ -548,11 +617,41 @@ pub fn create(
             }
         }
     }
+    precompute_const_keys(&mut actions);
     let dtrace_probe = probe.provider as usize == fw.dtrace_provider.load(Ordering::Acquire);
     let needs_vm = desc.predicate.is_some()
         || actions
             .iter()
             .any(|a| a.difo.is_some() && a.fast == FastDifo::No);
+    let agg_only = desc.predicate.is_none()
+        && size == 0
+        && actions.iter().all(|a| {
+            a.in_const_key
+                || (a.const_key.is_some() && (a.fast != FastDifo::No || a.difo.is_none()))
+        });
+    let agg_plan: Box<[AggStep]> = if agg_only {
+        actions
+            .iter()
+            .filter_map(|a| {
+                let (g, ck) = (a.agg?, a.const_key.as_ref()?);
+                Some(AggStep {
+                    spec: crate::agg::AggSpec {
+                        kind: a.kind,
+                        id: g.id,
+                        initial: g.initial,
+                        key_len: ck.bytes.len(),
+                        value_off: 0,
+                        value_len: a.rec.size as usize,
+                    },
+                    key: ck.bytes.clone(),
+                    hash: ck.hash,
+                    value: a.fast,
+                })
+            })
+            .collect()
+    } else {
+        Box::new([])
+    };
     let ecb = Box::into_raw(Box::new(Ecb {
         next: AtomicPtr::new(ptr::null_mut()),
         state,
@@ -567,12 +666,88 @@ pub fn create(
         uarg: desc.uarg,
         dtrace_probe,
         needs_vm,
+        agg_only,
+        agg_plan,
         pred_cacheid: desc.predicate.as_deref().map_or(0, predicate_cacheid),
     }));
     inner.ecbs.push(ecb);
     state.needed.fetch_max(needed as usize, Ordering::Relaxed);
     enable(probe, ecb);
     Ok(())
+}
+
+/// Writes `val` as a native-endian value of `dst.len()` (1, 2, 4 or 8)
+/// bytes, truncating as a record store does; other sizes are zero-filled.
+/// *Probe context.*
+#[inline]
+pub fn put_scalar(dst: &mut [u8], val: u64) {
+    use crate::bytes::{put_bytes, put_u16, put_u32, put_u64};
+    match dst.len() {
+        1 => {
+            put_bytes(dst, 0, &[val as u8]);
+        }
+        2 => {
+            put_u16(dst, 0, val as u16);
+        }
+        4 => {
+            put_u32(dst, 0, val as u32);
+        }
+        8 => {
+            put_u64(dst, 0, val);
+        }
+        _ => dst.fill(0),
+    }
+}
+
+/// Fills in [`Action::const_key`] / [`Action::in_const_key`] for every
+/// aggregation whose tuple members are all constants recorded by value
+/// (and whose last member is not the function's argument). The key bytes
+/// are exactly what the firing path would write: zero gaps, each member
+/// at its record offset relative to the id word + 4.
+fn precompute_const_keys(actions: &mut [Action]) {
+    for j in 0..actions.len() {
+        let Some(g) = actions.get(j).and_then(|a| a.agg) else {
+            continue;
+        };
+        let Some(agg_off) = actions.get(j).map(|a| a.rec.offset as usize) else {
+            continue;
+        };
+        let key_start = g.base as usize + 4;
+        let Some(tuple) = actions.get(g.first..j) else {
+            continue;
+        };
+        let constant = !g.hasarg
+            && agg_off >= key_start
+            && tuple.iter().all(|t| {
+                t.kind == DTRACEACT_DIFEXPR
+                    && t.scalar
+                    && matches!(t.fast, FastDifo::Const(_))
+                    && t.rec.offset as usize >= key_start
+                    && (t.rec.offset + t.rec.size) as usize <= agg_off
+            });
+        if !constant {
+            continue;
+        }
+        let mut bytes = alloc::vec![0u8; agg_off - key_start];
+        for t in tuple {
+            if let FastDifo::Const(v) = t.fast {
+                let off = t.rec.offset as usize - key_start;
+                if let Some(dst) = bytes.get_mut(off..off + t.rec.size as usize) {
+                    put_scalar(dst, v);
+                }
+            }
+        }
+        let hash = crate::agg::hash(g.id, &bytes);
+        if let Some(a) = actions.get_mut(j) {
+            a.const_key = Some(ConstKey {
+                bytes: bytes.into_boxed_slice(),
+                hash,
+            });
+        }
+        for t in actions.iter_mut().take(j).skip(g.first) {
+            t.in_const_key = true;
+        }
+    }
 }
 
 /// A fresh predicate-cache id for a cacheable predicate: one that depends
@@ -714,6 +889,93 @@ mod tests {
         let konst = difo(alloc::vec![(37 << 24) | 1, ret1]);
         assert_eq!(fast_difo(&konst), FastDifo::Const(0));
         assert_eq!(fast_difo(&pid), FastDifo::No);
+    }
+
+    #[test]
+    fn llquantize_clamps_like_freebsd_when_the_next_power_overflows() {
+        // factor 10, low 0, high 18: the order [10^17, 10^18) is the last
+        // whose next power (10^19) fits no i64. FreeBSD then clamps every
+        // value of that order to 10^18 - 1: all of them share its top
+        // bucket, as does everything larger.
+        let top_of_order = llquantize_bucket(10, 0, 18, 10, 1_000_000_000_000_000_000 - 1);
+        assert_eq!(
+            llquantize_bucket(10, 0, 18, 10, 100_000_000_000_000_000),
+            top_of_order
+        );
+        assert_eq!(
+            llquantize_bucket(10, 0, 18, 10, 1_000_000_000_000_000_000),
+            top_of_order
+        );
+        assert_eq!(llquantize_bucket(10, 0, 18, 10, i64::MAX), top_of_order);
+        // The order below still buckets linearly.
+        let a = llquantize_bucket(10, 0, 18, 10, 10_000_000_000_000_000);
+        let b = llquantize_bucket(10, 0, 18, 10, 20_000_000_000_000_000);
+        assert_eq!(b, a + 1);
+        assert!(top_of_order > b);
+        // Values below factor^low and negative values: bucket 0.
+        assert_eq!(llquantize_bucket(10, 1, 3, 10, 9), 0);
+        assert_eq!(llquantize_bucket(10, 0, 3, 10, i64::MIN), 0);
+    }
+
+    fn action(kind: u16, offset: u32, size: u32, fast: FastDifo) -> Action {
+        Action {
+            kind,
+            difo: None,
+            rec: RecDesc {
+                action: kind,
+                size,
+                offset,
+                ..RecDesc::default()
+            },
+            intuple: false,
+            agg: None,
+            fast,
+            tuple_base: 0,
+            const_key: None,
+            in_const_key: false,
+            scalar: kind == DTRACEACT_DIFEXPR,
+        }
+    }
+
+    #[test]
+    fn constant_keys_are_precomputed_exactly() {
+        // @[7] = count(): the varid tuple member at 16, the count at 24,
+        // the aggregation id word at 8 (key bytes 12..24).
+        let mut tuple = action(DTRACEACT_DIFEXPR, 16, 8, FastDifo::Const(7));
+        tuple.intuple = true;
+        tuple.tuple_base = 8;
+        let mut agg = action(DTRACEAGG_COUNT, 24, 8, FastDifo::No);
+        agg.agg = Some(AggInfo {
+            id: 3,
+            first: 0,
+            base: 8,
+            hasarg: false,
+            initial: 0,
+        });
+        let mut acts = alloc::vec![tuple.clone(), agg.clone()];
+        precompute_const_keys(&mut acts);
+        let mut want = alloc::vec![0u8; 12];
+        want[4..12].copy_from_slice(&7u64.to_ne_bytes());
+        let ck = acts[1].const_key.as_ref().unwrap();
+        assert_eq!(&ck.bytes[..], &want[..]);
+        assert_eq!(ck.hash, crate::agg::hash(3, &want));
+        assert!(acts[0].in_const_key);
+        // A member that is a probe argument makes the key per firing.
+        let mut arg_tuple = tuple.clone();
+        arg_tuple.fast = FastDifo::Arg(0);
+        let mut acts = alloc::vec![tuple.clone(), arg_tuple, agg.clone()];
+        acts[2].rec.offset = 32;
+        acts[1].rec.offset = 24;
+        precompute_const_keys(&mut acts);
+        assert!(acts[2].const_key.is_none());
+        assert!(!acts[0].in_const_key && !acts[1].in_const_key);
+        // So does an aggregation whose last member is its argument.
+        let mut acts = alloc::vec![tuple, agg];
+        if let Some(g) = acts[1].agg.as_mut() {
+            g.hasarg = true;
+        }
+        precompute_const_keys(&mut acts);
+        assert!(acts[1].const_key.is_none());
     }
 
     #[test]

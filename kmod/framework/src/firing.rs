@@ -25,17 +25,20 @@ use core::sync::atomic::Ordering;
 use crate::abi::*;
 use crate::agg::AggSpec;
 use crate::buffer::CpuBuffer;
-use crate::bytes::{put_bytes, put_u16, put_u32, put_u64};
-use crate::dif::{execute, read_memory, Difo, ExecContext, ExecHooks, Fault, ProbeInfo};
-use crate::ecb::{Action, Ecb, FastDifo};
+use crate::bytes::{put_u32, put_u64};
+use crate::dif::{execute, load_string, read_memory, Difo, ExecContext, ExecHooks, Fault};
+use crate::ecb::{put_scalar, Action, Ecb, FastDifo};
 use crate::platform::ThreadIdentity;
 use crate::registry::{self, Framework, Probe};
 use crate::run::RunState;
 use crate::spec::{self, NewSpec};
+use crate::stack;
 use crate::state::ConsumerState;
 
-/// Fires probe `id` with arguments `a0..a4` (`dtrace_probe`).
-#[inline]
+/// Fires probe `id` with arguments `a0..a4` (`dtrace_probe`). Always
+/// inlined (debug builds too), so no frame of its own stands between the
+/// probe site and `fire` in stack() (see `stack.rs`).
+#[inline(always)]
 pub fn dtrace_probe(id: u32, a0: u64, a1: u64, a2: u64, a3: u64, a4: u64) {
     fire(id, [a0, a1, a2, a3, a4], 0);
 }
@@ -51,6 +54,9 @@ struct EcbError {
 }
 
 /// Fires `id` with five arguments plus a sixth (only ERROR uses it).
+/// Never inlined: its frame separates the framework's frames from the
+/// probe site's for stack() (see `stack.rs`, the entry mark).
+#[inline(never)]
 pub fn fire(id: u32, args: [u64; 5], arg5: u64) {
     let Some(fw) = registry::get() else { return };
     let Some(probe) = fw.probe_by_id(id) else {
@@ -72,13 +78,24 @@ pub fn fire(id: u32, args: [u64; 5], arg5: u64) {
     }
     let cookie = p.interrupts_disable();
     let cpu = p.cpu_id();
+    // Frames at or below this local are the framework's (stack.rs).
+    let entry = 0u8;
+    let outer_mark = fw.entry_marks.set(cpu, &entry as *const u8 as u64);
     let now = p.monotonic_ns();
     let mut thread: Option<ThreadIdentity> = None;
     let mut e = head;
     // SAFETY: ECBs on a probe chain stay valid until unlinked and synced;
     // we are in probe context (interrupts disabled) throughout the walk.
     while let Some(ecb) = unsafe { e.as_ref() } {
-        if let Some(err) = run_ecb(fw, probe, ecb, cpu, now, &args, arg5, &mut thread) {
+        let err = match admit(fw, probe, ecb, cpu, now, &args) {
+            None => None,
+            Some(a) if ecb.agg_only => {
+                aggregate_only(a.run, ecb, cpu, &args);
+                None
+            }
+            Some(a) => run_ecb(fw, probe, ecb, cpu, now, &args, arg5, &mut thread, a),
+        };
+        if let Some(err) = err {
             let error_id = fw.probe_error.load(Ordering::Relaxed);
             fire(
                 error_id,
@@ -94,6 +111,7 @@ pub fn fire(id: u32, args: [u64; 5], arg5: u64) {
         }
         e = ecb.next.load(Ordering::Acquire);
     }
+    fw.entry_marks.restore(cpu, outer_mark);
     p.interrupts_restore(cookie);
 }
 
@@ -119,6 +137,24 @@ impl ExecHooks for Hooks<'_> {
             .getargval(self.probe.id, self.probe.parg, argno, aframes)
     }
 
+    fn stack_depth(&mut self) -> u64 {
+        let aframes = self.probe.aframes.max(0) as u32;
+        registry::get().map_or(0, |fw| stack::kernel_depth(fw.platform, aframes))
+    }
+
+    fn caller(&mut self) -> u64 {
+        let aframes = self.probe.aframes.max(0) as u32;
+        registry::get().map_or(0, |fw| stack::kernel_caller(fw.platform, aframes))
+    }
+
+    fn user_stack_depth(&mut self) -> u64 {
+        registry::get().map_or(0, |fw| stack::user_depth(fw.platform))
+    }
+
+    fn user_caller(&mut self) -> u64 {
+        registry::get().map_or(0, |fw| stack::user_caller(fw.platform))
+    }
+
     fn speculation(&mut self) -> u64 {
         match spec::speculation(&self.run.specs) {
             NewSpec::Id(i) => i,
@@ -134,8 +170,57 @@ impl ExecHooks for Hooks<'_> {
     }
 }
 
+/// Zeroes a gap between records. Gaps are usually 0 or 4 bytes: those
+/// are done without a `memset` call.
+#[inline]
+fn zero(gap: &mut [u8]) {
+    match gap.len() {
+        0 => {}
+        4 => {
+            put_u32(gap, 0, 0);
+        }
+        _ => gap.fill(0),
+    }
+}
+
 fn fault_code(f: &Fault) -> u64 {
     f.code as u64
+}
+
+/// The common case of a string result: it lies in memory the VM owns (a
+/// built-in or subroutine result in scratch, or a constant in the DIFO's
+/// string table), so it is copied straight from that slice: up to its NUL
+/// (zero-filling the rest) or `out.len()` bytes. Returns false, having
+/// written nothing, when `addr` is not there or the owned region ends
+/// before either: the general path then decides (and faults as it does).
+fn copy_owned_string(ctx: &ExecContext<'_>, difo: &Difo, addr: u64, out: &mut [u8]) -> bool {
+    fn from_addr(addr: u64, base: u64, bytes: &[u8]) -> Option<&[u8]> {
+        let off = addr.checked_sub(base)?;
+        bytes.get(usize::try_from(off).ok()?..)
+    }
+    let strtab = difo.strtab();
+    let Some(src) = from_addr(addr, ctx.scratch.base(), ctx.scratch.allocated())
+        .or_else(|| from_addr(addr, strtab.as_ptr() as u64, strtab))
+    else {
+        return false;
+    };
+    let avail = src.len().min(out.len());
+    let Some(head) = src.get(..avail) else {
+        return false;
+    };
+    let len = match head.iter().position(|&c| c == 0) {
+        Some(nul) => nul,
+        None if avail == out.len() => avail,
+        None => return false,
+    };
+    let (Some(dst), Some(from)) = (out.get_mut(..len), src.get(..len)) else {
+        return false;
+    };
+    crate::bytes::copy_prefix(dst, from);
+    if let Some(rest) = out.get_mut(len..) {
+        rest.fill(0);
+    }
+    true
 }
 
 /// Copies a by-reference result (`size` bytes, strings up to their NUL and
@@ -157,6 +242,9 @@ fn copy_by_ref(
     if !is_string {
         return read_memory(ctx, difo.strtab(), addr, out);
     }
+    if copy_owned_string(ctx, difo, addr, out) {
+        return Ok(());
+    }
     // Strings: copy in page-bounded pieces until the NUL, zero-fill the rest.
     out.fill(0);
     let mut done = 0usize;
@@ -168,14 +256,18 @@ fn copy_by_ref(
             break;
         };
         read_memory(ctx, difo.strtab(), at, dst).or_else(|f| {
-            // The piece may run off the end of an owned region: retry bytewise.
-            for (i, b) in dst.iter_mut().enumerate() {
+            // The piece may run off the end of an owned region (a string
+            // built in scratch ends at the scratch allocation): read just
+            // the string, which stops at its NUL, then the piece's last
+            // byte if the string is longer than the piece.
+            let len = load_string(difo, ctx, at, dst).map_err(|_| f)?;
+            let last = dst.len().saturating_sub(1);
+            if len == last {
                 let mut one = [0u8; 1];
-                read_memory(ctx, difo.strtab(), at.wrapping_add(i as u64), &mut one)
+                read_memory(ctx, difo.strtab(), at.wrapping_add(last as u64), &mut one)
                     .map_err(|_| f)?;
-                *b = one[0];
-                if one[0] == 0 {
-                    break;
+                if let Some(b) = dst.get_mut(last) {
+                    *b = one[0];
                 }
             }
             Ok::<(), Fault>(())
@@ -262,54 +354,73 @@ fn store(
                 tail.fill(0);
                 return copy_by_ref(ctx, difo, val, head, rt.kind == DIF_TYPE_STRING);
             }
-            match size {
-                1 => {
-                    put_bytes(dst, 0, &[val as u8]);
-                }
-                2 => {
-                    put_u16(dst, 0, val as u16);
-                }
-                4 => {
-                    put_u32(dst, 0, val as u32);
-                }
-                8 => {
-                    put_u64(dst, 0, val);
-                }
-                _ => dst.fill(0),
-            }
+            put_scalar(dst, val);
         }
     }
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_ecb(
+/// The whole work of an [`Ecb::agg_only`] ECB once its (never committed)
+/// reservation succeeded: every key and its hash were built at ECB
+/// creation, every value is a constant or a probe argument.
+#[inline]
+fn aggregate_only(run: &RunState, ecb: &Ecb, cpu: usize, args: &[u64; 5]) {
+    let Some(aggbuf) = run.aggbufs.get(cpu) else {
+        return;
+    };
+    for step in ecb.agg_plan.iter() {
+        let val = match step.value {
+            FastDifo::Const(v) => v,
+            FastDifo::Arg(i) => args.get(i).copied().unwrap_or(0),
+            FastDifo::No => 0,
+        };
+        // SAFETY: probe context on `cpu` (the caller's contract).
+        unsafe { aggbuf.aggregate_hashed(&step.spec, &step.key, step.hash, val, 1) };
+    }
+}
+
+/// An ECB that passed the admission checks, with its reservation.
+struct Admitted<'a> {
+    state: &'a ConsumerState,
+    run: &'a RunState,
+    buf: &'a CpuBuffer,
+    r: crate::buffer::Reservation,
+    /// The END reserve the fill policy keeps (0 in COOLDOWN).
+    reserve: usize,
+}
+
+/// Everything every ECB goes through before its actions: the per-consumer
+/// filter of dtrace-provider probes, the activity check, the deadman, and
+/// the buffer reservation (whose failure is a counted drop). `None` = the
+/// ECB does nothing this firing.
+#[inline(always)]
+fn admit<'a>(
     fw: &Framework,
     probe: &Probe,
-    ecb: &Ecb,
+    ecb: &'a Ecb,
     cpu: usize,
     now: u64,
     args: &[u64; 5],
-    arg5: u64,
-    thread: &mut Option<ThreadIdentity>,
-) -> Option<EcbError> {
+) -> Option<Admitted<'a>> {
     // SAFETY: the state outlives its linked ECBs (teardown unlinks + syncs first).
     let state = unsafe { &*ecb.state };
     if ecb.dtrace_probe && args[0] != ecb.state as u64 {
         return None;
     }
     let activity = state.activity();
-    let is_begin = probe.id == fw.probe_begin.load(Ordering::Relaxed);
-    let is_end = probe.id == fw.probe_end.load(Ordering::Relaxed);
-    // ERROR reports a fault of this same state (filtered on arg0 above), so
-    // it runs whenever the faulting BEGIN or END clause could run: a fault
-    // in BEGIN (WARMUP) or END (COOLDOWN) must still reach the consumer.
-    let is_error = probe.id == fw.probe_error.load(Ordering::Relaxed);
-    let ok = activity == ACTIVITY_ACTIVE
-        || (activity == ACTIVITY_WARMUP && (is_begin || is_error))
-        || (activity == ACTIVITY_COOLDOWN && (is_end || is_error));
-    if !ok {
-        return None;
+    if activity != ACTIVITY_ACTIVE {
+        let is_error_probe = probe.id == fw.probe_error.load(Ordering::Relaxed);
+        let is_begin = probe.id == fw.probe_begin.load(Ordering::Relaxed);
+        let is_end = probe.id == fw.probe_end.load(Ordering::Relaxed);
+        // ERROR reports a fault of this same state (filtered on arg0 above),
+        // so it runs whenever the faulting BEGIN or END clause could run: a
+        // fault in BEGIN (WARMUP) or END (COOLDOWN) must still reach the
+        // consumer.
+        let ok = (activity == ACTIVITY_WARMUP && (is_begin || is_error_probe))
+            || (activity == ACTIVITY_COOLDOWN && (is_end || is_error_probe));
+        if !ok {
+            return None;
+        }
     }
     let alive = state.alive.load(Ordering::Relaxed);
     if now.saturating_sub(alive) > DEADMAN_TIMEOUT_NS {
@@ -332,17 +443,48 @@ fn run_ecb(
         state.reserve.load(Ordering::Relaxed)
     };
     let record_size = |epid: u32| run.record_size(epid);
-    let needed = ecb.needed as usize;
     // SAFETY: probe context on `cpu` (interrupts disabled by `fire`).
     let r = unsafe {
         buf.reserve(
-            needed,
+            ecb.needed as usize,
             ecb.alignment as usize,
             reserve,
             cooldown,
             &record_size,
         )
     }?;
+    Some(Admitted {
+        state,
+        run,
+        buf,
+        r,
+        reserve,
+    })
+}
+
+/// One admitted ECB's record, predicate and actions (the general path).
+#[allow(clippy::too_many_arguments)]
+fn run_ecb(
+    fw: &Framework,
+    probe: &Probe,
+    ecb: &Ecb,
+    cpu: usize,
+    now: u64,
+    args: &[u64; 5],
+    arg5: u64,
+    thread: &mut Option<ThreadIdentity>,
+    admitted: Admitted<'_>,
+) -> Option<EcbError> {
+    let Admitted {
+        state,
+        run,
+        buf,
+        r,
+        reserve,
+    } = admitted;
+    let is_error_probe = probe.id == fw.probe_error.load(Ordering::Relaxed);
+    let record_size = |epid: u32| run.record_size(epid);
+    let needed = ecb.needed as usize;
     // SAFETY: as above; `r` was just reserved.
     let (rec, scratch) = unsafe { buf.record_and_scratch(r, needed) }?;
     if ecb.size != 0 {
@@ -350,7 +492,6 @@ fn run_ecb(
         put_u32(rec, 4, (now >> 32) as u32);
         put_u32(rec, 8, now as u32);
     }
-    let is_error_probe = probe.id == fw.probe_error.load(Ordering::Relaxed);
     let mut hooks = Hooks {
         probe,
         state,
@@ -358,41 +499,42 @@ fn run_ecb(
         arg5,
         is_error_probe,
     };
-    // SAFETY: probe context on `cpu`.
-    let locals = unsafe { run.locals_mut(cpu) }?;
     // The VM context is built only for ECBs that run real DIF (see
     // `Ecb::needs_vm`); trivial DIFOs are evaluated inline below.
     let mut ctx = if ecb.needs_vm {
-        let tid = *thread.get_or_insert_with(|| fw.platform.current_thread());
+        // SAFETY: probe context on `cpu`.
+        let locals = unsafe { run.locals_mut(cpu) }?;
         // SAFETY: probe context; see `RunState::globals_mut` for the sharing model.
         let globals = unsafe { run.globals_mut() };
         locals.begin_firing();
-        let mut c = ExecContext::new(
+        Some(ExecContext::new(
             fw.platform,
             globals,
             locals,
             &run.dynvars,
             scratch,
             &mut hooks,
-        );
-        let prov = probe.provider();
-        c.probe = ProbeInfo {
-            epid: ecb.epid,
-            id: probe.id,
-            args: *args,
-            provider: prov.name.as_bytes(),
-            module: probe.module.as_bytes(),
-            function: probe.function.as_bytes(),
-            name: probe.name.as_bytes(),
-        };
-        c.timestamp = now;
-        c.cpu = cpu as u32;
-        c.thread = tid;
-        c.strsize = run.strsize;
-        Some(c)
+        ))
     } else {
         None
     };
+    // The probe facts are written into the context where it lies: building
+    // them aside and moving them in made the CPU reload just-written
+    // fields at a different width (a store-forwarding stall per firing).
+    if let Some(c) = ctx.as_mut() {
+        let prov = probe.provider();
+        c.probe.epid = ecb.epid;
+        c.probe.id = probe.id;
+        c.probe.args = *args;
+        c.probe.provider = prov.name.as_bytes();
+        c.probe.module = probe.module.as_bytes();
+        c.probe.function = probe.function.as_bytes();
+        c.probe.name = probe.name.as_bytes();
+        c.timestamp = now;
+        c.cpu = cpu as u32;
+        c.thread = fw.platform.current_thread();
+        c.strsize = run.strsize;
+    }
     let fault = |ndx: usize, f: &Fault| {
         buf.count_error();
         if is_error_probe {
@@ -429,12 +571,19 @@ fn run_ecb(
     let mut tuple_cursor: Option<usize> = None;
     for (i, a) in ecb.actions.iter().enumerate() {
         let ndx = i.saturating_add(1);
+        if a.in_const_key {
+            // Its aggregation's key was built at ECB creation (constant).
+            if let FastDifo::Const(v) = a.fast {
+                last_val = v;
+            }
+            continue;
+        }
         if a.intuple && a.agg.is_none() {
             // Zero only the gaps between tuple records (each record is
             // fully written below), so keys compare byte-for-byte.
             let from = tuple_cursor.unwrap_or((a.tuple_base as usize).saturating_add(4));
             if let Some(gap) = rec.get_mut(from..a.rec.offset as usize) {
-                gap.fill(0);
+                zero(gap);
             }
             tuple_cursor = Some((a.rec.offset as usize).saturating_add(a.rec.size as usize));
         }
@@ -442,6 +591,14 @@ fn run_ecb(
             (FastDifo::Const(v), _, _) => v,
             (FastDifo::Arg(i), _, _) => args.get(i).copied().unwrap_or(0),
             (FastDifo::No, Some(d), Some(c)) => match execute(d, c) {
+                // A dynamic-variable drop abandons the record and the
+                // remaining actions (FreeBSD's CPU_DTRACE_DROP).
+                Ok(_) if c.dyn_dropped => {
+                    if c.thread_local_stored {
+                        fw.platform.set_thread_predcache(0);
+                    }
+                    return None;
+                }
                 Ok(v) => v,
                 Err(f) => return fault(ndx, &f),
             },
@@ -451,10 +608,25 @@ fn run_ecb(
             let Some(aggbuf) = run.aggbufs.get(cpu) else {
                 continue;
             };
+            let arg = if g.hasarg { last_val } else { 1 };
+            last_val = val;
+            if let Some(ck) = &a.const_key {
+                let spec = AggSpec {
+                    kind: a.kind,
+                    id: g.id,
+                    initial: g.initial,
+                    key_len: ck.bytes.len(),
+                    value_off: 0,
+                    value_len: a.rec.size as usize,
+                };
+                // SAFETY: probe context on `cpu`.
+                unsafe { aggbuf.aggregate_hashed(&spec, &ck.bytes, ck.hash, val, arg) };
+                continue;
+            }
             let key_start = (g.base as usize).saturating_add(4);
             let key_end = a.rec.offset as usize;
             if let Some(gap) = rec.get_mut(tuple_cursor.take().unwrap_or(key_start)..key_end) {
-                gap.fill(0);
+                zero(gap);
             }
             let key = rec.get(key_start..key_end).unwrap_or(&[]);
             let spec = AggSpec {
@@ -465,10 +637,8 @@ fn run_ecb(
                 value_off: 0,
                 value_len: a.rec.size as usize,
             };
-            let arg = if g.hasarg { last_val } else { 1 };
             // SAFETY: probe context on `cpu`.
             unsafe { aggbuf.aggregate(&spec, key, val, arg) };
-            last_val = val;
             continue;
         }
         match a.kind {
@@ -580,6 +750,17 @@ fn run_ecb(
                     Some(s) => s,
                     None => &mut *rec,
                 };
+                if a.scalar {
+                    // Plain by-value result: what `store` would do, inline.
+                    let off = a.rec.offset as usize;
+                    if let Some(d) = dst.get_mut(off..off.saturating_add(a.rec.size as usize)) {
+                        put_scalar(d, val);
+                    }
+                    if a.kind != DTRACEACT_EXIT {
+                        last_val = val;
+                        continue;
+                    }
+                }
                 let pid = if matches!(
                     a.kind,
                     DTRACEACT_USYM
@@ -594,7 +775,10 @@ fn run_ecb(
                 } else {
                     0
                 };
-                if let Err(f) = store(
+                if a.scalar {
+                    // Stored above (an exit() value); fall through to the
+                    // state change below.
+                } else if let Err(f) = store(
                     fw.platform,
                     probe.aframes.max(0) as u32,
                     ctx.as_mut(),
@@ -643,4 +827,136 @@ fn run_ecb(
         unsafe { target.commit(target_r, ecb.size as usize) };
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )]
+
+    use super::*;
+    use crate::dif::{DynVarArena, NoHooks, StaticVars, TypeDesc};
+    use crate::platform::{AccessFault, AllocFlags, Errno, Platform};
+
+    /// Just enough platform for an execution context; no foreign memory.
+    struct Bare;
+
+    // SAFETY: probe-context methods neither allocate nor panic; there is no
+    // foreign memory, so every fault-checked load reports a bad address.
+    unsafe impl Platform for Bare {
+        fn alloc_zeroed(&self, size: usize, align: usize, _: AllocFlags) -> *mut u8 {
+            match core::alloc::Layout::from_size_align(size.max(1), align.max(1)) {
+                // SAFETY: non-zero size.
+                Ok(l) => unsafe { alloc::alloc::alloc_zeroed(l) },
+                Err(_) => core::ptr::null_mut(),
+            }
+        }
+        unsafe fn free(&self, ptr: *mut u8, size: usize, align: usize) {
+            if let Ok(l) = core::alloc::Layout::from_size_align(size.max(1), align.max(1)) {
+                // SAFETY: allocated by `alloc_zeroed` with this layout.
+                unsafe { alloc::alloc::dealloc(ptr, l) };
+            }
+        }
+        fn cpu_id(&self) -> usize {
+            0
+        }
+        fn cpu_count(&self) -> usize {
+            1
+        }
+        fn monotonic_ns(&self) -> u64 {
+            1
+        }
+        fn wall_ns(&self) -> u64 {
+            1
+        }
+        fn interrupts_disable(&self) -> usize {
+            0
+        }
+        fn interrupts_restore(&self, _: usize) {}
+        fn fault_checked_load(&self, _: u64, _: &mut [u8]) -> Result<(), AccessFault> {
+            Err(AccessFault::BadAddress)
+        }
+        fn fault_checked_user_load(&self, _: u64, _: &mut [u8]) -> Result<(), AccessFault> {
+            Err(AccessFault::BadAddress)
+        }
+        fn copyin(&self, _: u64, _: &mut [u8]) -> Result<(), Errno> {
+            Err(Errno::EFAULT)
+        }
+        fn copyout(&self, _: &[u8], _: u64) -> Result<(), Errno> {
+            Err(Errno::EFAULT)
+        }
+        fn xcall(&self, _: Option<usize>, func: fn(usize), arg: usize) {
+            func(arg);
+        }
+        fn current_thread(&self) -> ThreadIdentity {
+            ThreadIdentity::default()
+        }
+        fn current_execname(&self, buf: &mut [u8]) {
+            buf.fill(0);
+        }
+    }
+
+    impl crate::platform::PlatformTimers for Bare {
+        fn timer_create(
+            &self,
+            _: Option<usize>,
+            _: u64,
+            _: fn(usize),
+            _: usize,
+        ) -> Option<crate::platform::TimerId> {
+            None
+        }
+        fn timer_destroy(&self, _: crate::platform::TimerId) {}
+    }
+
+    static BARE: Bare = Bare;
+
+    #[test]
+    fn owned_strings_are_copied_directly_and_exactly() {
+        let difo = Difo::new(
+            alloc::vec![(35 << 24) | 1],
+            alloc::vec![],
+            b"hello world\0".to_vec(),
+            alloc::vec![],
+            TypeDesc::ctf(0, 8),
+        )
+        .unwrap();
+        let (globals, locals) = (StaticVars::empty(), StaticVars::empty());
+        let dynvars = DynVarArena::empty(&BARE).unwrap();
+        let mut scratch = [0xaau8; 64];
+        let mut hooks = NoHooks;
+        let mut ctx =
+            ExecContext::new(&BARE, &globals, &locals, &dynvars, &mut scratch, &mut hooks);
+        // "abc" in scratch, allocated exactly (no room for anything after).
+        let off = ctx.scratch.alloc(4).unwrap();
+        ctx.scratch.allocated_mut()[off..off + 3].copy_from_slice(b"abc");
+        let abc = ctx.scratch.base() + off as u64;
+        let mut out = [0xffu8; 8];
+        assert!(copy_owned_string(&ctx, &difo, abc, &mut out));
+        assert_eq!(&out, b"abc\0\0\0\0\0");
+        copy_by_ref(&mut ctx, &difo, abc, &mut out, true).unwrap();
+        assert_eq!(&out, b"abc\0\0\0\0\0");
+        // A string-table constant longer than the record: exactly
+        // `out.len()` bytes, no NUL (as the piecewise copy does).
+        let hello = difo.strtab().as_ptr() as u64;
+        let mut short = [0u8; 5];
+        assert!(copy_owned_string(&ctx, &difo, hello, &mut short));
+        assert_eq!(&short, b"hello");
+        let mut long = [0xffu8; 16];
+        copy_by_ref(&mut ctx, &difo, hello + 6, &mut long, true).unwrap();
+        assert_eq!(&long, b"world\0\0\0\0\0\0\0\0\0\0\0");
+        // The scratch allocation ends before any NUL and before the record
+        // does: not handled here; the general path faults on the bytes
+        // beyond the allocation.
+        ctx.scratch.allocated_mut()[off + 3] = b'd';
+        let mut out = [0u8; 8];
+        assert!(!copy_owned_string(&ctx, &difo, abc, &mut out));
+        assert!(copy_by_ref(&mut ctx, &difo, abc, &mut out, true).is_err());
+        // Memory the VM does not own is not this function's business.
+        assert!(!copy_owned_string(&ctx, &difo, 0x1000, &mut out));
+        assert!(copy_by_ref(&mut ctx, &difo, 0x1000, &mut out, true).is_err());
+    }
 }

@@ -211,10 +211,9 @@ fn status(fw: &Framework, state: &ConsumerState, arg: &mut [u8]) -> Result<(), E
                 filled += 1;
             }
         }
+        // FreeBSD reports the drops of committed speculative data only.
         for s in &run.specs {
-            for b in &s.bufs {
-                specdrops += b.drops.load(Ordering::Relaxed);
-            }
+            specdrops += s.drops();
         }
         dd = run.dynvars.drops();
         ddr = run.dynvars.drops_rinsing();
@@ -241,11 +240,16 @@ fn status(fw: &Framework, state: &ConsumerState, arg: &mut [u8]) -> Result<(), E
 }
 
 /// Copies in a whole DOF from user address `uaddr` (`dtrace_dof_copyin`).
+/// `dtrace_dof_copyin`: the 64-byte header first (unreadable: EFAULT), then
+/// the load size checks (`>= dof_maxsize`: E2BIG, `< 64`: EINVAL), then the
+/// whole image (unreadable, or its `loadsz` changed under us: EFAULT).
+/// The helper device returns this errno; ENABLE answers EINVAL whatever it is,
+/// as FreeBSD's `DTRACEIOC_ENABLE` does.
 fn dof_copyin(fw: &Framework, uaddr: u64) -> Result<Vec<u8>, (Errno, String)> {
     let mut hdr = [0u8; DOF_HDR_SIZE];
     fw.platform
         .copyin(uaddr, &mut hdr)
-        .map_err(|e| (e, String::from("failed to copy DOF header")))?;
+        .map_err(|_| (Errno::EFAULT, String::from("failed to copyin DOF header")))?;
     let loadsz = dof::header_loadsz(&hdr).map_err(|(e, m)| (e, m.0))?;
     let mut v = Vec::new();
     v.try_reserve_exact(loadsz)
@@ -253,9 +257,12 @@ fn dof_copyin(fw: &Framework, uaddr: u64) -> Result<Vec<u8>, (Errno, String)> {
     v.resize(loadsz, 0);
     fw.platform
         .copyin(uaddr, &mut v)
-        .map_err(|e| (e, String::from("failed to copy DOF")))?;
+        .map_err(|_| (Errno::EFAULT, String::from("failed to copyin DOF")))?;
     if get_u64(&v, 40) != Some(loadsz as u64) {
-        return Err((Errno::EINVAL, String::from("truncated DOF")));
+        return Err((
+            Errno::EFAULT,
+            String::from("DOF load size changed during copyin"),
+        ));
     }
     Ok(v)
 }
@@ -281,6 +288,8 @@ fn enable(fw: &Framework, state: &ConsumerState, arg: &mut [u8]) -> Result<(), E
         }
         return Ok(());
     }
+    // FreeBSD's ENABLE discards dtrace_dof_copyin's errno (EFAULT, E2BIG)
+    // and answers EINVAL for every DOF it could not copy in.
     let mut image = match dof_copyin(fw, dofp) {
         Ok(v) => v,
         Err((_, msg)) => {

@@ -28,6 +28,7 @@ pub mod provider;
 pub mod registry;
 pub mod run;
 pub mod spec;
+pub mod stack;
 pub mod state;
 
 pub use firing::dtrace_probe;

@@ -184,15 +184,21 @@ pub unsafe trait Platform: PlatformTimers + Sync + 'static {
 
     // ---- stacks (probe context) ---------------------------------------------
 
-    /// `stack()`: the kernel return addresses of the probe site, innermost
-    /// first, skipping `aframes` frames of provider/framework plumbing.
-    /// Returns how many were written. The default knows no stacks.
+    /// `stack()`: kernel return addresses, innermost first, starting at the
+    /// function that called `dtrace_probe()` — the framework's own frames
+    /// are those at or below [`crate::stack::entry_mark`] of this CPU (pass
+    /// every frame through a [`crate::stack::Collector`]) — then skipping
+    /// `aframes` frames of provider plumbing. With an empty `pcs` it only
+    /// counts (`stackdepth`). Returns how many were written (or counted).
+    /// The default knows no stacks.
     fn kernel_stack(&self, _pcs: &mut [u64], _aframes: u32) -> usize {
         0
     }
 
-    /// `ustack()`: the current thread's user return addresses. Returns how
-    /// many were written. The default knows no stacks.
+    /// `ustack()`: the current thread's user PCs, innermost (where the
+    /// thread entered the kernel) first. With an empty `pcs` it only counts
+    /// (`ustackdepth`). Returns how many were written (or counted). The
+    /// default knows no stacks.
     fn user_stack(&self, _pcs: &mut [u64]) -> usize {
         0
     }

@@ -113,6 +113,8 @@ pub struct Framework {
     pub probe_begin: AtomicU32,
     pub probe_end: AtomicU32,
     pub probe_error: AtomicU32,
+    /// Where each CPU's current firing entered the framework (`stack.rs`).
+    pub entry_marks: crate::stack::EntryMarks,
 }
 
 static FRAMEWORK: AtomicPtr<Framework> = AtomicPtr::new(ptr::null_mut());
@@ -161,6 +163,7 @@ pub fn install(platform: &'static dyn Platform) -> Result<&'static Framework, Er
         probe_begin: AtomicU32::new(0),
         probe_end: AtomicU32::new(0),
         probe_error: AtomicU32::new(0),
+        entry_marks: crate::stack::EntryMarks::new(platform.cpu_count()),
     });
     let raw = Box::into_raw(fw);
     if FRAMEWORK

@@ -186,20 +186,15 @@ pub fn build(
     };
     let nspec = opt(DTRACEOPT_NSPEC).max(0) as usize;
     let specsize = opt(DTRACEOPT_SPECSIZE).max(0) as usize & !7;
-    let mut specs = Vec::new();
     let uses_spec = ecbs.iter().any(|&e| {
         // SAFETY: ECB pointers in the state's table are live (null = destroyed).
         unsafe { e.as_ref() }.is_some_and(|e| e.actions.iter().any(|a| act_is_speculative(a.kind)))
     });
-    if uses_spec {
-        let total = (nspec as u128) * (specsize as u128) * (ncpu as u128);
-        if total > MAX_BUFFER_TOTAL as u128 {
-            return Err(Errno::ENOMEM);
-        }
-        for _ in 0..nspec {
-            specs.push(Speculation::new(ncpu, specsize)?);
-        }
-    }
+    // FreeBSD always creates `nspec` speculations (speculation() hands out
+    // ids even with no speculate()); their buffers are sized 0 unless some
+    // ECB speculates (fwcore, see /work/coord/fwcore-notes.md).
+    let specsize = if uses_spec { specsize } else { 0 };
+    let specs = crate::spec::allocate(nspec, ncpu, specsize, MAX_BUFFER_TOTAL as u128)?;
     // Variable storage sized from every DIFO of the state.
     let mut difos: Vec<Arc<Difo>> = Vec::new();
     for &e in ecbs {

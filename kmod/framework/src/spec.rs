@@ -8,7 +8,7 @@
 //! Probe context: `speculation`, `buffer_for`, `commit`, `discard`.
 
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::buffer::{CpuBuffer, Policy};
 use crate::bytes::{get_u32, put_u32};
@@ -26,6 +26,26 @@ pub const DISCARDING: u32 = 6;
 pub struct Speculation {
     pub state: AtomicU32,
     pub bufs: Vec<CpuBuffer>,
+    /// Drops of committed data, summed over CPUs (FreeBSD's
+    /// `dtb_xamot_drops` of speculation buffers, which STATUS reports as
+    /// `specdrops`): a commit moves its buffer's drop count here, a discard
+    /// forgets it.
+    pub committed_drops: AtomicU64,
+}
+
+impl Speculation {
+    /// Moves `buf`'s drop count into [`Speculation::committed_drops`].
+    fn keep_drops(&self, buf: &CpuBuffer) {
+        let n = buf.drops.swap(0, Ordering::Relaxed);
+        if n != 0 {
+            self.committed_drops.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Speculative data dropped so far and later committed (`specdrops`).
+    pub fn drops(&self) -> u64 {
+        self.committed_drops.load(Ordering::Relaxed)
+    }
 }
 
 impl Speculation {
@@ -38,8 +58,35 @@ impl Speculation {
         Ok(Speculation {
             state: AtomicU32::new(INACTIVE),
             bufs,
+            committed_drops: AtomicU64::new(0),
         })
     }
+}
+
+/// The `nspec` speculations of a consumer at GO, each with one buffer of
+/// `specsize` bytes per CPU. ENOMEM (as FreeBSD's `dtrace_state_go`) when
+/// `nspec` exceeds `INT_MAX` or the buffers with their headers would take
+/// more than `max_total` bytes. Not probe context (allocates).
+pub fn allocate(
+    nspec: usize,
+    ncpu: usize,
+    specsize: usize,
+    max_total: u128,
+) -> Result<Vec<Speculation>, Errno> {
+    if nspec > i32::MAX as usize {
+        return Err(Errno::ENOMEM);
+    }
+    let per_buffer = specsize as u128 + core::mem::size_of::<CpuBuffer>() as u128;
+    let total = (nspec as u128) * (ncpu.max(1) as u128) * per_buffer;
+    if total > max_total {
+        return Err(Errno::ENOMEM);
+    }
+    let mut specs = Vec::new();
+    specs.try_reserve_exact(nspec).map_err(|_| Errno::ENOMEM)?;
+    for _ in 0..nspec {
+        specs.push(Speculation::new(ncpu, specsize)?);
+    }
+    Ok(specs)
 }
 
 fn cas(a: &AtomicU32, cur: u32, new: u32) -> bool {
@@ -105,6 +152,37 @@ pub unsafe fn buffer_for(specs: &[Speculation], cpu: usize, id: u64) -> Result<&
             return Ok(buf);
         }
     }
+}
+
+/// The cleaner's part of a COMMITTINGMANY speculation on one CPU: copy
+/// this CPU's data into `dest`, empty the buffer, keep its drop count.
+///
+/// # Safety
+/// Cross-call (or probe context) on the CPU owning both buffers.
+pub unsafe fn finish_commit(
+    spec: &Speculation,
+    src: &CpuBuffer,
+    dest: &CpuBuffer,
+    now: u64,
+    fill_reserve: usize,
+    record_size: &dyn Fn(u32) -> usize,
+) {
+    // SAFETY: caller contract.
+    unsafe {
+        copy_into(src, dest, now, fill_reserve, record_size);
+        src.reset();
+    }
+    spec.keep_drops(src);
+}
+
+/// The cleaner's part of a DISCARDING speculation on one CPU.
+///
+/// # Safety
+/// As [`finish_commit`].
+pub unsafe fn finish_discard(src: &CpuBuffer) {
+    // SAFETY: caller contract.
+    unsafe { src.reset() };
+    src.drops.store(0, Ordering::Relaxed);
 }
 
 /// Copies `src`'s records into `dest` (the principal buffer), rewriting the
@@ -198,6 +276,7 @@ pub unsafe fn commit(
         copy_into(src, dest, now, fill_reserve, record_size);
         src.reset();
     }
+    s.keep_drops(src);
     if cur == ACTIVE || (cur == ACTIVEONE && new == COMMITTING) {
         cas(&s.state, COMMITTING, INACTIVE);
     }
@@ -235,5 +314,6 @@ pub unsafe fn discard(specs: &[Speculation], cpu: usize, id: u64) -> Result<(), 
     }
     // SAFETY: probe context on `cpu`.
     unsafe { buf.reset() };
+    buf.drops.store(0, Ordering::Relaxed);
     Ok(())
 }

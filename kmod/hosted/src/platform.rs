@@ -15,6 +15,14 @@
 //! Fault-checked loads, copyin and copyout use `process_vm_readv` /
 //! `process_vm_writev` on our own pid, which report EFAULT for unmapped or
 //! protected addresses instead of faulting: they really cannot crash.
+//! Stacks (`stack()`, `ustack()`, `stackdepth`, `caller`, `ucaller`) are
+//! the firing thread's own: walked through frame pointers (via the
+//! fault-checked load, bounded by `stack::MAX_WALK` and the stack span) when
+//! this build keeps them — checked once at start — and otherwise through
+//! libgcc's DWARF unwinder (`_Unwind_Backtrace`), since Rust builds omit
+//! frame pointers by default. Only PCs inside the executable mappings seen
+//! at start are accepted by the frame-pointer walk. The hosted "user" stack
+//! is the same walk: the traced code is this process.
 //! Timers are threads. Time is the invariant TSC calibrated against
 //! `CLOCK_MONOTONIC` when the CPU has one (else `CLOCK_MONOTONIC`), and
 //! `CLOCK_REALTIME` for wall time.
@@ -29,6 +37,7 @@ use std::time::Duration;
 use rdtrace_framework::platform::{
     AccessFault, AllocFlags, Errno, Platform, PlatformTimers, ThreadIdentity, TimerId,
 };
+use rdtrace_framework::stack;
 
 /// One virtual CPU's probe-context lock (0 = free, else owner token).
 #[repr(align(64))]
@@ -104,6 +113,11 @@ pub struct HostedPlatform {
     timers: Mutex<Vec<Option<Timer>>>,
     execname: [u8; 32],
     pid: i32,
+    /// Executable mappings of this process (stack PCs must lie in one).
+    code: CodeRanges,
+    /// Whether this build keeps frame pointers (checked at start): stacks
+    /// are then walked through them, else through the system unwinder.
+    frame_pointers: bool,
 }
 
 thread_local! {
@@ -179,6 +193,48 @@ impl HostedPlatform {
             execname,
             // SAFETY: getpid has no preconditions.
             pid: unsafe { libc::getpid() },
+            code: CodeRanges::of_this_process(),
+            frame_pointers: false,
+        }
+        .with_frame_pointer_check()
+    }
+
+    /// Finds out whether this build keeps frame pointers: a walk from a
+    /// known function must find its caller's return address.
+    fn with_frame_pointer_check(mut self) -> HostedPlatform {
+        let outer: fn(&HostedPlatform) -> u64 = frame_check_outer;
+        let ra = frame_check_outer(&self);
+        self.frame_pointers = ra.wrapping_sub(outer as *const () as u64) < 256;
+        self
+    }
+
+    /// Whether stacks are walked through frame pointers (else the unwinder).
+    pub fn walks_frame_pointers(&self) -> bool {
+        self.frame_pointers
+    }
+
+    /// The stack of the calling thread, as [`stack::Collector`] wants it.
+    /// Not inlined: the walk starts from its own frame.
+    #[inline(never)]
+    fn collect_stack(&self, pcs: &mut [u64], aframes: u32) -> usize {
+        let mark = stack::entry_mark(self.cpu_id());
+        let mut sink = stack::Collector::new(mark, aframes, pcs);
+        let fp = current_frame_pointer();
+        if self.frame_pointers && fp != 0 {
+            let here = 0u8;
+            let mut mem = HostedStackMemory {
+                platform: self,
+                low: &here as *const u8 as u64,
+            };
+            stack::walk_frame_pointers(
+                &mut mem,
+                stack::FrameLayout::native(),
+                fp,
+                stack::DEFAULT_MAX_SPAN,
+                &mut sink,
+            )
+        } else {
+            unwind_stack(&mut sink)
         }
     }
 
@@ -285,13 +341,15 @@ unsafe impl Platform for HostedPlatform {
 
     fn interrupts_disable(&self) -> usize {
         if let Some((cpu, depth)) = CURRENT.with(|c| c.get()) {
-            CURRENT.with(|c| c.set(Some((cpu, depth + 1))));
+            CURRENT.with(|c| c.set(Some((cpu, depth.saturating_add(1)))));
             return 1;
         }
         let me = token();
         let n = self.cpus.len();
         let cpu = if let Some(b) = BOUND.with(|b| b.get()) {
-            let b = b % n;
+            // A bound thread names a valid CPU: no division per firing (a
+            // `div` costs as much as the whole claim).
+            let b = if b < n { b } else { b % n };
             self.take(b, me);
             b
         } else {
@@ -416,6 +474,16 @@ unsafe impl Platform for HostedPlatform {
         PREDCACHE.with(|c| c.set(id));
     }
 
+    fn kernel_stack(&self, pcs: &mut [u64], aframes: u32) -> usize {
+        self.collect_stack(pcs, aframes)
+    }
+
+    /// The hosted kernel runs in the traced process itself, so its "user"
+    /// stack is the same walk (the probe site's callers, no aframes).
+    fn user_stack(&self, pcs: &mut [u64]) -> usize {
+        self.collect_stack(pcs, 0)
+    }
+
     fn log(&self, message: &str) {
         if std::env::var_os("RDTRACE_VERBOSE").is_some() {
             eprintln!("{message}");
@@ -515,4 +583,170 @@ impl PlatformTimers for HostedPlatform {
 pub fn verbose() -> bool {
     static V: OnceLock<bool> = OnceLock::new();
     *V.get_or_init(|| std::env::var_os("RDTRACE_VERBOSE").is_some())
+}
+
+// ---- stacks ---------------------------------------------------------------
+
+/// Up to 64 executable mappings, read from /proc/self/maps at start (not
+/// probe context); code mapped later is not recognised.
+struct CodeRanges {
+    ranges: [(u64, u64); 64],
+    len: usize,
+}
+
+impl CodeRanges {
+    fn of_this_process() -> CodeRanges {
+        let mut c = CodeRanges {
+            ranges: [(0, 0); 64],
+            len: 0,
+        };
+        let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+            return c;
+        };
+        for line in maps.lines() {
+            let mut fields = line.split_whitespace();
+            let (Some(range), Some(perms)) = (fields.next(), fields.next()) else {
+                continue;
+            };
+            if !perms.contains('x') || c.len >= c.ranges.len() {
+                continue;
+            }
+            let Some((lo, hi)) = range.split_once('-') else {
+                continue;
+            };
+            if let (Ok(lo), Ok(hi)) = (u64::from_str_radix(lo, 16), u64::from_str_radix(hi, 16)) {
+                c.ranges[c.len] = (lo, hi);
+                c.len += 1;
+            }
+        }
+        c
+    }
+
+    fn contains(&self, pc: u64) -> bool {
+        self.ranges[..self.len]
+            .iter()
+            .any(|&(lo, hi)| (lo..hi).contains(&pc))
+    }
+}
+
+/// The calling thread's stack as the frame-pointer walker sees it: loads go
+/// through `process_vm_readv` (never fault), frames lie above the walker.
+struct HostedStackMemory<'a> {
+    platform: &'a HostedPlatform,
+    low: u64,
+}
+
+impl stack::FrameMemory for HostedStackMemory<'_> {
+    fn load_u64(&mut self, addr: u64) -> Option<u64> {
+        let mut b = [0u8; 8];
+        self.platform
+            .fault_checked_load(addr, &mut b)
+            .ok()
+            .map(|()| u64::from_ne_bytes(b))
+    }
+
+    fn plausible_frame(&self, fp: u64) -> bool {
+        fp > self.low && fp - self.low < stack::DEFAULT_MAX_SPAN
+    }
+
+    fn plausible_pc(&self, pc: u64) -> bool {
+        self.platform.code.contains(pc)
+    }
+}
+
+/// The frame pointer register (0 where we do not know how to read it).
+#[inline(always)]
+fn current_frame_pointer() -> u64 {
+    let fp: u64;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: reads a register; no memory access, no side effects.
+    unsafe {
+        core::arch::asm!("mov {}, rbp", out(reg) fp, options(nomem, nostack, preserves_flags));
+    }
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: as above.
+    unsafe {
+        core::arch::asm!("mov {}, x29", out(reg) fp, options(nomem, nostack, preserves_flags));
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        fp = 0;
+    }
+    fp
+}
+
+/// The return address in this function's frame record, read safely.
+#[inline(never)]
+fn frame_check_inner(p: &HostedPlatform) -> u64 {
+    let fp = current_frame_pointer();
+    let mut b = [0u8; 8];
+    let at = fp.wrapping_add_signed(stack::FrameLayout::native().return_pc);
+    if fp == 0 || p.fault_checked_load(at, &mut b).is_err() {
+        return 0;
+    }
+    u64::from_ne_bytes(b)
+}
+
+#[inline(never)]
+fn frame_check_outer(p: &HostedPlatform) -> u64 {
+    std::hint::black_box(frame_check_inner(std::hint::black_box(p)))
+}
+
+#[repr(C)]
+struct UnwindContext {
+    _opaque: [u8; 0],
+}
+
+type UnwindTraceFn = extern "C" fn(*mut UnwindContext, *mut libc::c_void) -> libc::c_int;
+
+extern "C" {
+    // libgcc_s's DWARF unwinder (linked by std on Linux): walks without
+    // frame pointers, allocation-free once the process's frame tables are
+    // located.
+    fn _Unwind_Backtrace(trace: UnwindTraceFn, arg: *mut libc::c_void) -> libc::c_int;
+    fn _Unwind_GetIP(ctx: *mut UnwindContext) -> usize;
+    fn _Unwind_GetCFA(ctx: *mut UnwindContext) -> usize;
+}
+
+struct UnwindState<'s, 'o> {
+    sink: &'s mut stack::Collector<'o>,
+    frames: usize,
+}
+
+extern "C" fn unwind_frame(ctx: *mut UnwindContext, arg: *mut libc::c_void) -> libc::c_int {
+    const CONTINUE: libc::c_int = 0; // _URC_NO_REASON
+    const STOP: libc::c_int = 4; // _URC_NORMAL_STOP
+                                 // SAFETY: `arg` is the UnwindState `unwind_stack` passed, alive for the
+                                 // whole _Unwind_Backtrace call; `ctx` is the unwinder's current frame.
+    let (state, ip, cfa) = unsafe {
+        (
+            &mut *(arg as *mut UnwindState<'_, '_>),
+            _Unwind_GetIP(ctx) as u64,
+            _Unwind_GetCFA(ctx) as u64,
+        )
+    };
+    state.frames += 1;
+    if ip == 0 || state.frames > stack::MAX_WALK {
+        return STOP;
+    }
+    // At each step libgcc's context holds the return address into the
+    // current function and the CFA of the frame it returns from (its callee).
+    if !state.sink.offer(cfa, ip) {
+        return STOP;
+    }
+    CONTINUE
+}
+
+/// Offers the calling thread's frames, as (callee CFA, caller PC), to `sink`.
+fn unwind_stack(sink: &mut stack::Collector<'_>) -> usize {
+    let mut state = UnwindState { sink, frames: 0 };
+    // SAFETY: the callback only reads the context it is given and the
+    // state, which outlives the call.
+    unsafe {
+        _Unwind_Backtrace(
+            unwind_frame,
+            &mut state as *mut UnwindState<'_, '_> as *mut libc::c_void,
+        );
+    }
+    state.sink.count()
 }

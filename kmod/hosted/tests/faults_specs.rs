@@ -481,3 +481,296 @@ fn predicate_fault_reports_action_index_zero() {
     stop(&c).unwrap();
     assert_eq!(error_args(&c), vec![[1, 0, 4, DTRACEFLT_DIVZERO, 0]]);
 }
+
+#[test]
+fn speculation_ids_are_handed_out_without_any_speculate_action() {
+    // FreeBSD creates `nspec` speculations at GO whether or not an ECB
+    // speculates (only their buffers shrink to 0): speculation() must hand
+    // out 1..=nspec and then 0, counting the failure as unavail.
+    let ids = test_provider("tspecids", &["new"]);
+    let c = open();
+    let d = dof(
+        &[Clause::new("tspecids:::new", vec![Act::trace(call(10))])],
+        &[(0, 64 * 1024), (DTRACEOPT_NSPEC as u32, 2)],
+    );
+    enable(&c, &d).unwrap();
+    go(&c).unwrap();
+    for _ in 0..3 {
+        fire(ids[0], [0; 5]);
+    }
+    let st = status(&c).unwrap();
+    assert_eq!(st.specdrops_unavail(), 1);
+    assert_eq!(st.specdrops_busy(), 0);
+    stop(&c).unwrap();
+    let got: Vec<u64> = all_records(&c)
+        .iter()
+        .filter(|r| r.epid == 1)
+        .map(|r| u64_at(&r.bytes, 16))
+        .collect();
+    assert_eq!(got, vec![1, 2, 0]);
+}
+
+#[test]
+fn committingmany_speculation_is_busy_until_the_cleaner_runs() {
+    if ncpu() < 2 {
+        return;
+    }
+    let ids = test_provider("tspecreuse", &["new", "spec", "commit"]);
+    let c = open();
+    let d = dof(
+        &[
+            Clause::new("tspecreuse:::new", vec![Act::trace(call(10))]),
+            Clause::new(
+                "tspecreuse:::spec",
+                vec![
+                    Act::new(DTRACEACT_SPECULATE, Some(Dif::constant(1))),
+                    Act::trace(Dif::var(0x106)),
+                ],
+            ),
+            Clause::new(
+                "tspecreuse:::commit",
+                vec![Act::new(DTRACEACT_COMMIT, Some(Dif::constant(1)))],
+            ),
+        ],
+        &[
+            (0, 64 * 1024),
+            (DTRACEOPT_NSPEC as u32, 1),
+            // The slowest cleaner FreeBSD allows (60 s): nothing cleans
+            // while the test looks at the COMMITTINGMANY state.
+            (DTRACEOPT_CLEANRATE as u32, 60_000_000_000),
+        ],
+    );
+    enable(&c, &d).unwrap();
+    go(&c).unwrap();
+    let on = |cpu: usize, id: u32, arg: u64| {
+        std::thread::spawn(move || {
+            rdtrace_hosted::platform::bind_cpu(Some(cpu));
+            fire(id, [arg, 0, 0, 0, 0]);
+        })
+        .join()
+        .unwrap();
+    };
+    on(0, ids[0], 0); // speculation() -> 1 (ACTIVE)
+    on(0, ids[1], 10); // ACTIVEONE
+    on(1, ids[1], 11); // ACTIVEMANY
+    on(0, ids[2], 0); // COMMITTINGMANY: not reusable until every CPU is cleaned
+    on(0, ids[0], 0); // -> 0, counted busy
+    let st = status(&c).unwrap();
+    assert_eq!(st.specdrops_busy(), 1);
+    assert_eq!(st.specdrops_unavail(), 0);
+    stop(&c).unwrap();
+    let firsts: Vec<u64> = all_records(&c)
+        .iter()
+        .filter(|r| r.epid == 1)
+        .map(|r| u64_at(&r.bytes, 16))
+        .collect();
+    assert_eq!(firsts, vec![1, 0]);
+}
+
+#[test]
+fn committed_speculation_on_one_cpu_is_free_again_at_once() {
+    rdtrace_hosted::platform::bind_cpu(Some(0));
+    let ids = test_provider("tspecfree", &["new", "spec", "commit", "discard"]);
+    let c = open();
+    let d = dof(
+        &[
+            Clause::new("tspecfree:::new", vec![Act::trace(call(10))]),
+            Clause::new(
+                "tspecfree:::spec",
+                vec![
+                    Act::new(DTRACEACT_SPECULATE, Some(Dif::constant(1))),
+                    Act::trace(Dif::var(0x106)),
+                ],
+            ),
+            Clause::new(
+                "tspecfree:::commit",
+                vec![Act::new(DTRACEACT_COMMIT, Some(Dif::constant(1)))],
+            ),
+            Clause::new(
+                "tspecfree:::discard",
+                vec![Act::new(DTRACEACT_DISCARD, Some(Dif::constant(1)))],
+            ),
+        ],
+        &[
+            (0, 64 * 1024),
+            (DTRACEOPT_NSPEC as u32, 1),
+            (DTRACEOPT_CLEANRATE as u32, 60_000_000_000),
+        ],
+    );
+    enable(&c, &d).unwrap();
+    go(&c).unwrap();
+    // ACTIVE -> commit with no data: COMMITTING -> INACTIVE at once.
+    fire(ids[0], [0; 5]);
+    fire(ids[2], [0; 5]);
+    // ACTIVEONE with this CPU's data -> commit: INACTIVE at once.
+    fire(ids[0], [0; 5]);
+    fire(ids[1], [5, 0, 0, 0, 0]);
+    fire(ids[2], [0; 5]);
+    // ACTIVEONE with data -> discard: INACTIVE at once.
+    fire(ids[0], [0; 5]);
+    fire(ids[1], [6, 0, 0, 0, 0]);
+    fire(ids[3], [0; 5]);
+    // ACTIVE -> discard: DISCARDING, busy until the cleaner runs.
+    fire(ids[0], [0; 5]);
+    fire(ids[3], [0; 5]);
+    fire(ids[0], [0; 5]);
+    let st = status(&c).unwrap();
+    assert_eq!(st.specdrops_busy(), 1);
+    assert_eq!(st.specdrops_unavail(), 0);
+    stop(&c).unwrap();
+    rdtrace_hosted::platform::bind_cpu(None);
+    let recs = all_records(&c);
+    let firsts: Vec<u64> = recs
+        .iter()
+        .filter(|r| r.epid == 1)
+        .map(|r| u64_at(&r.bytes, 16))
+        .collect();
+    assert_eq!(firsts, vec![1, 1, 1, 1, 0]);
+    let committed: Vec<u64> = recs
+        .iter()
+        .filter(|r| r.epid == 2)
+        .map(|r| u64_at(&r.bytes, 16))
+        .collect();
+    assert_eq!(committed, vec![5]);
+}
+
+/// `a[<key_var>] = arg1; return arg1` with `a` a global associative array.
+fn assoc_store_keyed(key_var: u32) -> Dif {
+    let mut d = assoc_store();
+    d.text[0] = imm(dof_builder::op::LDGS, key_var, 1);
+    d
+}
+
+#[test]
+fn a_dynamic_variable_drop_abandons_the_clause_like_cpu_dtrace_drop() {
+    let ids = test_provider("tdyndrop", &["fill", "multi"]);
+    let c = open();
+    let d = dof(
+        &[
+            Clause::new("tdyndrop:::fill", vec![Act::trace(assoc_store())]),
+            // Three stores of new keys (arg0, arg2, arg3), then a trace.
+            Clause::new(
+                "tdyndrop:::multi",
+                vec![
+                    Act::trace(assoc_store_keyed(0x106)),
+                    Act::trace(assoc_store_keyed(0x108)),
+                    Act::trace(assoc_store_keyed(0x109)),
+                    Act::trace(Dif::constant(99)),
+                ],
+            ),
+        ],
+        &[
+            (0, 1 << 20),
+            (DTRACEOPT_DYNVARSIZE as u32, 1024),
+            // No cleaning during the test.
+            (DTRACEOPT_CLEANRATE as u32, 60_000_000_000),
+        ],
+    );
+    enable(&c, &d).unwrap();
+    go(&c).unwrap();
+    let mut k = 0;
+    while status(&c).unwrap().dyndrops() == 0 {
+        fire(ids[0], [k, 1, 0, 0, 0]);
+        k += 1;
+        assert!(k < 1000, "a 1 KiB arena fills up");
+    }
+    let before = status(&c).unwrap().dyndrops();
+    fire(ids[1], [100_000, 1, 100_001, 100_002, 0]);
+    fire(ids[1], [200_000, 1, 200_001, 200_002, 0]);
+    let st = status(&c).unwrap();
+    assert_eq!(
+        st.dyndrops(),
+        before + 2,
+        "one drop per firing: the first failed store ends the clause"
+    );
+    assert_eq!(st.errors(), 0, "a drop is not an error");
+    stop(&c).unwrap();
+    let multi = all_records(&c).iter().filter(|r| r.epid == 2).count();
+    assert_eq!(multi, 0, "the dropped clause's record is abandoned");
+}
+
+#[test]
+fn an_absurd_nspec_fails_go_with_enomem() {
+    // Found by the enable_dof fuzz target: speculations exist whether or not
+    // an ECB speculates, so a huge nspec must be refused, not allocated.
+    let ids = test_provider("tnspec", &["p"]);
+    let _ = ids;
+    let c = open();
+    let d = dof(
+        &[Clause::new("tnspec:::p", vec![Act::trace(call(10))])],
+        &[(0, 4096), (DTRACEOPT_NSPEC as u32, 8_841_596_928)],
+    );
+    enable(&c, &d).unwrap();
+    assert_eq!(go(&c), Err(rdtrace_hosted::Errno::ENOMEM));
+    // A sane nspec still works on a fresh consumer.
+    let c = open();
+    let d = dof(
+        &[Clause::new("tnspec:::p", vec![Act::trace(call(10))])],
+        &[(0, 4096), (DTRACEOPT_NSPEC as u32, 64)],
+    );
+    enable(&c, &d).unwrap();
+    go(&c).unwrap();
+    stop(&c).unwrap();
+}
+
+#[test]
+fn specdrops_count_only_committed_speculations() {
+    // FreeBSD moves a speculation buffer's drops to its reported count on
+    // commit() and forgets them on discard().
+    rdtrace_hosted::platform::bind_cpu(Some(0));
+    let ids = test_provider("tspecdrops", &["new", "spec", "commit", "discard"]);
+    let c = open();
+    let d = dof(
+        &[
+            Clause::new("tspecdrops:::new", vec![Act::trace(call(10))]),
+            Clause::new(
+                "tspecdrops:::spec",
+                vec![
+                    Act::new(DTRACEACT_SPECULATE, Some(Dif::constant(1))),
+                    Act::trace(Dif::var(0x106)),
+                ],
+            ),
+            Clause::new(
+                "tspecdrops:::commit",
+                vec![Act::new(DTRACEACT_COMMIT, Some(Dif::constant(1)))],
+            ),
+            Clause::new(
+                "tspecdrops:::discard",
+                vec![Act::new(DTRACEACT_DISCARD, Some(Dif::constant(1)))],
+            ),
+        ],
+        &[
+            (0, 64 * 1024),
+            (DTRACEOPT_NSPEC as u32, 1),
+            (DTRACEOPT_SPECSIZE as u32, 24),
+            (DTRACEOPT_CLEANRATE as u32, 60_000_000_000),
+        ],
+    );
+    enable(&c, &d).unwrap();
+    go(&c).unwrap();
+    // Two records into a one-record buffer, then discard: nothing reported.
+    fire(ids[0], [0; 5]);
+    fire(ids[1], [1, 0, 0, 0, 0]);
+    fire(ids[1], [2, 0, 0, 0, 0]);
+    assert_eq!(status(&c).unwrap().specdrops(), 0, "not committed yet");
+    fire(ids[3], [0; 5]);
+    assert_eq!(
+        status(&c).unwrap().specdrops(),
+        0,
+        "discarded drops are forgotten"
+    );
+    // The same, committed: the drop is reported.
+    fire(ids[0], [0; 5]);
+    fire(ids[1], [3, 0, 0, 0, 0]);
+    fire(ids[1], [4, 0, 0, 0, 0]);
+    fire(ids[2], [0; 5]);
+    assert_eq!(status(&c).unwrap().specdrops(), 1);
+    stop(&c).unwrap();
+    rdtrace_hosted::platform::bind_cpu(None);
+    let committed: Vec<u64> = all_records(&c)
+        .iter()
+        .filter(|r| r.epid == 2)
+        .map(|r| u64_at(&r.bytes, 16))
+        .collect();
+    assert_eq!(committed, vec![3]);
+}

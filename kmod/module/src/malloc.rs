@@ -12,6 +12,9 @@
 //!   in a sleepable context (module load/unload, cdev open/ioctl/close) open
 //!   around their work. Probe context never allocates at all.
 //!
+//! A thread inside a `static_arena::ArenaScope` allocates from that arena
+//! instead (objects living as long as the module).
+//!
 //! All memory is charged to the kernel's `M_DEVBUF` malloc type: defining our
 //! own type would tie the module to the release-specific `M_VERSION` and
 //! `struct malloc_type` layout.
@@ -185,6 +188,21 @@ mod kernel {
     /// The module's global allocator (see the module comment).
     pub struct KernelAllocator;
 
+    /// An allocation from the static arena, when this thread is inside an
+    /// `ArenaScope` and the arena has room.
+    fn from_arena(layout: Layout, zeroed: bool) -> Option<*mut u8> {
+        if !crate::static_arena::arena_owner(current_thread()) {
+            return None;
+        }
+        let ptr = crate::static_arena::arena_alloc(layout.size(), layout.align(), zeroed);
+        (!ptr.is_null()).then_some(ptr)
+    }
+
+    /// The calling thread (`curthread`), as the arena scope records it.
+    pub fn this_thread() -> usize {
+        current_thread()
+    }
+
     fn may_sleep_here() -> bool {
         SLEEPABLE.contains(current_thread())
     }
@@ -193,14 +211,24 @@ mod kernel {
     // bytes, are aligned as requested (or null), and stay valid until dealloc.
     unsafe impl GlobalAlloc for KernelAllocator {
         unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            if let Some(ptr) = from_arena(layout, false) {
+                return ptr;
+            }
             kernel_alloc(layout.size(), layout.align(), false, may_sleep_here())
         }
 
         unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            if let Some(ptr) = from_arena(layout, true) {
+                return ptr;
+            }
             kernel_alloc(layout.size(), layout.align(), true, may_sleep_here())
         }
 
         unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
+            if crate::static_arena::in_arena(ptr) {
+                // Arena memory comes back as a whole at unload.
+                return;
+            }
             // SAFETY: GlobalAlloc's contract: ptr came from this allocator.
             unsafe { kernel_free(ptr) }
         }

@@ -99,6 +99,7 @@ mod kernel {
             ));
             let _ = framework::detach();
             uninstall_trap_hook();
+            crate::static_arena::release_arena();
             return error;
         }
         if let Err(error) = create_devices() {
@@ -106,6 +107,7 @@ mod kernel {
             let _ = detach_providers();
             let _ = framework::detach();
             uninstall_trap_hook();
+            crate::static_arena::release_arena();
             return error;
         }
         0
@@ -122,6 +124,9 @@ mod kernel {
         match detached {
             Ok(()) => {
                 uninstall_trap_hook();
+                // Nothing refers to module-lifetime objects any more; their
+                // statics vanish with the module's memory.
+                crate::static_arena::release_arena();
                 0
             }
             Err(Errno(error)) => {

@@ -13,6 +13,11 @@
 //! * `current_thread` fills in only `curthread`; pid/tid/uid/... need the
 //!   release-specific `struct thread`/`struct proc` offsets, and
 //!   `current_execname` is empty for the same reason.
+//! * `stack()`/`stackdepth`/`caller` walk the kernel frame-pointer chain
+//!   through the fault-checked load, bounded in depth and to
+//!   [`KERNEL_STACK_SPAN`] above the walker. `ustack()`/`ucaller` are not
+//!   implemented (they need the release-specific `td_frame` offset to reach
+//!   the user trap frame) and record no PCs.
 //! * `destructive_allowed` keeps the framework's default (allowed): the
 //!   `security.bsd.allow_destructive_dtrace` tunable is not read yet.
 //!
@@ -145,6 +150,38 @@ pub fn choose_cpuid_offset(
     })
 }
 
+/// How far (bytes) above the walker's own frame a kernel frame may lie: a
+/// few kernel stack pages (KSTACK_PAGES is 4 on amd64 by default) with
+/// generous room for kernels built with larger stacks.
+pub const KERNEL_STACK_SPAN: u64 = 64 * 1024;
+
+/// A kernel thread stack as the framework's frame-pointer walker
+/// (`rdtrace_framework::stack`) sees it: frame pointers lie between the
+/// walker's frame and [`KERNEL_STACK_SPAN`] above it, return addresses are
+/// kernel addresses, and every load goes through `load` (the fault-checked
+/// kernel load). *Probe context.*
+pub struct KernelFrames<L: FnMut(u64) -> Option<u64>> {
+    pub load: L,
+    /// The walker's own frame (nothing below it is a caller's frame).
+    pub low: u64,
+    /// The lowest kernel address of the architecture.
+    pub floor: u64,
+}
+
+impl<L: FnMut(u64) -> Option<u64>> rdtrace_framework::stack::FrameMemory for KernelFrames<L> {
+    fn load_u64(&mut self, addr: u64) -> Option<u64> {
+        (self.load)(addr)
+    }
+
+    fn plausible_frame(&self, fp: u64) -> bool {
+        fp >= self.floor && fp >= self.low && fp - self.low < KERNEL_STACK_SPAN
+    }
+
+    fn plausible_pc(&self, pc: u64) -> bool {
+        pc >= self.floor
+    }
+}
+
 #[cfg(target_os = "none")]
 mod kernel {
     use super::*;
@@ -205,6 +242,28 @@ mod kernel {
         if request.target.is_none_or(|cpu| cpu == here) {
             (request.func)(request.arg);
         }
+    }
+
+    /// This CPU's frame-pointer register (rbp / x29 / s0).
+    #[inline(always)]
+    fn current_frame_pointer() -> u64 {
+        let fp: u64;
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: reads a register; no memory access, no side effects.
+        unsafe {
+            core::arch::asm!("mov {}, rbp", out(reg) fp, options(nomem, nostack, preserves_flags));
+        }
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: as above.
+        unsafe {
+            core::arch::asm!("mov {}, x29", out(reg) fp, options(nomem, nostack, preserves_flags));
+        }
+        #[cfg(target_arch = "riscv64")]
+        // SAFETY: as above.
+        unsafe {
+            core::arch::asm!("mv {}, s0", out(reg) fp, options(nomem, nostack, preserves_flags));
+        }
+        fp
     }
 
     fn errno_of_copy(result: i32) -> Result<(), Errno> {
@@ -342,6 +401,33 @@ mod kernel {
 
         fn current_execname(&self, buf: &mut [u8]) {
             buf.fill(0);
+        }
+
+        /// Walks the kernel frame-pointer chain (the kernel targets keep
+        /// frame pointers: `frame-pointer: always`) from this frame.
+        #[inline(never)]
+        fn kernel_stack(&self, pcs: &mut [u64], aframes: u32) -> usize {
+            use rdtrace_framework::stack;
+            let fp = current_frame_pointer();
+            let mark = stack::entry_mark(self.cpu_id());
+            let mut sink = stack::Collector::new(mark, aframes, pcs);
+            let mut frames = KernelFrames {
+                load: |addr: u64| {
+                    let mut b = [0u8; 8];
+                    self.fault_checked_load(addr, &mut b)
+                        .ok()
+                        .map(|()| u64::from_ne_bytes(b))
+                },
+                low: fp,
+                floor: kernel_address_floor(TARGET_ARCH),
+            };
+            stack::walk_frame_pointers(
+                &mut frames,
+                stack::FrameLayout::native(),
+                fp,
+                KERNEL_STACK_SPAN,
+                &mut sink,
+            )
         }
 
         fn log(&self, message: &str) {
@@ -511,5 +597,72 @@ mod tests {
         );
         // No CPU present at all: refuse.
         assert_eq!(choose_cpuid_offset(&[60], 1, |_, _| Some(None)), None);
+    }
+
+    #[test]
+    fn kernel_frames_walk_stops_outside_the_kernel_stack() {
+        use rdtrace_framework::stack::{walk_frame_pointers, Collector, FrameLayout};
+        let floor = kernel_address_floor("x86_64");
+        let base = 0xffff_fe00_0010_0000u64;
+        // Three frames, then a link to a user address (the trap frame's rbp).
+        let words = [
+            (base, base + 0x40),
+            (base + 8, 0xffff_ffff_8010_0000),
+            (base + 0x40, base + 0x80),
+            (base + 0x48, 0xffff_ffff_8020_0000),
+            (base + 0x80, 0x7fff_ffff_e000),
+            (base + 0x88, 0xffff_ffff_8030_0000),
+        ];
+        let mut loads = 0;
+        let mut frames = KernelFrames {
+            load: |a: u64| {
+                loads += 1;
+                words.iter().find(|w| w.0 == a).map(|w| w.1)
+            },
+            low: base,
+            floor,
+        };
+        let mut out = [0u64; 8];
+        let mut c = Collector::new(0, 0, &mut out);
+        let n = walk_frame_pointers(
+            &mut frames,
+            FrameLayout::X86_64,
+            base,
+            KERNEL_STACK_SPAN,
+            &mut c,
+        );
+        assert_eq!(n, 3);
+        assert_eq!(
+            &out[..3],
+            &[
+                0xffff_ffff_8010_0000,
+                0xffff_ffff_8020_0000,
+                0xffff_ffff_8030_0000
+            ]
+        );
+        assert!(loads <= 6);
+        // A user-space return address ends the walk.
+        let mut frames = KernelFrames {
+            load: |a: u64| {
+                if a == base + 8 {
+                    Some(0x40_1000)
+                } else {
+                    Some(base + 0x40)
+                }
+            },
+            low: base,
+            floor,
+        };
+        let mut c = Collector::new(0, 0, &mut out);
+        assert_eq!(
+            walk_frame_pointers(
+                &mut frames,
+                FrameLayout::X86_64,
+                base,
+                KERNEL_STACK_SPAN,
+                &mut c
+            ),
+            0
+        );
     }
 }

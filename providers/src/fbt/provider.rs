@@ -78,8 +78,13 @@ pub const MAX_FUNCTION_BYTES: u64 = 1 << 20;
 
 struct FbtProbe<E> {
     id: u32,
+    /// Start address of the probed function.
+    function: u64,
     sites: Vec<PatchSite<E>>,
     enabled: bool,
+    /// Whether the breakpoints were ever written (only then can a trap
+    /// handler still be looking at this probe's sites).
+    ever_enabled: bool,
 }
 
 /// One patch site as the trap handler sees it.
@@ -185,13 +190,13 @@ where
             // No dtrace_probe_lookup here: it scans every probe, and
             // `functions_seen` already keeps a function from being provided twice.
             if let Some(entry) = entry {
-                if self.create(handle, module, f.name, "entry", vec![entry]) {
+                if self.create(handle, module, f, "entry", vec![entry]) {
                     stats.entry_probes += 1;
                 }
             }
             if !returns.is_empty() {
                 let n = returns.len();
-                if self.create(handle, module, f.name, "return", returns) {
+                if self.create(handle, module, f, "return", returns) {
                     stats.return_probes += 1;
                     stats.return_sites += n;
                 }
@@ -205,14 +210,14 @@ where
         &self,
         handle: ProviderHandle,
         module: &str,
-        function: &str,
+        function: FunctionSymbol<'_>,
         name: &str,
         sites: Vec<PatchSite<I::Emulation>>,
     ) -> bool {
         let parg = self.probes.lock().len();
-        let id = self
-            .host
-            .probe_create(handle, module, function, name, I::AFRAMES as i32, parg);
+        let id =
+            self.host
+                .probe_create(handle, module, function.name, name, I::AFRAMES as i32, parg);
         if id == 0 {
             return false;
         }
@@ -226,8 +231,10 @@ where
         if let Some(slot) = probes.get_mut(parg) {
             *slot = Some(FbtProbe {
                 id,
+                function: function.addr,
                 sites,
                 enabled: false,
+                ever_enabled: false,
             });
         }
         true
@@ -294,6 +301,7 @@ where
             }
         }
         probe.enabled = true;
+        probe.ever_enabled = true;
         Ok(())
     }
 
@@ -314,12 +322,43 @@ where
     }
 
     /// `destroy`: forget probe `parg` (already disabled by the framework).
+    /// The trap handler's snapshot is rebuilt (one sync) only if the probe's
+    /// breakpoints were ever written: sites that never held a breakpoint
+    /// cannot trap, so removing thousands of never-enabled probes (a
+    /// condense after a module unload) costs no sync each.
     pub fn destroy(&self, id: u32, parg: usize) {
         self.disable(id, parg);
-        if let Some(slot) = self.probes.lock().get_mut(parg) {
-            *slot = None;
+        let was_patched = match self.probes.lock().get_mut(parg) {
+            Some(slot) => slot.take().is_some_and(|p| p.ever_enabled),
+            None => false,
+        };
+        if was_patched {
+            self.publish();
         }
-        self.publish();
+    }
+
+    /// Whether an enabled probe belongs to a function starting in
+    /// `[start, end)` (a loaded file's range: it must not unload).
+    pub fn enabled_in(&self, start: u64, end: u64) -> bool {
+        self.probes
+            .lock()
+            .iter()
+            .flatten()
+            .any(|p| p.enabled && p.function >= start && p.function < end)
+    }
+
+    /// Forget which functions were decoded, except those that still have
+    /// probes, so the next `provide_module` instruments them again (after
+    /// probes were removed because a module unloaded).
+    pub fn forget_unprobed_functions(&self) {
+        let live: BTreeSet<u64> = self
+            .probes
+            .lock()
+            .iter()
+            .flatten()
+            .map(|p| p.function)
+            .collect();
+        self.functions_seen.lock().retain(|f| live.contains(f));
     }
 
     fn lookup(&self, addr: u64) -> Option<&SiteEntry<I::Emulation>> {

@@ -20,7 +20,7 @@ pub mod patch;
 
 use crate::host::{ProviderHandle, ProviderHost};
 use crate::text::TextWriter;
-use alloc::collections::BTreeSet;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::ptr;
@@ -146,8 +146,10 @@ pub struct SdtProvider {
     tracepoints: spin::Mutex<Vec<(usize, u64, u64)>>,
     /// Probe records this provider created probes for.
     records: spin::Mutex<BTreeSet<usize>>,
-    /// `module:function:name` of every probe created.
-    names: spin::Mutex<BTreeSet<String>>,
+    /// `module:function:name` of every probe created, by record address
+    /// (forgotten again when the probe is destroyed, so a reloaded file's
+    /// probes are created anew).
+    names: spin::Mutex<BTreeMap<String, usize>>,
 }
 
 impl SdtProvider {
@@ -165,7 +167,7 @@ impl SdtProvider {
             handle: AtomicUsize::new(0),
             tracepoints: spin::Mutex::new(Vec::new()),
             records: spin::Mutex::new(BTreeSet::new()),
-            names: spin::Mutex::new(BTreeSet::new()),
+            names: spin::Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -189,8 +191,15 @@ impl SdtProvider {
             // Own bookkeeping instead of dtrace_probe_lookup (a scan of every
             // probe): one probe per record and per full name.
             let full_name = alloc::format!("{}:{}:{}", p.module, p.function, p.name);
-            if self.records.lock().contains(&p.record) || !self.names.lock().insert(full_name) {
+            if self.records.lock().contains(&p.record) {
                 continue;
+            }
+            {
+                let mut names = self.names.lock();
+                if names.contains_key(&full_name) {
+                    continue;
+                }
+                names.insert(full_name, p.record);
             }
             if self
                 .host
@@ -273,6 +282,22 @@ impl SdtProvider {
     pub fn destroy(&self, _id: u32, parg: usize) {
         self.records.lock().remove(&parg);
         self.tracepoints.lock().retain(|t| t.0 != parg);
+        self.names.lock().retain(|_, record| *record != parg);
+    }
+
+    /// Whether a probe whose record lies in `[start, end)` (a loaded file's
+    /// memory) is enabled: that file must not be unloaded.
+    pub fn enabled_in(&self, start: usize, end: usize) -> bool {
+        self.records
+            .lock()
+            .range(start..end)
+            .any(|&record| self.record_id(record) != 0)
+    }
+
+    fn record_id(&self, record: usize) -> u64 {
+        // SAFETY: `record` is one of the records `provide_file` created a
+        // probe for; the caller of `provide_file` keeps them loaded.
+        unsafe { (record as *const SdtProbe).as_ref() }.map_or(0, |r| r.id.load(Ordering::Acquire))
     }
 }
 

@@ -125,6 +125,11 @@ pub fn set_kernel_provider(provider: &'static SyscallProvider) {
     );
 }
 
+/// Stop [`systrace_hook`] from reaching the provider (before it is freed).
+pub fn clear_kernel_provider() {
+    KERNEL_PROVIDER.store(core::ptr::null_mut(), Ordering::Release);
+}
+
 /// `systrace_probe_func`: `(struct syscall_args *, kind, retval)`. *Probe context.*
 ///
 /// # Safety

@@ -9,19 +9,29 @@
 //! table of its own and an entry point tests call to "make a system call").
 //!
 //! parg = system call number, with bit 16 set for entry probes (as FreeBSD).
-//! Entry probes get the first five arguments; return probes get the return
-//! value in arg0 and arg1 (-1 when the call failed; the error number is the
-//! thread's `errno`).
+//! Entry probes get the first five arguments through `dtrace_probe`; args
+//! 5..7 (a system call has at most 8 register arguments) are answered by
+//! [`SyscallProvider::arg_value`] from the `struct syscall_args` the firing
+//! CPU is publishing (the caller of [`SyscallProvider::fire_from_syscall_args`]
+//! must keep the thread on its CPU, e.g. in a critical section). Return
+//! probes get the return value in arg0 and arg1 (-1 when the call failed;
+//! the error number is the thread's `errno`).
+//!
+//! Argument types are not described: FreeBSD takes them from tables
+//! generated from `syscalls.master` at kernel build time
+//! (`systrace_entry_setargdesc`), which a separately built module cannot
+//! see, so `args[n]` has no type and D code uses `arg0..arg7`.
 //!
 //! Probe context: [`SyscallProvider::fire_entry`],
-//! [`SyscallProvider::fire_return`] and [`SyscallProvider::fire_from_syscall_args`].
+//! [`SyscallProvider::fire_return`], [`SyscallProvider::fire_from_syscall_args`]
+//! and [`SyscallProvider::arg_value`].
 
 pub mod freebsd;
 
 use crate::host::{ProviderHandle, ProviderHost};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 
 /// Module name of the native system call table's probes.
 pub const MODULE: &str = "freebsd";
@@ -32,6 +42,10 @@ pub const ENTRY_FLAG: usize = 1 << 16;
 /// Hook `kind` values (`SYSTRACE_ENTRY`/`SYSTRACE_RETURN`).
 pub const KIND_ENTRY: i32 = 0;
 pub const KIND_RETURN: i32 = 1;
+/// Register arguments in `struct syscall_args` (`args[8]`).
+pub const MAX_ARGS: usize = 8;
+/// Offset of `args[0]` in `struct syscall_args` (abi-facts §6.2).
+pub const SYSCALL_ARGS_ARGS_OFFSET: usize = 16;
 
 /// Entry or return.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +83,9 @@ pub struct SyscallProvider {
     /// System calls whose probes exist (no dtrace_probe_lookup, which scans
     /// every probe).
     provided: Box<[AtomicBool]>,
+    /// Per CPU: the `struct syscall_args` whose entry probe is firing there
+    /// (null otherwise), for arguments 5..7.
+    in_flight: Box<[AtomicPtr<u8>]>,
 }
 
 fn zeroed(len: usize) -> Box<[AtomicU32]> {
@@ -88,6 +105,9 @@ impl SyscallProvider {
             return_ids: zeroed(len),
             enabled: AtomicUsize::new(0),
             provided: (0..len).map(|_| AtomicBool::new(false)).collect(),
+            in_flight: (0..host.cpu_count())
+                .map(|_| AtomicPtr::new(core::ptr::null_mut()))
+                .collect(),
         }
     }
 
@@ -187,6 +207,30 @@ impl SyscallProvider {
         }
     }
 
+    /// `getargval`: argument `argno` (0..7) of the entry probe firing on
+    /// this CPU, from its `struct syscall_args`; `None` for return probes,
+    /// other argument numbers, or when no entry probe is firing here.
+    /// *Probe context.*
+    pub fn arg_value(&self, parg: usize, argno: i32) -> Option<u64> {
+        if parg & ENTRY_FLAG == 0 {
+            return None;
+        }
+        let argno = usize::try_from(argno).ok().filter(|n| *n < MAX_ARGS)?;
+        let sa = self
+            .in_flight
+            .get(self.host.cpu_id())?
+            .load(Ordering::Acquire);
+        if sa.is_null() {
+            return None;
+        }
+        // SAFETY: a non-null slot is the live syscall_args this CPU is firing
+        // for (published by fire_from_syscall_args, which the caller keeps on
+        // this CPU, and cleared before it returns); args[argno] lies inside.
+        Some(unsafe {
+            core::ptr::read_unaligned(sa.add(SYSCALL_ARGS_ARGS_OFFSET + 8 * argno) as *const u64)
+        })
+    }
+
     /// The `systrace_probe_func` body over a kernel `struct syscall_args`
     /// (u32 code @0, register `args[8]` @16; abi-facts §6.2). *Probe context.*
     ///
@@ -197,12 +241,21 @@ impl SyscallProvider {
         // reads make no alignment assumption.
         let code = unsafe { core::ptr::read_unaligned(sa as *const u32) } as usize;
         if kind == KIND_ENTRY {
-            let mut args = [0u64; 8];
+            let mut args = [0u64; MAX_ARGS];
             for (i, arg) in args.iter_mut().enumerate() {
                 // SAFETY: offsets 16..80 are inside the structure.
-                *arg = unsafe { core::ptr::read_unaligned(sa.add(16 + 8 * i) as *const u64) };
+                *arg = unsafe {
+                    core::ptr::read_unaligned(sa.add(SYSCALL_ARGS_ARGS_OFFSET + 8 * i) as *const u64)
+                };
+            }
+            let slot = self.in_flight.get(self.host.cpu_id());
+            if let Some(slot) = slot {
+                slot.store(sa as *mut u8, Ordering::Release);
             }
             self.fire_entry(code, &args);
+            if let Some(slot) = slot {
+                slot.store(core::ptr::null_mut(), Ordering::Release);
+            }
         } else {
             self.fire_return(code, i64::from(retval));
         }

@@ -369,7 +369,6 @@ fn conversation_profile_probe_fires_on_every_cpu() {
 }
 
 #[test]
-#[ignore = "needs the syscall provider in rdtrace.ko (not registered yet: kmod/module/src/providers.rs)"]
 fn conversation_syscall_probe_fires_through_the_systrace_hook() {
     run_isolated(
         "conversation_syscall_probe_fires_through_the_systrace_hook",
@@ -382,12 +381,13 @@ fn conversation_syscall_probe_fires_through_the_systrace_hook() {
             };
             let prog = compile_for(
                 &client,
-                "syscall::getpid:entry { trace(arg0); trace(arg1); }",
+                "syscall::getpid:entry { trace(arg0); trace(arg1); trace(arg7); } \
+                 syscall:freebsd:getpid:return { trace(arg0); trace(arg1); trace(1000); }",
             );
             assert_eq!(
                 must("DTRACEIOC_ENABLE", client.enable(&prog.dof)),
-                1,
-                "syscall::getpid:entry matched"
+                2,
+                "syscall::getpid:entry and :return matched"
             );
             must("DTRACEIOC_GO", client.go());
             let (entry, _) = hooks::sysent_probe_ids(20);
@@ -396,27 +396,45 @@ fn conversation_syscall_probe_fires_through_the_systrace_hook() {
                 "the syscall provider stored a probe id in sysent[SYS_getpid]"
             );
             cpu::enter_kernel(1);
-            let calls = hooks::fire_syscall(20, [77, 88, 0, 0, 0, 0, 0, 0], 0);
+            let calls = hooks::fire_syscall(20, [77, 88, 0, 0, 0, 0, 0, 99], 4242);
+            // A system call whose probes are not enabled calls no hook.
+            let other = hooks::fire_syscall(3, [1, 2, 3, 0, 0, 0, 0, 0], 0);
             cpu::leave_kernel();
-            assert!(calls >= 1);
+            assert_eq!((calls, other), (2, 0), "entry and return hook calls");
             must("DTRACEIOC_STOP", client.stop());
             let ints = traced_ints(&snapshot_records(&client));
             assert!(
-                ints.contains(&vec![77, 88]),
-                "getpid entry args in {ints:?}"
+                ints.contains(&vec![77, 88, 99]),
+                "getpid entry args (arg7 through getargval) in {ints:?}"
             );
+            assert!(
+                ints.contains(&vec![4242, 4242, 1000]),
+                "getpid return value in arg0 and arg1: {ints:?}"
+            );
+            assert_eq!(ints.len(), 2, "exactly one entry and one return record");
+            // STOP leaves the ECBs in place (as in DTrace); closing the
+            // consumer disables the probe and unloading removes the hook.
+            finish(kld, client);
             assert_eq!(
                 hooks::sysent_probe_ids(20),
                 (0, 0),
-                "disabled again after STOP/close"
+                "probe ids cleared from sysent after close and unload"
             );
-            finish(kld, client);
+            assert_eq!(
+                kernel::read_i32("systrace_enabled") & 0xff,
+                0,
+                "systrace_enabled cleared"
+            );
+            assert_eq!(
+                kernel::read_u64("systrace_probe_func"),
+                0,
+                "systrace_probe_func cleared at unload"
+            );
         },
     );
 }
 
 #[test]
-#[ignore = "needs the sdt provider in rdtrace.ko (not registered yet: kmod/module/src/providers.rs)"]
 fn conversation_sdt_probe_fires_through_sdt_probe_func() {
     run_isolated(
         "conversation_sdt_probe_fires_through_sdt_probe_func",
@@ -436,6 +454,16 @@ fn conversation_sdt_probe_fires_through_sdt_probe_func() {
                 "the harness SDT probe matched"
             );
             must("DTRACEIOC_GO", client.go());
+            assert!(
+                sdt::site_patched(),
+                "the tracepoint was hot-patched into a jump"
+            );
+            assert_ne!(sdt::probe_id(), 0, "the probe record holds the DTrace id");
+            assert_eq!(
+                kernel::read_i32("sdt_probes_enabled") & 0xff,
+                1,
+                "sdt_probes_enabled set"
+            );
             cpu::enter_kernel(2);
             let fired = sdt::fire(11, 22);
             cpu::leave_kernel();
@@ -447,12 +475,18 @@ fn conversation_sdt_probe_fires_through_sdt_probe_func() {
             let ints = traced_ints(&snapshot_records(&client));
             assert!(ints.contains(&vec![11, 22]), "SDT args in {ints:?}");
             finish(kld, client);
+            assert!(!sdt::site_patched(), "the tracepoint is a NOP again");
+            assert_eq!(sdt::probe_id(), 0, "the probe record's id cleared");
+            assert_eq!(kernel::read_i32("sdt_probes_enabled") & 0xff, 0);
+            assert_eq!(kernel::read_u64("sdt_probe_func"), 0, "hook restored");
+            cpu::enter_kernel(2);
+            assert!(!sdt::fire(1, 2), "a disabled site fires nothing");
+            cpu::leave_kernel();
         },
     );
 }
 
 #[test]
-#[ignore = "needs the fbt provider in rdtrace.ko (not registered yet: kmod/module/src/providers.rs)"]
 fn conversation_fbt_probe_fires_through_the_invop_hook() {
     run_isolated(
         "conversation_fbt_probe_fires_through_the_invop_hook",
@@ -477,14 +511,43 @@ fn conversation_fbt_probe_fires_through_the_invop_hook() {
                 11,
                 "the instrumented function still works"
             );
+            // Many calls from every CPU at once.
+            let traps_before = kernel::trap::INVOP_TRAPS.load(std::sync::atomic::Ordering::SeqCst);
+            std::thread::scope(|s| {
+                for c in 0..cpu::ncpu() {
+                    s.spawn(move || {
+                        for i in 0..50u64 {
+                            assert_eq!(ktext::call_fbt_target(c, i, 1000), i + 1000);
+                        }
+                    });
+                }
+            });
+            let traps =
+                kernel::trap::INVOP_TRAPS.load(std::sync::atomic::Ordering::SeqCst) - traps_before;
+            assert_eq!(
+                traps,
+                2 * 50 * cpu::ncpu() as u64,
+                "one entry and one return breakpoint per call"
+            );
             assert!(
                 kernel::trap::INVOP_TRAPS.load(std::sync::atomic::Ordering::SeqCst) >= 1,
                 "no breakpoint reached the invop hook"
+            );
+            assert_eq!(
+                kernel::eventhandler::invoke_kld_unload_try(kernel::linker::kernel_file()),
+                libc::EBUSY,
+                "a file with an enabled fbt probe cannot unload"
             );
             must("DTRACEIOC_STOP", client.stop());
             let ints = traced_ints(&snapshot_records(&client));
             assert!(ints.contains(&vec![5, 6]), "entry args in {ints:?}");
             assert!(ints.contains(&vec![11]), "return value in {ints:?}");
+            assert_eq!(
+                ints.len(),
+                2 + 2 * 50 * cpu::ncpu(),
+                "a record per entry and per return"
+            );
+            assert!(ints.contains(&vec![49, 1000]) && ints.contains(&vec![1049]));
             finish(kld, client);
             assert_eq!(ktext::call_fbt_target(0, 1, 2), 3, "unpatched after unload");
         },
@@ -734,6 +797,166 @@ fn conversation_concurrent_consumers_on_different_cpus() {
                 Client::new(Box::new(HarnessDevice { file }))
             });
             finish(kld, client);
+        },
+    );
+}
+
+/// A loaded module's SDT records: provider "sdtmod_prov", probe
+/// sdtmod_prov:sdtmod:sdtmod_func:ev-one (2 arguments), and its linker sets,
+/// all inside one block that stands for the module's memory.
+struct FakeSdtModule {
+    block: &'static mut [u64],
+}
+
+impl FakeSdtModule {
+    const PROVIDER: usize = 0; // words
+    const PROBE: usize = 8; // 40-byte provider rounded up to 64
+    const PROVIDERS_SET: usize = 24; // after the 112-byte probe
+    const PROBES_SET: usize = 25;
+
+    fn new(provider: &str) -> FakeSdtModule {
+        let block: &'static mut [u64] = Box::leak(vec![0u64; 32].into_boxed_slice());
+        let base = block.as_ptr() as u64;
+        block[Self::PROVIDER] = kernel::leak_c_string(provider);
+        let p = Self::PROBE;
+        block[p] = sdt::SDT_PROBE_SIZE as u64; // version
+        block[p + 1] = base + 8 * Self::PROVIDER as u64;
+        block[p + 8] = kernel::leak_c_string(""); // module: the file's name
+        block[p + 9] = kernel::leak_c_string("sdtmod_func");
+        block[p + 10] = kernel::leak_c_string("ev__one");
+        block[p + 12] = 2; // n_args
+        block[Self::PROVIDERS_SET] = base + 8 * Self::PROVIDER as u64;
+        block[Self::PROBES_SET] = base + 8 * Self::PROBE as u64;
+        FakeSdtModule { block }
+    }
+
+    fn base(&self) -> u64 {
+        self.block.as_ptr() as u64
+    }
+
+    fn probe_id(&self) -> u64 {
+        // SAFETY: the probe record's id word (offset 88) inside the block.
+        unsafe { std::ptr::read_volatile(self.block.as_ptr().add(Self::PROBE + 11)) }
+    }
+
+    fn sets(&self) -> Vec<(String, u64, u64)> {
+        let at = |w: usize| self.base() + 8 * w as u64;
+        vec![
+            (
+                "set_sdt_providers_set".into(),
+                at(Self::PROVIDERS_SET),
+                at(Self::PROVIDERS_SET + 1),
+            ),
+            (
+                "set_sdt_probes_set".into(),
+                at(Self::PROBES_SET),
+                at(Self::PROBES_SET + 1),
+            ),
+        ]
+    }
+}
+
+#[test]
+fn conversation_sdt_probes_follow_module_load_and_unload() {
+    run_isolated(
+        "conversation_sdt_probes_follow_module_load_and_unload",
+        "kld-sdt",
+        || {
+            let Some((kld, first)) = start("conversation_sdt_probes_follow_module_load_and_unload")
+            else {
+                return;
+            };
+            let second = Client::new(Box::new(HarnessDevice {
+                file: devfs::open("/dev/dtrace/dtrace", libc::O_RDWR)
+                    .unwrap_or_else(|e| panic!("second open: errno {e}")),
+            }));
+            let module = FakeSdtModule::new("sdtmod_prov");
+            let lf = kernel::linker::add_file(
+                "sdtmod.ko",
+                module.base(),
+                (module.block.len() * 8) as u64,
+                Vec::new(),
+                module.sets(),
+            );
+            let has_probe = |client: &Client| {
+                probe_list(client).iter().any(|p| {
+                    p.provider_str() == Some("sdtmod_prov")
+                        && p.module_str() == Some("sdtmod")
+                        && p.function_str() == Some("sdtmod_func")
+                        && p.name_str() == Some("ev-one")
+                })
+            };
+            assert!(!has_probe(&first), "no probe before the module loads");
+            kernel::eventhandler::invoke_kld_load(lf);
+            assert!(
+                has_probe(&first),
+                "kld_load created the module's SDT probe under its own provider"
+            );
+            let prog = compile_for(&first, "sdtmod_prov:::ev-one { trace(arg0); trace(arg1); }");
+            assert_eq!(must("DTRACEIOC_ENABLE", first.enable(&prog.dof)), 1);
+            must("DTRACEIOC_GO", first.go());
+            let id = module.probe_id();
+            assert_ne!(
+                id, 0,
+                "enabling stored the DTrace id in the module's record"
+            );
+            cpu::enter_kernel(1);
+            assert!(hooks::fire_sdt(id as u32, [42, 43, 0, 0, 0]));
+            cpu::leave_kernel();
+            assert_eq!(
+                kernel::eventhandler::invoke_kld_unload_try(lf),
+                libc::EBUSY,
+                "a module with an enabled SDT probe cannot unload"
+            );
+            must("DTRACEIOC_STOP", first.stop());
+            let ints = traced_ints(&snapshot_records(&first));
+            assert!(ints.contains(&vec![42, 43]), "module SDT args in {ints:?}");
+            drop(first);
+            assert_eq!(
+                module.probe_id(),
+                0,
+                "closing the consumer disabled the probe"
+            );
+            assert_eq!(
+                kernel::eventhandler::invoke_kld_unload_try(lf),
+                0,
+                "nothing enabled: the module may unload"
+            );
+            kernel::linker::remove_file(lf);
+            kernel::eventhandler::invoke_kld_unload(
+                kernel::leak_c_string("sdtmod.ko"),
+                module.base(),
+                (module.block.len() * 8) as u64,
+            );
+            assert!(
+                !has_probe(&second),
+                "the departed module's probes were removed"
+            );
+
+            // A module whose SDT provider name is taken ("profile") loads
+            // without harm: that provider's probes are left out.
+            let clash = FakeSdtModule::new("profile");
+            let clash_lf = kernel::linker::add_file(
+                "clash.ko",
+                clash.base(),
+                (clash.block.len() * 8) as u64,
+                Vec::new(),
+                clash.sets(),
+            );
+            kernel::eventhandler::invoke_kld_load(clash_lf);
+            assert!(
+                !probe_list(&second)
+                    .iter()
+                    .any(|p| p.name_str() == Some("ev-one")),
+                "no probe for the refused provider"
+            );
+            assert!(
+                kernel::console().contains("sdt: provider profile not registered"),
+                "the refusal is reported on the console"
+            );
+            assert_eq!(kernel::eventhandler::invoke_kld_unload_try(clash_lf), 0);
+            kernel::linker::remove_file(clash_lf);
+            finish(kld, second);
         },
     );
 }

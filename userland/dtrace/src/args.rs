@@ -45,11 +45,42 @@ pub struct Config {
 
 /// A usage problem (exit status 2).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UsageError(pub String);
+pub struct UsageError {
+    /// The message, printed after `dtrace: `.
+    pub message: String,
+    /// Whether dtrace(1) follows the message with its usage text (it does
+    /// for option syntax errors, not for conflicting modes).
+    pub show_usage: bool,
+}
+
+impl UsageError {
+    fn with_usage(message: impl Into<String>) -> UsageError {
+        UsageError {
+            message: message.into(),
+            show_usage: true,
+        }
+    }
+}
+
+/// FreeBSD's message when more than one of the mode options is given.
+pub const ONE_MODE_ONLY: &str = "only one of the [-AGhlV] options can be specified at a time";
+
+/// lexopt's errors in getopt(3)'s words.
+fn getopt_error(e: lexopt::Error) -> UsageError {
+    match e {
+        lexopt::Error::MissingValue {
+            option: Some(option),
+        } => UsageError::with_usage(format!(
+            "option requires an argument -- {}",
+            option.trim_start_matches('-')
+        )),
+        other => UsageError::with_usage(other.to_string()),
+    }
+}
 
 fn val(p: &mut lexopt::Parser) -> Result<String, UsageError> {
     p.value()
-        .map_err(|e| UsageError(e.to_string()))
+        .map_err(getopt_error)
         .map(|v| v.to_string_lossy().into_owned())
 }
 
@@ -58,8 +89,11 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Config, UsageE
     use lexopt::Arg::*;
     let mut c = Config::default();
     let mut p = lexopt::Parser::from_args(args);
+    // -l and -V each select a mode; dtrace(1) accepts only one (-A, -G and
+    // -h, the other modes, are rejected as unsupported below).
+    let mut modes = 0u32;
     loop {
-        let arg = p.next().map_err(|e| UsageError(e.to_string()))?;
+        let arg = p.next().map_err(getopt_error)?;
         let Some(arg) = arg else { break };
         match arg {
             Short('s') => c.programs.push(ProgramSource::File(val(&mut p)?)),
@@ -86,28 +120,43 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Config, UsageE
             }
             Short('H') => c.cpp_args.push("-H".into()),
             Short('Z') => c.zdefs = true,
-            Short('l') => c.list = true,
+            Short('l') => {
+                c.list = true;
+                modes += 1;
+            }
             Short('v') => c.verbose = true,
-            Short('V') => c.version = true,
+            Short('V') => {
+                c.version = true;
+                modes += 1;
+            }
             Short('c') => c.commands.push(val(&mut p)?),
             Short('p') => c.pids.push(val(&mut p)?),
             Short('o') => c.output = Some(val(&mut p)?),
             Short('X') => {
                 let v = val(&mut p)?;
                 if !matches!(v.as_str(), "a" | "c" | "s" | "t") {
-                    return Err(UsageError(format!("invalid -X mode: {}", v)));
+                    return Err(UsageError::with_usage(format!("invalid -X mode: {}", v)));
                 }
             }
             Short('L') => c.cpp_args.push(format!("-I{}", val(&mut p)?)),
             Short(ch @ ('a' | 'A' | 'B' | 'G' | 'h' | '3' | '6')) => {
-                return Err(UsageError(format!("option -{} is not supported", ch)));
+                return Err(UsageError::with_usage(format!(
+                    "option -{} is not supported",
+                    ch
+                )));
             }
-            Short(ch) => return Err(UsageError(format!("illegal option -- {}", ch))),
+            Short(ch) => return Err(UsageError::with_usage(format!("illegal option -- {}", ch))),
             // FreeBSD's libxo switch: `--libxo json[,pretty]` is `-x oformat=…`.
             Long("libxo") => c.options.push(("oformat".into(), Some(val(&mut p)?))),
-            Long(l) => return Err(UsageError(format!("illegal option -- -{}", l))),
+            Long(l) => return Err(UsageError::with_usage(format!("illegal option -- -{}", l))),
             Value(v) => c.macro_args.push(v.to_string_lossy().into_owned()),
         }
+    }
+    if modes > 1 {
+        return Err(UsageError {
+            message: ONE_MODE_ONLY.to_string(),
+            show_usage: false,
+        });
     }
     Ok(c)
 }
@@ -147,6 +196,22 @@ mod tests {
         let c = p(&["-qs", "f.d", "-x", "strsize=64", "-n", "BEGIN"]).unwrap();
         assert_eq!(c.programs.len(), 2);
         assert_eq!(c.options[1], ("strsize".into(), Some("64".into())));
-        assert!(p(&["-k"]).is_err());
+        assert!(p(&["-k"]).unwrap_err().show_usage);
+    }
+
+    #[test]
+    fn only_one_mode_option() {
+        let e = p(&["-V", "-l"]).unwrap_err();
+        assert_eq!(e.message, ONE_MODE_ONLY);
+        assert!(!e.show_usage);
+        assert!(p(&["-l", "-l"]).is_err());
+        assert!(p(&["-l", "-v", "-n", "BEGIN"]).is_ok());
+    }
+
+    #[test]
+    fn missing_option_argument_in_getopt_words() {
+        let e = p(&["-n", "BEGIN", "-x"]).unwrap_err();
+        assert_eq!(e.message, "option requires an argument -- x");
+        assert!(e.show_usage);
     }
 }

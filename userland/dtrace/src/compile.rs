@@ -25,9 +25,14 @@ pub struct Program {
 /// (`DTRACEIOC_PROBEMATCH`), as libdtrace does at compile time. The profile provider creates
 /// `profile-N`/`tick-N` probes on demand, so a valid such name counts as a match. Without a
 /// device the hosted kernel's fixed list is used.
+///
+/// For `-l` (which implies `-Z`) every description is kept even when it
+/// matches nothing, as libdtrace keeps zero-match descriptions under `-Z`:
+/// the listing then reports each unmatched one.
 struct DeviceMatcher {
     client: Option<Client>,
     fallback: StaticProbes,
+    keep_unmatched: bool,
 }
 
 impl DeviceMatcher {
@@ -36,6 +41,7 @@ impl DeviceMatcher {
         DeviceMatcher {
             client,
             fallback: StaticProbes::hosted(),
+            keep_unmatched: false,
         }
     }
 
@@ -52,17 +58,11 @@ impl DeviceMatcher {
 
 impl ProbeMatcher for DeviceMatcher {
     fn count_matches(&self, d: &ProbeDesc) -> usize {
-        match self.matches(d) {
-            Some(found) if !found.is_empty() => found.len(),
-            Some(_) => {
-                let on_demand = (d.provider.is_empty() || d.provider == "profile")
-                    && d.module.is_empty()
-                    && d.function.is_empty()
-                    && !d.name.contains(['*', '?', '[', '\\'])
-                    && profile_name_valid(&d.name);
-                usize::from(on_demand)
-            }
-            None => self.fallback.count_matches(d),
+        let found = self.device_count(d);
+        if self.keep_unmatched {
+            found.max(1)
+        } else {
+            found
         }
     }
 
@@ -76,6 +76,81 @@ impl ProbeMatcher for DeviceMatcher {
                 .then_some(0),
             _ => untyped(&d.provider).then_some(0),
         }
+    }
+}
+
+impl DeviceMatcher {
+    /// How many probes the device (or the fallback list) has for `d`.
+    fn device_count(&self, d: &ProbeDesc) -> usize {
+        match self.matches(d) {
+            Some(found) if !found.is_empty() => found.len(),
+            Some(_) => {
+                let on_demand = (d.provider.is_empty() || d.provider == "profile")
+                    && d.module.is_empty()
+                    && d.function.is_empty()
+                    && !d.name.contains(['*', '?', '[', '\\'])
+                    && profile_name_valid(&d.name);
+                usize::from(on_demand)
+            }
+            None => self.fallback.count_matches(d),
+        }
+    }
+}
+
+/// The name dtrace(1) reports a probe specifier by: its text up to the
+/// first `{`, `/` or `;` (the start of a predicate, action or next clause).
+pub fn notice_name(spec: &str) -> &str {
+    match spec.find(['{', '/', ';']) {
+        Some(cut) => &spec[..cut],
+        None => spec,
+    }
+}
+
+/// The provider-field names libdtrace uses when an integer probe identifier
+/// is given where only part of a description is allowed.
+fn spec_context(option: char) -> Option<&'static str> {
+    match option {
+        'P' => Some("providers"),
+        'm' => Some("modules"),
+        'f' => Some("functions"),
+        _ => None,
+    }
+}
+
+/// An integer probe specifier (`-i 2`, or `-n 2`): the probe with that id,
+/// looked up through the device (`DTRACEIOC_PROBES`) and written back as its
+/// full description followed by the rest of the specifier (predicate and
+/// actions). `None` if the specifier does not start with a bare integer.
+fn probe_id_spec(option: char, spec: &str) -> Option<Result<String, String>> {
+    let head = notice_name(spec);
+    let digits = head.trim();
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let rest = &spec[head.len()..];
+    let Ok(id) = digits.parse::<u32>() else {
+        return Some(Err(format!("identifier {digits} exceeds maximum probe id")));
+    };
+    if let Some(context) = spec_context(option) {
+        return Some(Err(format!(
+            "probe identifier {id} not permitted when specifying {context}"
+        )));
+    }
+    let unknown = || format!("invalid probe identifier {id}: Unknown probe identifier");
+    let client = match device::open_default() {
+        Ok(d) => Client::new(d),
+        Err(_) => return Some(Err(unknown())),
+    };
+    match client.probes_from(id) {
+        Ok(Some(p)) if p.id == id && id != 0 => Some(Ok(format!(
+            "{}:{}:{}:{}{}",
+            p.provider_str().unwrap_or(""),
+            p.module_str().unwrap_or(""),
+            p.function_str().unwrap_or(""),
+            p.name_str().unwrap_or(""),
+            rest
+        ))),
+        _ => Some(Err(unknown())),
     }
 }
 
@@ -149,13 +224,25 @@ pub fn compile_all(cfg: &Config) -> Result<Vec<Program>, u8> {
                 (format!("script '{}'", f), text, f.clone(), false)
             }
             ProgramSource::Spec(ch, s) => {
-                let text = match ch {
-                    'P' => format!("{}:::", s),
-                    'm' => format!("{}::", s),
-                    'f' => format!("{}:", s),
-                    _ => s.clone(),
+                let text = match probe_id_spec(*ch, s) {
+                    Some(Ok(described)) => described,
+                    Some(Err(message)) => {
+                        eprintln!("dtrace: invalid probe specifier {}: {}", s, message);
+                        return Err(1);
+                    }
+                    None => match ch {
+                        'P' => format!("{}:::", s),
+                        'm' => format!("{}::", s),
+                        'f' => format!("{}:", s),
+                        _ => s.clone(),
+                    },
                 };
-                (format!("description '{}'", s), text, s.clone(), true)
+                (
+                    format!("description '{}'", notice_name(s)),
+                    text,
+                    s.clone(),
+                    true,
+                )
             }
         };
         let mut macro_args = vec![if spec {
@@ -174,7 +261,10 @@ pub fn compile_all(cfg: &Config) -> Result<Vec<Program>, u8> {
             options: cfg.options.clone(),
             probe_spec: spec,
             zdefs: cfg.zdefs,
-            matcher: Some(Box::new(DeviceMatcher::new())),
+            matcher: Some(Box::new(DeviceMatcher {
+                keep_unmatched: cfg.list,
+                ..DeviceMatcher::new()
+            })),
         };
         match compiler::compile(&text, &opts) {
             Ok(p) => {
@@ -212,6 +302,45 @@ mod tests {
 
     fn desc(s: &str) -> ProbeDesc {
         compiler::pdesc::split_desc(s, 1).expect("valid description")
+    }
+
+    #[test]
+    fn notice_name_stops_at_the_clause() {
+        assert_eq!(notice_name("BEGIN { exit(0); }"), "BEGIN ");
+        assert_eq!(
+            notice_name("syscall:::entry/pid == 1/{}"),
+            "syscall:::entry"
+        );
+        assert_eq!(notice_name("BEGIN;END"), "BEGIN");
+        assert_eq!(notice_name("tick-1s"), "tick-1s");
+    }
+
+    #[test]
+    fn integer_specifiers_name_a_probe_by_id() {
+        // The dtrace provider's probes are always 1-3.
+        assert_eq!(
+            probe_id_spec('i', "2"),
+            Some(Ok("dtrace:::END".to_string()))
+        );
+        assert_eq!(
+            probe_id_spec('n', "1 { exit(0); }"),
+            Some(Ok("dtrace:::BEGIN{ exit(0); }".to_string()))
+        );
+        assert_eq!(probe_id_spec('n', "BEGIN"), None);
+        assert_eq!(probe_id_spec('i', "tick-1s"), None);
+        assert_eq!(
+            probe_id_spec('i', "4000000000"),
+            Some(Err(
+                "invalid probe identifier 4000000000: Unknown probe identifier".to_string()
+            ))
+        );
+        assert_eq!(
+            probe_id_spec('P', "2"),
+            Some(Err(
+                "probe identifier 2 not permitted when specifying providers".to_string()
+            ))
+        );
+        assert!(matches!(probe_id_spec('i', "99999999999"), Some(Err(e)) if e.contains("exceeds")));
     }
 
     #[test]

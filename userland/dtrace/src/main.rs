@@ -10,11 +10,15 @@ mod target;
 
 use std::process::ExitCode;
 
-fn usage(msg: &str) -> ExitCode {
+fn usage_text() -> &'static str {
+    "Usage: dtrace [-CeFhlqSvVwZ] [-b bufsz] [-c cmd] [-D name[=def]]\n\t[-I path] [-L path] [-o output] [-p pid] [-s script] [-U name]\n\t[-x opt[=val]] [-X a|c|s|t]\n\n\t[-P provider [[ predicate ] action ]]\n\t[-m [ provider: ] module [[ predicate ] action ]]\n\t[-f [[ provider: ] module: ] func [[ predicate ] action ]]\n\t[-n [[[ provider: ] module: ] func: ] name [[ predicate ] action ]]\n\t[-i probe-id [[ predicate ] action ]] [ args ... ]\n"
+}
+
+fn usage(msg: &str, show_usage: bool) -> ExitCode {
     eprintln!("dtrace: {}", msg);
-    eprintln!(
-        "Usage: dtrace [-CeFhlqSvVwZ] [-b bufsz] [-c cmd] [-D name[=def]]\n\t[-I path] [-L path] [-o output] [-p pid] [-s script] [-U name]\n\t[-x opt[=val]] [-X a|c|s|t]\n\n\t[-P provider [[ predicate ] action ]]\n\t[-m [ provider: ] module [[ predicate ] action ]]\n\t[-f [[ provider: ] module: ] func [[ predicate ] action ]]\n\t[-n [[[ provider: ] module: ] func: ] name [[ predicate ] action ]]\n\t[-i probe-id [[ predicate ] action ]] [ args ... ]"
-    );
+    if show_usage {
+        eprint!("{}", usage_text());
+    }
     ExitCode::from(2)
 }
 
@@ -29,16 +33,26 @@ fn os_error_text(e: &std::io::Error) -> String {
 fn main() -> ExitCode {
     let mut cfg = match args::parse(std::env::args_os().skip(1)) {
         Ok(c) => c,
-        Err(e) => return usage(&e.0),
+        Err(e) => return usage(&e.message, e.show_usage),
     };
     if cfg.version {
+        // dtrace(1) prints the version and does nothing else.
         println!("dtrace: Sun D 1.13");
-        if cfg.programs.is_empty() {
-            return ExitCode::SUCCESS;
-        }
+        return ExitCode::SUCCESS;
+    }
+    if std::env::args_os().len() <= 1 {
+        // Without any argument dtrace(1) prints just its usage text.
+        eprint!("{}", usage_text());
+        return ExitCode::from(2);
     }
     if cfg.programs.is_empty() && !cfg.list {
-        return usage("no probe specifiers or scripts given");
+        eprintln!("dtrace: no probes specified");
+        return ExitCode::from(1);
+    }
+    if cfg.list {
+        // -l implies -Z: a description that matches nothing is reported
+        // while listing, not a compile error.
+        cfg.zdefs = true;
     }
     // -c / -p: the processes $target names, known before compiling.
     let mut targets = Vec::new();

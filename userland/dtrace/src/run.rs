@@ -11,11 +11,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use rdtrace_libdtrace::compiler::{self, CompileOptions};
 use rdtrace_libdtrace::consumer::client::Client;
+use rdtrace_libdtrace::consumer::decode::agg_kind_for;
 use rdtrace_libdtrace::consumer::device;
-use rdtrace_libdtrace::consumer::session::{ConsumerActions, RunConfig, Session};
+use rdtrace_libdtrace::consumer::session::{ConsumerActions, RunConfig, Session, StopRequest};
+use rdtrace_libdtrace::consumer::symbolizer::{KernelKind, SystemSymbols};
 use rdtrace_libdtrace::output::folded::FoldedOutput;
 use rdtrace_libdtrace::output::json::JsonOutput;
-use rdtrace_libdtrace::output::stack::NoSymbols;
 use rdtrace_libdtrace::output::text::TextOutput;
 use rdtrace_libdtrace::output::OutputOptions;
 use rdtrace_libdtrace::output::OutputSink;
@@ -100,13 +101,27 @@ extern "C" fn on_interrupt(_sig: libc::c_int) {
     INTERRUPTS.fetch_add(1, Ordering::SeqCst);
 }
 
+/// SIGINT, SIGTERM and (as on FreeBSD) SIGUSR1 stop tracing, unless the
+/// signal was ignored when dtrace started (e.g. under nohup), as dtrace(1)
+/// leaves ignored signals alone.
 fn install_signal_handlers() {
     let handler = on_interrupt as extern "C" fn(libc::c_int) as libc::sighandler_t;
-    // SAFETY: the handler only performs an atomic increment, which is
-    // async-signal-safe; installing it has no other preconditions.
-    unsafe {
-        libc::signal(libc::SIGINT, handler);
-        libc::signal(libc::SIGTERM, handler);
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGUSR1] {
+        // SAFETY: a zeroed sigaction is a valid out-parameter; querying
+        // with a null new action changes nothing.
+        let ignored = unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(signal, std::ptr::null(), &mut old) == 0
+                && old.sa_sigaction == libc::SIG_IGN
+        };
+        if ignored {
+            continue;
+        }
+        // SAFETY: the handler only performs an atomic increment, which is
+        // async-signal-safe; installing it has no other preconditions.
+        unsafe {
+            libc::signal(signal, handler);
+        }
     }
 }
 
@@ -166,7 +181,23 @@ pub fn execute(cfg: &Config, programs: &[Program], targets: &mut [TargetProcess]
         .flat_map(|p| p.compiled.aggregations.iter())
         .map(|a| (u64::from(a.varid), a.name.clone()))
         .collect();
-    let mut session = Session::new(client, RunConfig::default(), names);
+    // A program that sets statusrate gets libdtrace's pacing: STATUS at
+    // that rate, and the end only when STATUS reports the exit.
+    let config = RunConfig {
+        strict_statusrate: option(cfg, programs, "statusrate").is_some(),
+        ..RunConfig::default()
+    };
+    let mut session = Session::new(client, config, names);
+    session.set_aggregation_kinds(
+        programs
+            .iter()
+            .flat_map(|p| p.compiled.aggregations.iter())
+            .filter_map(|a| {
+                let kind = agg_kind_for(a.func.action_kind(), a.param)?;
+                Some((u64::from(a.varid), kind))
+            })
+            .collect(),
+    );
 
     for program in programs {
         let signedness = program
@@ -213,7 +244,10 @@ pub fn execute(cfg: &Config, programs: &[Program], targets: &mut [TargetProcess]
         {
             Ok(f) => Box::new(std::io::BufWriter::new(f)),
             Err(e) => {
-                eprintln!("dtrace: failed to open output file '{path}': {e}");
+                eprintln!(
+                    "dtrace: failed to open output file '{path}': {}",
+                    crate::os_error_text(&e)
+                );
                 return 1;
             }
         },
@@ -224,7 +258,12 @@ pub fn execute(cfg: &Config, programs: &[Program], targets: &mut [TargetProcess]
         target: target.clone(),
         original: None,
     }));
-    let symbols = NoSymbols;
+    // stack()/ustack()/sym()…: the hosted kernel's "kernel" is this process.
+    let symbols = SystemSymbols::new(if session.client().device().is_hosted() {
+        KernelKind::Hosted
+    } else {
+        KernelKind::System
+    });
     let options = output_options(cfg, programs);
     // `-x oformat=` / `--libxo`: json[,pretty], folded (stack aggregations
     // for flame graphs), or FreeBSD's text output.
@@ -261,19 +300,37 @@ pub fn execute(cfg: &Config, programs: &[Program], targets: &mut [TargetProcess]
         eprintln!("dtrace: {e}");
         return 1;
     }
+    // dtrace(1)'s notice after GO (quiet suppresses it, as every notice).
+    if option(cfg, programs, "destructive").is_some() && !quiet {
+        eprintln!("dtrace: allowing destructive actions");
+    }
     // Tracing has started: let the -c processes run their commands.
     targets.iter_mut().for_each(TargetProcess::release);
     // Stop at ^C, or once every -c/-p process has gone (saying so once each).
     let gone = RefCell::new(vec![false; targets.len()]);
     let remaining = RefCell::new(targets);
-    let interrupted = || {
+    // Keep a fresh view of the -c/-p processes' mappings (once a second),
+    // so their ustack()s still symbolize after they exit.
+    let last_refresh: std::cell::Cell<Option<std::time::Instant>> = std::cell::Cell::new(None);
+    let stop = || {
         if INTERRUPTS.load(Ordering::SeqCst) > 0 {
-            return true;
+            return StopRequest::Interrupted;
         }
         let mut targets = remaining.borrow_mut();
         let mut gone = gone.borrow_mut();
         if targets.is_empty() {
-            return false;
+            return StopRequest::Continue;
+        }
+        if last_refresh
+            .get()
+            .is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(1))
+        {
+            last_refresh.set(Some(std::time::Instant::now()));
+            for (t, done) in targets.iter().zip(gone.iter()) {
+                if !*done {
+                    symbols.refresh_process(u64::try_from(t.pid()).unwrap_or(0));
+                }
+            }
         }
         for (t, done) in targets.iter_mut().zip(gone.iter_mut()) {
             if !*done {
@@ -286,9 +343,13 @@ pub fn execute(cfg: &Config, programs: &[Program], targets: &mut [TargetProcess]
                 }
             }
         }
-        gone.iter().all(|d| *d)
+        if gone.iter().all(|d| *d) {
+            StopRequest::Finished
+        } else {
+            StopRequest::Continue
+        }
     };
-    match session.run_after_go(sink.as_mut(), &interrupted) {
+    match session.run_until(sink.as_mut(), &stop) {
         Ok(status) => {
             drop(sink);
             let _ = std::io::stdout().flush();

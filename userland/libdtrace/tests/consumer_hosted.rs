@@ -60,6 +60,20 @@ fn run(source: &str) -> (String, String, Option<i32>) {
         .map(|a| (u64::from(a.varid), a.name.clone()))
         .collect();
     let mut session = Session::new(client(), RunConfig::default(), names);
+    // As dtrace(1) does: every aggregation's function is known up front.
+    session.set_aggregation_kinds(
+        program
+            .aggregations
+            .iter()
+            .filter_map(|a| {
+                let kind = rdtrace_libdtrace::consumer::decode::agg_kind_for(
+                    a.func.action_kind(),
+                    a.param,
+                )?;
+                Some((u64::from(a.varid), kind))
+            })
+            .collect(),
+    );
     let signedness = program
         .ecbs
         .iter()
@@ -152,4 +166,50 @@ fn run_time_faults_become_libdtrace_error_messages() {
         err.contains("error on enabled probe ID 1 (ID 1: dtrace:::BEGIN): divide-by-zero in action #2 at DIF offset"),
         "{err:?}"
     );
+}
+
+#[test]
+fn printa_keeps_columns_for_aggregations_without_data() {
+    // @b's clause never fires: its column prints count()'s zero.
+    let (out, _, _) = run(
+        "BEGIN /0/ { @b[1] = count(); } \
+         BEGIN { @a[1] = sum(5); @c[1] = sum(7); printa(\"%d %@d %@d %@d\\n\", @a, @b, @c); exit(0); }",
+    );
+    assert!(out.starts_with("1 5 0 7\n"), "{out:?}");
+}
+
+#[test]
+fn exit_in_end_overrides_an_earlier_exit() {
+    let (_, _, status) = run("BEGIN { exit(1); } END { exit(0); }");
+    assert_eq!(status, Some(0));
+    let (_, _, status) = run("BEGIN { exit(0); } END { exit(5); }");
+    assert_eq!(status, Some(5));
+}
+
+#[test]
+fn probe_info_reports_provider_attributes_and_no_argument_types() {
+    use rdtrace_ffi::attr::{Attribute, DepClass, Stability};
+    use rdtrace_libdtrace::consumer::probeinfo::ProbeInfoSource;
+    use rdtrace_libdtrace::output::listing;
+
+    let c = client();
+    let probes = c.probes(None).expect("PROBES");
+    let begin = probes.first().expect("dtrace:::BEGIN");
+    let mut source = ProbeInfoSource::new(&c);
+    let info = source.info(begin).expect("dtrace provider is known");
+    let stable = Attribute::new(Stability::Stable, Stability::Stable, DepClass::Common);
+    // dtrace:::BEGIN names only its provider and probe name.
+    assert_eq!(info.attributes, stable);
+    assert_eq!(info.argument_attributes, stable);
+    assert!(info.argument_types.is_empty());
+    let block = listing::verbose_block(
+        &info.attributes.into(),
+        &info.argument_attributes.into(),
+        &info.argument_types,
+    );
+    assert!(block.contains("\tArgument Types\n\t\tNone\n"), "{block}");
+    // A provider the device does not know gives no report at all.
+    let mut unknown = *begin;
+    unknown.set_provider("nosuchprovider").unwrap();
+    assert_eq!(source.info(&unknown), None);
 }

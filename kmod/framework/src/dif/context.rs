@@ -443,6 +443,10 @@ pub struct ExecContext<'a> {
     /// Set when the execution stored to a thread-local variable (the core
     /// then invalidates the thread's predicate cache).
     pub thread_local_stored: bool,
+    /// Set when a dynamic-variable store found no free chunk (the arena
+    /// counted the drop). Like FreeBSD's `CPU_DTRACE_DROP`, the core then
+    /// abandons the ECB's record and skips its remaining actions.
+    pub dyn_dropped: bool,
     /// The last fault's details are also returned from `execute`; this is a
     /// copy the core may inspect after a successful run (always `None` then).
     pub last_fault: Option<Fault>,
@@ -475,6 +479,7 @@ impl<'a> ExecContext<'a> {
             scratch: Scratch::new(scratch),
             hooks,
             thread_local_stored: false,
+            dyn_dropped: false,
             last_fault: None,
         }
     }

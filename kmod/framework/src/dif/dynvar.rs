@@ -622,10 +622,12 @@ impl DynVarArena {
             dirty |= lists.dirty.load(Ordering::Relaxed) != NIL;
             rinsing |= lists.rinsing.load(Ordering::Relaxed) != NIL;
         }
-        let counter = if dirty {
-            &self.dyndrops_dirty
-        } else if rinsing {
+        // As FreeBSD's dtrace_dynvar() classifies it: rinsing chunks anywhere
+        // make it a rinsing drop, else dirty chunks a dirty drop.
+        let counter = if rinsing {
             &self.dyndrops_rinsing
+        } else if dirty {
+            &self.dyndrops_dirty
         } else {
             &self.dyndrops
         };

@@ -172,6 +172,17 @@ fn run(difo: &Difo, m: &mut Machine<'_, '_>) -> Result<u64, Fault> {
                 None => return Err(at(FaultCode::IllOp, pc)),
             },
             op::SETS => regs.set(d.rd, m.strtab.as_ptr() as u64 + u64::from(d.imm16)),
+            // arg0..arg4 (predicates and keys use them constantly): straight
+            // from the probe facts, without the general built-in lookup.
+            op::LDGS if (varid::ARG0..varid::ARG0 + 5).contains(&d.imm16) => {
+                let i = usize::from(d.imm16.wrapping_sub(varid::ARG0));
+                regs.set(d.rd, m.ctx.probe.args.get(i).copied().unwrap_or(0));
+            }
+            // `timestamp` as the firing read it (0: not read yet, the
+            // general path reads the clock).
+            op::LDGS if d.imm16 == varid::TIMESTAMP && m.ctx.timestamp != 0 => {
+                regs.set(d.rd, m.ctx.timestamp);
+            }
             op::SCMP => match subr::strings::compare(m, a, b, m.ctx.strsize) {
                 Ok(r) => {
                     cc = Cc {
@@ -474,7 +485,8 @@ fn dyn_store(
         return Ok(());
     }
     let Some(addr) = find(m, key, size, DynOp::Alloc)? else {
-        // Dropped (counted by the arena).
+        // Dropped (counted by the arena); the core abandons the record.
+        m.ctx.dyn_dropped = true;
         return Ok(());
     };
     if v.by_ref {

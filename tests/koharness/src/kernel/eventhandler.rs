@@ -1,4 +1,5 @@
-//! EVENTHANDLER(9): `eventhandler_register`/`eventhandler_deregister` and
+//! EVENTHANDLER(9): `eventhandler_register`/`eventhandler_deregister`/
+//! `eventhandler_find_list` and
 //! the invocations the kernel linker makes (`kld_load`, `kld_unload_try`,
 //! `kld_unload`).
 //!
@@ -41,6 +42,7 @@ extern "C" fn kpi_eventhandler_register(
         // Tags are opaque pointers to module code; make them distinct and non-null.
         0xe000_0000_0000 + *n * 16
     };
+    list_handle(&name);
     let mut h = HANDLERS.lock().unwrap_or_else(|e| e.into_inner());
     h.push(Handler {
         tag,
@@ -52,10 +54,46 @@ extern "C" fn kpi_eventhandler_register(
     tag
 }
 
-extern "C" fn kpi_eventhandler_deregister(_list: u64, tag: u64) {
+/// Event lists handed out by `eventhandler_find_list`: (name, handle).
+/// A list exists from the first registration for its name on, as in
+/// FreeBSD (lists are never freed).
+static LISTS: Mutex<Vec<(String, u64)>> = Mutex::new(Vec::new());
+
+fn list_handle(name: &str) -> u64 {
+    let mut lists = LISTS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, h)) = lists.iter().find(|(n, _)| n == name) {
+        return *h;
+    }
+    let h = Box::leak(Box::new([0u64; 4])).as_ptr() as u64;
+    lists.push((name.to_string(), h));
+    h
+}
+
+/// `eventhandler_find_list(name)`: the event's list, NULL if nothing was
+/// ever registered for it.
+extern "C" fn kpi_eventhandler_find_list(name: u64) -> u64 {
+    // SAFETY: event names are C strings.
+    let name = unsafe { super::c_str(name, 64) };
+    LISTS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or(0, |(_, h)| *h)
+}
+
+/// `eventhandler_deregister(list, tag)`: `list` is the event's list (from
+/// `eventhandler_find_list`) or NULL (the harness also accepts that); a
+/// list of another event, or an unknown tag, is a kernel panic.
+extern "C" fn kpi_eventhandler_deregister(list: u64, tag: u64) {
     let mut h = HANDLERS.lock().unwrap_or_else(|e| e.into_inner());
     match h.iter().position(|x| x.tag == tag) {
         Some(i) => {
+            if list != 0 && list != list_handle(&h[i].name) {
+                kpanic(&format!(
+                    "eventhandler_deregister: tag {tag:#x} is not on list {list:#x}"
+                ));
+            }
             h.remove(i);
         }
         None => kpanic(&format!("eventhandler_deregister: unknown tag {tag:#x}")),
@@ -69,12 +107,20 @@ fn handlers_for(name: &str) -> Vec<Handler> {
     v
 }
 
+/// Run an event handler the way the kernel does: in a kernel thread (the
+/// calling thread occupies its home CPU, or keeps the CPU it is on).
+fn in_kernel(f: impl FnOnce()) {
+    super::cpu::enter_kernel(super::cpu::home_cpu());
+    f();
+    super::cpu::leave_kernel();
+}
+
 /// `EVENTHANDLER_INVOKE(kld_load, lf)`.
 pub fn invoke_kld_load(lf: u64) {
     for h in handlers_for("kld_load") {
         // SAFETY: kld_load handlers are `void (*)(void *, linker_file_t)`.
         let f: extern "C" fn(u64, u64) = unsafe { std::mem::transmute(h.func) };
-        f(h.arg, lf);
+        in_kernel(|| f(h.arg, lf));
     }
 }
 
@@ -84,7 +130,7 @@ pub fn invoke_kld_unload_try(lf: u64) -> i32 {
     for h in handlers_for("kld_unload_try") {
         // SAFETY: kld_unload_try handlers are `void (*)(void *, linker_file_t, int *)`.
         let f: extern "C" fn(u64, u64, *mut i32) = unsafe { std::mem::transmute(h.func) };
-        f(h.arg, lf, &mut error);
+        in_kernel(|| f(h.arg, lf, &mut error));
     }
     error
 }
@@ -94,7 +140,7 @@ pub fn invoke_kld_unload(filename: u64, address: u64, size: u64) {
     for h in handlers_for("kld_unload") {
         // SAFETY: kld_unload handlers are `void (*)(void *, const char *, caddr_t, size_t)`.
         let f: extern "C" fn(u64, u64, u64, u64) = unsafe { std::mem::transmute(h.func) };
-        f(h.arg, filename, address, size);
+        in_kernel(|| f(h.arg, filename, address, size));
     }
 }
 
@@ -121,6 +167,10 @@ pub(super) fn functions() -> Vec<(&'static str, usize)> {
         (
             "eventhandler_deregister",
             kpi_eventhandler_deregister as *const () as usize,
+        ),
+        (
+            "eventhandler_find_list",
+            kpi_eventhandler_find_list as *const () as usize,
         ),
     ]
 }

@@ -111,14 +111,16 @@ pub fn sysent_probe_ids(sysnum: usize) -> (u32, u32) {
     }
 }
 
-/// What the kernel's syscall path does around a system call: if the sysent
-/// entry has an entry (return) probe id and `systrace_probe_func` is set,
-/// call it with the syscall arguments. Returns how many hook calls were made.
+/// What the kernel's syscall path does around a system call: if
+/// `systrace_enabled` is set, the sysent entry has an entry (return) probe
+/// id and `systrace_probe_func` is set, call it with the syscall arguments. Returns how many hook calls were made.
 /// Must be called from inside the kernel (a thread occupying a CPU).
 pub fn fire_syscall(sysnum: usize, args: [u64; 8], retval: i32) -> u32 {
     let (entry, ret) = sysent_probe_ids(sysnum);
     let func = super::read_u64("systrace_probe_func");
-    if func == 0 {
+    // `systrace_enabled` is a C bool: only its first byte counts.
+    let enabled = super::read_i32("systrace_enabled") & 0xff != 0;
+    if func == 0 || !enabled {
         return 0;
     }
     let mut sa = [0u8; SYSCALL_ARGS_SIZE];

@@ -1,7 +1,8 @@
 //! The kernel linker's file list as DTrace providers see it:
 //! `linker_file_foreach`, `linker_file_lookup_set`,
 //! `linker_file_function_listall`, `linker_file_lookup_symbol`,
-//! `linker_search_symbol_name` and `linker_ddb_search_symbol_name`.
+//! `linker_search_symbol_name`, `linker_ddb_search_symbol_name`,
+//! `linker_ddb_lookup` and `linker_ddb_symbol_values`.
 //!
 //! File 1 is the fake kernel image ("kernel"); every loaded module follows
 //! in load order and is on the list while its SYSINITs run, as in FreeBSD.
@@ -232,6 +233,62 @@ extern "C" fn kpi_linker_file_lookup_symbol(lf: u64, name: u64, _deps: i32) -> u
     .unwrap_or(0)
 }
 
+/// Handles `linker_ddb_lookup` gave out: name → leaked `linker_symval_t`
+/// image (name, value, size), stable for the life of the process like a
+/// pointer into a file's symbol table.
+static DDB_HANDLES: Mutex<Vec<(String, u64)>> = Mutex::new(Vec::new());
+
+/// `linker_ddb_lookup(symstr, &sym)`: the first defined symbol of that name
+/// in any loaded file (kernel first); 0, or ENOENT. FreeBSD takes no lock
+/// here (it is meant for the debugger); the harness's list lock stands in.
+extern "C" fn kpi_linker_ddb_lookup(name: u64, sym: *mut u64) -> i32 {
+    ensure_kernel_file();
+    // SAFETY: symbol names are C strings.
+    let name = unsafe { super::c_str(name, 256) };
+    let found = {
+        let files = FILES.lock().unwrap_or_else(|e| e.into_inner());
+        files
+            .iter()
+            .find_map(|f| f.symbols.iter().find(|s| s.name == name).cloned())
+    };
+    let Some(s) = found else { return ENOENT };
+    let mut handles = DDB_HANDLES.lock().unwrap_or_else(|e| e.into_inner());
+    let handle = match handles.iter().find(|(n, _)| *n == name) {
+        Some((_, h)) => *h,
+        None => {
+            let h = Box::leak(Box::new([s.name_c, s.addr, s.size])).as_ptr() as u64;
+            handles.push((name, h));
+            h
+        }
+    };
+    // SAFETY: out-parameter supplied by the caller.
+    unsafe { *sym = handle };
+    0
+}
+
+/// `linker_ddb_symbol_values(sym, &symval)`: name, value and size of a
+/// symbol from `linker_ddb_lookup`; 0, or ENOENT for an unknown handle.
+extern "C" fn kpi_linker_ddb_symbol_values(sym: u64, symval: *mut [u64; 3]) -> i32 {
+    let known = DDB_HANDLES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .any(|(_, h)| *h == sym);
+    if !known {
+        kpanic_bad_handle(sym);
+    }
+    // SAFETY: `sym` is one of our leaked [name, value, size] records; the
+    // caller supplies a linker_symval_t.
+    unsafe { *symval = *(sym as *const [u64; 3]) };
+    0
+}
+
+fn kpanic_bad_handle(sym: u64) -> ! {
+    super::kpanic(&format!(
+        "linker_ddb_symbol_values: {sym:#x} is not a handle from linker_ddb_lookup"
+    ))
+}
+
 /// Find the symbol containing (or nearest below) `value` over all files.
 pub fn search_symbol(value: u64) -> Option<(String, u64)> {
     ensure_kernel_file();
@@ -311,6 +368,14 @@ pub(super) fn functions() -> Vec<(&'static str, usize)> {
         (
             "linker_ddb_search_symbol_name",
             kpi_linker_search_symbol_name as *const () as usize,
+        ),
+        (
+            "linker_ddb_lookup",
+            kpi_linker_ddb_lookup as *const () as usize,
+        ),
+        (
+            "linker_ddb_symbol_values",
+            kpi_linker_ddb_symbol_values as *const () as usize,
         ),
     ]
 }

@@ -10,6 +10,7 @@
 //! Not probe context, except the functions documented as such in their
 //! submodules (critical sections, spin mutexes, copy helpers, hooks).
 
+pub mod arm64;
 pub mod callout;
 pub mod cpu;
 pub mod devfs;
@@ -91,6 +92,7 @@ impl KernelImage {
     fn build() -> KernelImage {
         let mut functions: Vec<(&'static str, usize)> = Vec::new();
         functions.extend(malloc::functions());
+        functions.extend(arm64::functions());
         functions.extend(locks::functions());
         functions.extend(callout::functions());
         functions.extend(devfs::functions());

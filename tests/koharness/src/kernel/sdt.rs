@@ -101,7 +101,8 @@ pub(super) extern "C" fn out_of_line(arg0: u64, arg1: u64) {
     }
 }
 
-/// Whether the tracepoint is patched (not the 5-byte NOP any more).
+/// Whether the tracepoint is patched: neither the compiler's 5-byte NOP nor
+/// the five one-byte NOPs FreeBSD's amd64 `sdt_tracepoint_restore` writes.
 pub fn site_patched() -> bool {
     let site = super::image()
         .symbol("harness_sdt_site")
@@ -109,7 +110,7 @@ pub fn site_patched() -> bool {
         .addr;
     // SAFETY: reading 5 bytes of kernel text.
     let bytes = unsafe { std::ptr::read_volatile(site as *const [u8; 5]) };
-    bytes != super::ktext::SDT_NOP5
+    bytes != super::ktext::SDT_NOP5 && bytes != [0x90; 5]
 }
 
 /// Run the probe site `harness_sdt_site(arg0, arg1)` (the caller must be

@@ -368,6 +368,16 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut l
     ));
 }
 
+/// Whether `addr` lies in the kernel image's or a loaded module's text.
+pub fn is_text(addr: u64) -> bool {
+    in_module_text(addr) || in_kernel_text(addr)
+}
+
+/// Whether text is writable now (the fake CR0.WP is clear).
+pub fn text_writable() -> bool {
+    FAKE_CR0.load(Ordering::SeqCst) & CR0_WP == 0
+}
+
 fn in_kernel_text(rip: u64) -> bool {
     match super::IMAGE.get() {
         Some(img) => {

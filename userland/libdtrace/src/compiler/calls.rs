@@ -1026,7 +1026,7 @@ fn conv_accepts(ck: &Checker, class: ArgClass, conv: char, t: Ty) -> bool {
         ArgClass::Time => ck.is_int(t),
         ArgClass::PtrOrInt => ck.is_int(t) || ck.is_ptr(t) || matches!(t, Ty::Sym | Ty::USym),
         ArgClass::Str => ck.is_stringish(t) || ck.is_array(t) || matches!(t, Ty::Sym | Ty::USym),
-        ArgClass::Float => ck.is_arith(t),
+        ArgClass::Float => ck.is_arith(t) || ck.is_float(t),
         ArgClass::Stack => t == Ty::Stack,
         ArgClass::None => true,
     }

@@ -1,10 +1,13 @@
 //! DIF code generation: typed IR expressions to DIF objects (DIFOs), and clauses to enabling
 //! control blocks made of a predicate DIFO and action descriptions.
 //!
-//! Registers: `%r1..%r7` are allocated like a stack (`%r0` reads as zero); an expression needing
-//! more live values than that fails with libdtrace's "Insufficient registers" error, as DTrace
-//! does (no spilling to memory: DIF has no stack). Associative-array keys and subroutine
-//! arguments are evaluated into registers first, then pushed on the tuple stack, so nested calls
+//! Registers: `%r1..%r7` are allocated like a stack (`%r0` reads as zero). A value that must stay
+//! live while another subexpression is evaluated is "held" ([`Held`]); when that subexpression
+//! needs more registers than are free (its Sethi-Ullman number, [`need`]), held values are
+//! spilled to hidden clause-local variables (`stls`/`ldls`: DIF has no stack) and reloaded
+//! afterwards, so expressions of any depth compile. Only when the spill slots run out does the
+//! compiler give libdtrace's "Insufficient registers" error. Associative-array keys and
+//! subroutine arguments are evaluated first, then pushed on the tuple stack, so nested calls
 //! cannot interleave their tuples. Branches only go forward (the kernel rejects loops).
 //! FreeBSD's `if`/`else` is compiled by splitting a clause into several ECBs for the same probes,
 //! guarded by hidden clause-local variables (which live for the whole probe firing).
@@ -132,6 +135,21 @@ enum Fix {
     Label(usize, usize),
 }
 
+/// A value kept live while other code is generated: in a register, or spilled to the spill slot
+/// with this index (see `Checker::spill_slots`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Held {
+    Reg(Reg),
+    Slot(usize),
+}
+
+/// Registers `%r1..%r7`.
+const NREGS: u32 = 7;
+/// Spill slots reserved per program: the deepest nesting of spilled values.
+const SPILL_SLOTS: usize = 32;
+/// The most free registers a held value is spilled for: a child needing more spills by itself.
+const SPILL_TARGET: u32 = 6;
+
 /// Builds one DIFO.
 struct Gen<'c, 'm> {
     ck: &'c Checker<'m>,
@@ -143,6 +161,8 @@ struct Gen<'c, 'm> {
     vars: Vec<DifVar>,
     /// Bit i set = %ri in use (bit 0 is always set).
     used: u8,
+    /// Bit i set = spill slot i holds a live value.
+    slots_used: u64,
     strsize: u32,
 }
 
@@ -157,6 +177,7 @@ impl<'c, 'm> Gen<'c, 'm> {
             strtab: Vec::new(),
             vars: Vec::new(),
             used: 1,
+            slots_used: 0,
             strsize,
         }
     }
@@ -174,6 +195,89 @@ impl<'c, 'm> Gen<'c, 'm> {
     fn free(&mut self, r: Reg) {
         if r != 0 {
             self.used &= !(1 << r);
+        }
+    }
+
+    fn free_regs(&self) -> u32 {
+        NREGS - (self.used >> 1).count_ones()
+    }
+
+    /// Moves a held register value to a free spill slot.
+    fn spill(&mut self, h: &mut Held) -> CResult<()> {
+        let Held::Reg(r) = *h else { return Ok(()) };
+        let n = self.ck.spill_slots.len().min(64);
+        let slot = (0..n)
+            .find(|i| self.slots_used & (1u64 << i) == 0)
+            .ok_or_else(|| cg_err("Insufficient registers to generate code"))?;
+        self.slots_used |= 1u64 << slot;
+        let v = self.ck.spill_slots[slot].clone();
+        self.store_var(&v, r)?;
+        self.free(r);
+        *h = Held::Slot(slot);
+        Ok(())
+    }
+
+    /// Before evaluating a subexpression needing `need` registers, spills held values until
+    /// enough registers are free (plus one to reload a spilled value afterwards).
+    fn make_room(&mut self, need: u32, held: &mut [Held]) -> CResult<()> {
+        let want = need.min(SPILL_TARGET);
+        if self.free_regs() >= want {
+            return Ok(());
+        }
+        for h in held.iter_mut() {
+            if self.free_regs() > want {
+                break;
+            }
+            self.spill(h)?;
+        }
+        Ok(())
+    }
+
+    /// Evaluates `e` while the `held` values stay live.
+    fn expr_holding(&mut self, e: &TExpr, held: &mut [Held]) -> CResult<Reg> {
+        self.make_room(need(e), held)?;
+        self.expr(e)
+    }
+
+    /// Takes a held value back into a register (reloading it if it was spilled).
+    fn reclaim(&mut self, h: Held) -> CResult<Reg> {
+        match h {
+            Held::Reg(r) => Ok(r),
+            Held::Slot(slot) => {
+                let r = self.alloc()?;
+                let v = self.ck.spill_slots[slot].clone();
+                self.load_var(&v, r)?;
+                self.slots_used &= !(1u64 << slot);
+                Ok(r)
+            }
+        }
+    }
+
+    /// A register with a held value's contents, keeping it held: a spilled value is loaded into
+    /// a temporary that `unpeek` frees.
+    fn peek(&mut self, h: Held) -> CResult<Reg> {
+        match h {
+            Held::Reg(r) => Ok(r),
+            Held::Slot(slot) => {
+                let r = self.alloc()?;
+                let v = self.ck.spill_slots[slot].clone();
+                self.load_var(&v, r)?;
+                Ok(r)
+            }
+        }
+    }
+
+    fn unpeek(&mut self, h: Held, r: Reg) {
+        if let Held::Slot(_) = h {
+            self.free(r);
+        }
+    }
+
+    /// Drops a held value.
+    fn release(&mut self, h: Held) {
+        match h {
+            Held::Reg(r) => self.free(r),
+            Held::Slot(slot) => self.slots_used &= !(1u64 << slot),
         }
     }
 
@@ -334,30 +438,41 @@ impl<'c, 'm> Gen<'c, 'm> {
         Ok(())
     }
 
-    /// Pushes evaluated tuple values (registers with their types), then frees them.
-    fn push_tuple(&mut self, vals: &[(Reg, Ty)]) -> CResult<()> {
-        for (r, t) in vals {
-            self.push_one(*r, *t)?;
-        }
-        for (r, _) in vals {
-            self.free(*r);
+    /// Pushes held tuple values with their types (they stay held).
+    fn push_held(&mut self, vals: &[(Held, Ty)]) -> CResult<()> {
+        for (h, t) in vals {
+            let r = self.peek(*h)?;
+            self.push_one(r, *t)?;
+            self.unpeek(*h, r);
         }
         Ok(())
     }
 
-    fn eval_keys(&mut self, keys: &[TExpr]) -> CResult<Vec<(Reg, Ty)>> {
+    fn release_all(&mut self, vals: &[(Held, Ty)]) {
+        for (h, _) in vals {
+            self.release(*h);
+        }
+    }
+
+    /// Evaluates associative-array keys in order, while `outer` values stay live.
+    fn eval_keys(&mut self, keys: &[TExpr], outer: &mut [Held]) -> CResult<Vec<(Held, Ty)>> {
         if keys.len() > usize::from(rdtrace_ffi::dif::DIF_DTR_NREGS) {
             return Err(CompileError::unlocated(
                 "D_NOREG",
                 "Insufficient tuple registers to generate code",
             ));
         }
-        let mut out = Vec::new();
+        let mut held: Vec<Held> = outer.to_vec();
+        let mut tys = Vec::new();
         for k in keys {
-            let r = self.expr(k)?;
-            out.push((r, k.ty));
+            let r = self.expr_holding(k, &mut held)?;
+            held.push(Held::Reg(r));
+            tys.push(k.ty);
         }
-        Ok(out)
+        // Pushing a spilled or by-reference key takes up to two more registers.
+        self.make_room(2, &mut held)?;
+        outer.copy_from_slice(&held[..outer.len()]);
+        Ok(held[outer.len()..].iter().copied().zip(tys).collect())
     }
 
     fn load_var(&mut self, v: &VarRef, rd: Reg) -> CResult<()> {
@@ -382,25 +497,42 @@ impl<'c, 'm> Gen<'c, 'm> {
         Ok(())
     }
 
+    /// Pushes the keys (which stay held: a read-modify-write pushes them twice), then loads
+    /// and/or stores the element.
     fn assoc_op(
         &mut self,
         v: &VarRef,
-        keys: &[(Reg, Ty)],
+        keys: &[(Held, Ty)],
         load: Option<Reg>,
         store: Option<Reg>,
     ) -> CResult<()> {
-        // The key registers stay allocated (a read-modify-write pushes them twice).
-        for (r, t) in keys {
-            self.push_one(*r, *t)?;
-        }
+        self.push_held(keys)?;
         if let Some(rd) = load {
             self.note_var(v, false)?;
-            let op = if v.scope == Scope::Thread {
-                Opcode::Ldtaa
+            let (op, stop) = if v.scope == Scope::Thread {
+                (Opcode::Ldtaa, Opcode::Sttaa)
             } else {
-                Opcode::Ldgaa
+                (Opcode::Ldgaa, Opcode::Stgaa)
             };
             self.emit(Instruction::LoadVar { op, var: v.id, rd });
+            if v.by_ref && !v.is_string {
+                // A struct/union/array element is used through its address, and an element
+                // that does not exist yet loads as 0: as libdtrace does, fault it in by storing
+                // a zero-filled scratch object of its size, then load its address again.
+                let present = self.label();
+                self.emit(Instruction::Test { r1: rd });
+                self.branch(Opcode::Bne, present);
+                self.setx(u64::from(v.size), rd)?;
+                self.emit(Instruction::Allocs { size: rd, rd });
+                self.note_var(v, true)?;
+                self.emit(Instruction::StoreVar {
+                    op: stop,
+                    var: v.id,
+                    rs: rd,
+                });
+                self.emit(Instruction::LoadVar { op, var: v.id, rd });
+                self.place_label(present);
+            }
         }
         if let Some(rs) = store {
             self.note_var(v, true)?;
@@ -529,12 +661,11 @@ impl<'c, 'm> Gen<'c, 'm> {
                 Ok(r)
             }
             TKind::Assoc(v, keys) => {
-                let regs = self.eval_keys(keys)?;
+                let held = self.eval_keys(keys, &mut [])?;
+                self.push_held(&held)?;
+                self.release_all(&held);
                 let rd = self.alloc()?;
-                self.assoc_op(v, &regs, Some(rd), None)?;
-                for (r, _) in regs {
-                    self.free(r);
-                }
+                self.assoc_op(v, &[], Some(rd), None)?;
                 Ok(rd)
             }
             TKind::Neg(x) => {
@@ -573,33 +704,31 @@ impl<'c, 'm> Gen<'c, 'm> {
                 let rc = self.expr(c)?;
                 self.truthy(rc, c.ty);
                 self.free(rc);
-                let rd = self.alloc()?;
                 let lelse = self.label();
                 let lend = self.label();
                 self.branch(Opcode::Be, lelse);
-                let ra = self.expr(a)?;
-                self.emit(Instruction::Reg2 {
-                    op: Opcode::Mov,
-                    r1: ra,
-                    rd,
-                });
-                self.free(ra);
+                // The result register is the one `a` ends in; on the `else` path it holds
+                // nothing yet, so `b` may use it as scratch before its value is moved there.
+                let rd = self.expr(a)?;
                 self.branch(Opcode::Ba, lend);
                 self.place_label(lelse);
+                self.free(rd);
                 let rb = self.expr(b)?;
-                self.emit(Instruction::Reg2 {
-                    op: Opcode::Mov,
-                    r1: rb,
-                    rd,
-                });
-                self.free(rb);
+                if rb != rd {
+                    self.emit(Instruction::Reg2 {
+                        op: Opcode::Mov,
+                        r1: rb,
+                        rd,
+                    });
+                    self.free(rb);
+                }
+                self.used |= 1 << rd;
                 self.place_label(lend);
                 Ok(rd)
             }
             TKind::Store { place, value } => {
                 let rv = self.expr(value)?;
-                self.store(place, rv)?;
-                Ok(rv)
+                self.store(place, Held::Reg(rv))
             }
             TKind::Update {
                 place,
@@ -621,16 +750,20 @@ impl<'c, 'm> Gen<'c, 'm> {
                 if args.iter().filter(|a| !pure(a)).count() <= 1 {
                     order.sort_by_key(|i| std::cmp::Reverse(need(&args[*i])));
                 }
-                let mut regs = vec![0u8; args.len()];
-                for i in order {
-                    regs[i] = self.expr(&args[i])?;
+                // held[k] is the value of args[order[k]].
+                let mut held: Vec<Held> = Vec::with_capacity(args.len());
+                for i in &order {
+                    let r = self.expr_holding(&args[*i], &mut held)?;
+                    held.push(Held::Reg(r));
                 }
-                let vals: Vec<(Reg, Ty)> = regs
-                    .iter()
-                    .zip(args.iter())
-                    .map(|(r, a)| (*r, a.ty))
-                    .collect();
-                self.push_tuple(&vals)?;
+                self.make_room(2, &mut held)?;
+                let mut vals: Vec<(Held, Ty)> = Vec::with_capacity(args.len());
+                for (i, a) in args.iter().enumerate() {
+                    let k = order.iter().position(|o| *o == i).unwrap_or(0);
+                    vals.push((held[k], a.ty));
+                }
+                self.push_held(&vals)?;
+                self.release_all(&vals);
                 let rd = self.alloc()?;
                 self.emit(Instruction::Call { subr: *subr, rd });
                 self.emit(Instruction::Plain {
@@ -721,29 +854,24 @@ impl<'c, 'm> Gen<'c, 'm> {
                 self.expr(r)
             }
             BinOp::LogAnd | BinOp::LogOr => {
-                let rd = self.expr(l)?;
+                // Nothing stays live across the right operand: the result register is chosen
+                // after both operands were tested.
+                let short = if op == BinOp::LogAnd {
+                    Opcode::Be
+                } else {
+                    Opcode::Bne
+                };
                 let lshort = self.label();
                 let lend = self.label();
-                self.truthy(rd, l.ty);
-                self.branch(
-                    if op == BinOp::LogAnd {
-                        Opcode::Be
-                    } else {
-                        Opcode::Bne
-                    },
-                    lshort,
-                );
+                let rl = self.expr(l)?;
+                self.truthy(rl, l.ty);
+                self.free(rl);
+                self.branch(short, lshort);
                 let rr = self.expr(r)?;
                 self.truthy(rr, r.ty);
                 self.free(rr);
-                self.branch(
-                    if op == BinOp::LogAnd {
-                        Opcode::Be
-                    } else {
-                        Opcode::Bne
-                    },
-                    lshort,
-                );
+                self.branch(short, lshort);
+                let rd = self.alloc()?;
                 self.setx(u64::from(op == BinOp::LogAnd), rd)?;
                 self.branch(Opcode::Ba, lend);
                 self.place_label(lshort);
@@ -755,9 +883,11 @@ impl<'c, 'm> Gen<'c, 'm> {
                 let rl = self.expr(l)?;
                 self.truthy(rl, l.ty);
                 self.set_cc(Opcode::Bne, rl)?;
-                let rr = self.expr(r)?;
+                let mut held = [Held::Reg(rl)];
+                let rr = self.expr_holding(r, &mut held)?;
                 self.truthy(rr, r.ty);
                 self.set_cc(Opcode::Bne, rr)?;
+                let rl = self.reclaim(held[0])?;
                 self.emit(Instruction::Reg3 {
                     op: Opcode::Xor,
                     r1: rl,
@@ -768,8 +898,7 @@ impl<'c, 'm> Gen<'c, 'm> {
                 Ok(rl)
             }
             BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge | BinOp::Eq | BinOp::Ne => {
-                let rl = self.expr(l)?;
-                let rr = self.expr(r)?;
+                let (rl, rr) = self.operands(l, r)?;
                 let cmp = if strings { Opcode::Scmp } else { Opcode::Cmp };
                 self.emit(Instruction::Compare {
                     op: cmp,
@@ -793,15 +922,7 @@ impl<'c, 'm> Gen<'c, 'm> {
                 Ok(rl)
             }
             _ => {
-                // Sethi-Ullman order: the operand needing more registers first, when at most
-                // one operand has side effects.
-                let (rl, rr) = if need(r) > need(l) && (pure(l) || pure(r)) {
-                    let rr = self.expr(r)?;
-                    (self.expr(l)?, rr)
-                } else {
-                    let rl = self.expr(l)?;
-                    (rl, self.expr(r)?)
-                };
+                let (rl, rr) = self.operands(l, r)?;
                 self.emit(Instruction::Reg3 {
                     op: Self::alu(op, unsigned),
                     r1: rl,
@@ -814,29 +935,50 @@ impl<'c, 'm> Gen<'c, 'm> {
         }
     }
 
-    fn store(&mut self, place: &Place, rv: Reg) -> CResult<()> {
+    /// Evaluates both operands of a binary operator, the one needing more registers first
+    /// when at most one of them has side effects (Sethi-Ullman order); the first one is held
+    /// (spilled if need be) while the second is evaluated.
+    fn operands(&mut self, l: &TExpr, r: &TExpr) -> CResult<(Reg, Reg)> {
+        let right_first = need(r) > need(l) && (pure(l) || pure(r));
+        let (first, second) = if right_first { (r, l) } else { (l, r) };
+        let r1 = self.expr(first)?;
+        let mut held = [Held::Reg(r1)];
+        let r2 = self.expr_holding(second, &mut held)?;
+        let r1 = self.reclaim(held[0])?;
+        Ok(if right_first { (r2, r1) } else { (r1, r2) })
+    }
+
+    /// Stores the held value `value` to `place`; returns the register holding the value.
+    fn store(&mut self, place: &Place, value: Held) -> CResult<Reg> {
+        let mut held = [value];
         match place {
-            Place::Var(v) => self.store_var(v, rv),
+            Place::Var(v) => {
+                let rv = self.reclaim(value)?;
+                self.store_var(v, rv)?;
+                Ok(rv)
+            }
             Place::Assoc(v, keys) => {
-                let regs = self.eval_keys(keys)?;
-                self.assoc_op(v, &regs, None, Some(rv))?;
-                for (r, _) in regs {
-                    self.free(r);
-                }
-                Ok(())
+                let keys = self.eval_keys(keys, &mut held)?;
+                let rv = self.peek(held[0])?;
+                self.assoc_op(v, &keys, None, Some(rv))?;
+                self.unpeek(held[0], rv);
+                self.release_all(&keys);
+                self.reclaim(held[0])
             }
             Place::Mem { addr, size } => {
-                let ra = self.expr(addr)?;
+                let ra = self.expr_holding(addr, &mut held)?;
+                let rv = self.reclaim(held[0])?;
                 self.emit(Instruction::Store {
                     op: Self::store_op(*size),
                     rs: rv,
                     addr: ra,
                 });
                 self.free(ra);
-                Ok(())
+                Ok(rv)
             }
             Place::Copy { addr, size } => {
-                let ra = self.expr(addr)?;
+                let ra = self.expr_holding(addr, &mut held)?;
+                let rv = self.reclaim(held[0])?;
                 let rs = self.alloc()?;
                 self.setx(u64::from(*size), rs)?;
                 self.emit(Instruction::Copys {
@@ -846,7 +988,7 @@ impl<'c, 'm> Gen<'c, 'm> {
                 });
                 self.free(rs);
                 self.free(ra);
-                Ok(())
+                Ok(rv)
             }
             Place::Bits {
                 addr,
@@ -855,7 +997,8 @@ impl<'c, 'm> Gen<'c, 'm> {
                 width,
             } => {
                 // Read-modify-write of the storage unit.
-                let ra = self.expr(addr)?;
+                let ra = self.expr_holding(addr, &mut held)?;
+                let rv = self.reclaim(held[0])?;
                 let unit = self.alloc()?;
                 self.emit(Instruction::Load {
                     op: Self::load_op(*size, false),
@@ -904,7 +1047,7 @@ impl<'c, 'm> Gen<'c, 'm> {
                 for r in [ra, unit, t, v] {
                     self.free(r);
                 }
-                Ok(())
+                Ok(rv)
             }
         }
     }
@@ -918,17 +1061,21 @@ impl<'c, 'm> Gen<'c, 'm> {
         unsigned: bool,
         ty: Ty,
     ) -> CResult<Reg> {
-        let rold = self.alloc()?;
-        // Load the old value, keeping what is needed to store back.
-        let (keys, addr) = match place {
+        // Evaluate what locates the place (keys or address), then load the old value; all of
+        // it stays held (spillable) while the right-hand side is evaluated.
+        let mut keys: Vec<(Held, Ty)> = Vec::new();
+        let mut addr: Option<(Held, u8)> = None;
+        let rold = match place {
             Place::Var(v) => {
+                let rold = self.alloc()?;
                 self.load_var(v, rold)?;
-                (Vec::new(), None)
+                rold
             }
             Place::Assoc(v, ks) => {
-                let regs = self.eval_keys(ks)?;
-                self.assoc_op(v, &regs, Some(rold), None)?;
-                (regs, None)
+                keys = self.eval_keys(ks, &mut [])?;
+                let rold = self.alloc()?;
+                self.assoc_op(v, &keys, Some(rold), None)?;
+                rold
             }
             Place::Bits { .. } | Place::Copy { .. } => {
                 return Err(CompileError::unlocated(
@@ -936,18 +1083,34 @@ impl<'c, 'm> Gen<'c, 'm> {
                     "compound assignment to a bit-field is not supported",
                 ));
             }
-            Place::Mem { addr, size } => {
-                let ra = self.expr(addr)?;
+            Place::Mem { addr: a, size } => {
+                let ra = self.expr(a)?;
                 let signed = self.ck.c(ty).is_some_and(|c| self.ck.repo.is_signed(c));
+                let rold = self.alloc()?;
                 self.emit(Instruction::Load {
                     op: Self::load_op(*size, signed),
                     addr: ra,
                     rd: rold,
                 });
-                (Vec::new(), Some((ra, *size)))
+                addr = Some((Held::Reg(ra), *size));
+                rold
             }
         };
-        let rv = self.expr(value)?;
+        let mut held: Vec<Held> = keys.iter().map(|(h, _)| *h).collect();
+        if let Some((h, _)) = addr {
+            held.push(h);
+        }
+        held.push(Held::Reg(rold));
+        let rv = self.expr_holding(value, &mut held)?;
+        let rold = self.reclaim(held.pop().unwrap_or(Held::Reg(rold)))?;
+        if let Some((h, _)) = addr.as_mut() {
+            if let Some(spilled) = held.pop() {
+                *h = spilled;
+            }
+        }
+        for (k, h) in keys.iter_mut().zip(held) {
+            k.0 = h;
+        }
         let rnew = self.alloc()?;
         self.emit(Instruction::Reg3 {
             op: Self::alu(op, unsigned),
@@ -961,7 +1124,8 @@ impl<'c, 'm> Gen<'c, 'm> {
             Place::Assoc(v, _) => self.assoc_op(v, &keys, None, Some(rnew))?,
             Place::Bits { .. } | Place::Copy { .. } => {}
             Place::Mem { .. } => {
-                if let Some((ra, size)) = addr {
+                if let Some((h, size)) = addr {
+                    let ra = self.reclaim(h)?;
                     self.emit(Instruction::Store {
                         op: Self::store_op(size),
                         rs: rnew,
@@ -971,9 +1135,7 @@ impl<'c, 'm> Gen<'c, 'm> {
                 }
             }
         }
-        for (r, _) in keys {
-            self.free(r);
-        }
+        self.release_all(&keys);
         if post {
             self.free(rnew);
             Ok(rold)
@@ -1027,21 +1189,41 @@ fn pure(e: &TExpr) -> bool {
     }
 }
 
-/// Registers needed to evaluate `e` (Sethi-Ullman number, approximate).
+/// Registers needed to evaluate `e` without spilling (Sethi-Ullman number, approximate). It is
+/// at least what the node itself keeps allocated at once when all its held values are spilled.
 fn need(e: &TExpr) -> u32 {
+    /// Registers to evaluate `es` in order while holding the earlier results.
+    fn list(es: &[&TExpr]) -> u32 {
+        es.iter()
+            .enumerate()
+            .map(|(i, x)| need(x) + i as u32)
+            .max()
+            .unwrap_or(0)
+    }
+    fn place_need(p: &Place) -> u32 {
+        match p {
+            Place::Var(_) => 0,
+            Place::Assoc(_, keys) => list(&keys.iter().collect::<Vec<_>>()) + 1,
+            Place::Mem { addr, .. } | Place::Copy { addr, .. } => need(addr) + 1,
+            Place::Bits { addr, .. } => need(addr).max(4),
+        }
+    }
     match &e.kind {
         TKind::Const(_) | TKind::Str(_) | TKind::Builtin(_) | TKind::Var(_) => 1,
         TKind::BuiltinArray(_, x) | TKind::Neg(x) | TKind::BitNot(x) | TKind::LogNot(x) => need(x),
         TKind::Load { addr, .. } => need(addr),
         TKind::Convert { e, .. } | TKind::Bitfield { unit: e, .. } => need(e) + 1,
-        TKind::Bin { l, r, .. } => {
-            let (a, b) = (need(l), need(r));
-            if a == b {
-                a + 1
-            } else {
-                a.max(b)
+        TKind::Bin { op, l, r, .. } => match op {
+            BinOp::Comma | BinOp::LogAnd | BinOp::LogOr => need(l).max(need(r)),
+            _ => {
+                let (a, b) = (need(l), need(r));
+                if a == b {
+                    a + 1
+                } else {
+                    a.max(b)
+                }
             }
-        }
+        },
         TKind::Call(_, args) | TKind::Assoc(_, args) => {
             let mut n: Vec<u32> = args.iter().map(need).collect();
             n.sort_unstable_by(|a, b| b.cmp(a));
@@ -1050,10 +1232,12 @@ fn need(e: &TExpr) -> u32 {
                 .map(|(i, v)| v + i as u32)
                 .max()
                 .unwrap_or(0)
-                .max(1)
+                .max(2)
         }
-        TKind::Ternary(a, b, c) => need(a).max(need(b) + 1).max(need(c) + 1),
-        _ => 3,
+        TKind::Ternary(a, b, c) => need(a).max(need(b)).max(need(c)),
+        TKind::Store { place, value } => need(value).max(1 + place_need(place)),
+        TKind::Update { place, value, .. } => (place_need(place) + 1).max(need(value) + 2).max(3),
+        TKind::Rec { value, .. } => value.as_deref().map_or(1, need),
     }
 }
 
@@ -1185,6 +1369,7 @@ struct Segment {
 
 impl<'c, 'm> Lowering<'c, 'm> {
     pub fn new(ck: &'c mut Checker<'m>, strsize: u32) -> Self {
+        ck.reserve_spill_slots(SPILL_SLOTS);
         Lowering {
             ck,
             strsize,

@@ -2,7 +2,7 @@
 //! type, then `OFF OPCODE INSTRUCTION` lines (with `!` comments giving integer and string table
 //! values), then the variable table. Userland only.
 
-use rdtrace_ffi::dif::{BuiltinVar, Instruction, Opcode, Subr, DIF_TYPE_STRING};
+use rdtrace_ffi::dif::{BuiltinVar, Instruction, Opcode, Subr, DIF_TYPE_CTF, DIF_TYPE_STRING};
 
 use super::codegen::Difo;
 
@@ -93,22 +93,48 @@ fn operands(d: &Difo, i: &Instruction) -> (String, String) {
     }
 }
 
-fn type_desc(d: &Difo) -> String {
-    let t = d.rtype;
-    if t.kind == DIF_TYPE_STRING {
-        return "string".into();
+/// A DIF type as libdtrace's disassembler names it: kind, CTF kind, by-reference flags, size.
+fn type_str(t: &rdtrace_ffi::dif::DifType) -> String {
+    let kind = match t.kind {
+        DIF_TYPE_CTF => "D type".to_string(),
+        DIF_TYPE_STRING => "string".to_string(),
+        k => format!("0x{:x}", k),
+    };
+    let ckind = match t.ckind {
+        0 => "unknown".to_string(),
+        1 => "integer".to_string(),
+        2 => "float".to_string(),
+        3 => "pointer".to_string(),
+        4 => "array".to_string(),
+        5 => "function".to_string(),
+        6 => "struct".to_string(),
+        7 => "union".to_string(),
+        8 => "enum".to_string(),
+        9 => "forward".to_string(),
+        10 => "typedef".to_string(),
+        11 => "volatile".to_string(),
+        12 => "const".to_string(),
+        13 => "restrict".to_string(),
+        k => format!("0x{:x}", k),
+    };
+    // DIF_TF_BYREF = 1, DIF_TF_BYUREF = 2.
+    if t.flags & 3 != 0 {
+        let user = if t.flags & 2 != 0 { "user " } else { "" };
+        format!("{} ({}) by {}ref (size {})", kind, ckind, user, t.size)
+    } else {
+        format!("{} ({}) (size {})", kind, ckind, t.size)
     }
-    if t.size == 0 {
-        return "void".into();
-    }
-    let by = if t.flags & 1 != 0 { " by ref" } else { "" };
-    format!("D type (integer) (size {}){}", t.size, by)
 }
 
-/// Disassembles one DIFO.
-pub fn disassemble(d: &Difo, title: &str) -> String {
+/// Disassembles one DIFO. libdtrace heads each object with the address of its DIFO in memory;
+/// ours is the address of `d`.
+pub fn disassemble(d: &Difo) -> String {
     let mut s = String::new();
-    s.push_str(&format!("\nDIFO {} returns {}\n", title, type_desc(d)));
+    s.push_str(&format!(
+        "\nDIFO {:#x} returns {}\n",
+        d as *const Difo as usize,
+        type_str(&d.rtype)
+    ));
     s.push_str("OFF OPCODE      INSTRUCTION\n");
     for (pc, w) in d.text.iter().enumerate() {
         match Instruction::decode(*w) {
@@ -136,18 +162,14 @@ pub fn disassemble(d: &Difo, title: &str) -> String {
                 1 => "tls",
                 _ => "loc",
             };
-            let mut flags = String::new();
-            if v.flags & 1 != 0 {
-                flags.push('r');
-            }
-            if v.flags & 2 != 0 {
-                flags.push('w');
-            }
-            let ty = if v.ty.kind == DIF_TYPE_STRING {
-                "string".to_string()
-            } else {
-                format!("D type (size {})", v.ty.size)
+            // DIFV_F_REF = 1, DIFV_F_MOD = 2: "r", "w" or "r/w".
+            let flags = match v.flags & 3 {
+                1 => "r",
+                2 => "w",
+                3 => "r/w",
+                _ => "",
             };
+            let ty = type_str(&v.ty);
             s.push_str(&format!(
                 "{:<16} {:<4x} {} {} {:<4} {}\n",
                 d.string_at(v.name),
@@ -179,7 +201,12 @@ mod tests {
             vars: vec![],
             rtype: DifType::ctf(1, 4),
         };
-        let text = disassemble(&d, "0x1");
+        let text = disassemble(&d);
+        let header = format!(
+            "\nDIFO {:#x} returns D type (integer) (size 4)\n",
+            &d as *const Difo as usize
+        );
+        assert!(text.starts_with(&header), "{}", text);
         assert!(text.contains("OFF OPCODE      INSTRUCTION"));
         assert!(
             text.contains("00: 25000001    setx    DT_INTEGER[0], %r1\t\t! 0x2a"),

@@ -74,6 +74,56 @@ const PUNCTS: [&str; 48] = [
     "~", "&", "|", "^", "?", ":", ";", ",", ".", "(", ")", "[", "]", "{", "}", "@",
 ];
 
+/// D's reserved words (libdtrace's lexer keywords).
+const D_RESERVED: [&str; 46] = [
+    "auto",
+    "break",
+    "case",
+    "char",
+    "const",
+    "continue",
+    "counter",
+    "default",
+    "do",
+    "double",
+    "else",
+    "enum",
+    "extern",
+    "float",
+    "for",
+    "goto",
+    "if",
+    "import",
+    "inline",
+    "int",
+    "long",
+    "offsetof",
+    "probe",
+    "provider",
+    "register",
+    "restrict",
+    "return",
+    "self",
+    "short",
+    "signed",
+    "sizeof",
+    "static",
+    "string",
+    "stringof",
+    "struct",
+    "switch",
+    "this",
+    "translator",
+    "typedef",
+    "union",
+    "unsigned",
+    "userland",
+    "void",
+    "volatile",
+    "while",
+    "xlate",
+];
+
 /// Words that start a declaration rather than a probe description at the top level.
 pub const DECL_KEYWORDS: [&str; 28] = [
     "auto",
@@ -395,14 +445,28 @@ impl<'a> Lexer<'a> {
                 self.pos += 1;
             }
             let s = String::from_utf8_lossy(&self.src[start..self.pos]).to_string();
+            // libdtrace's lexer reads ahead after an identifier, and its "syntax error near"
+            // then quotes the identifier with the rest of its line; keywords are quoted alone.
+            let text = if D_RESERVED.contains(&s.as_str()) {
+                s.clone()
+            } else {
+                let eol = self.src[start..]
+                    .iter()
+                    .position(|b| *b == b'\n' || *b == b'\r')
+                    .map_or(self.src.len(), |p| start + p);
+                String::from_utf8_lossy(&self.src[start..eol]).into_owned()
+            };
             return Ok(Token {
-                kind: TokKind::Ident(s.clone()),
+                kind: TokKind::Ident(s),
                 line,
-                text: s,
+                text,
             });
         }
         if c.is_ascii_digit() {
             return self.lex_number(line);
+        }
+        if c == b'.' {
+            self.reject_float(line)?;
         }
         if c == b'"' {
             self.pos += 1;
@@ -590,7 +654,88 @@ impl<'a> Lexer<'a> {
         }
     }
 
+    /// Length of the floating-point constant libdtrace's lexer would match at `at`
+    /// (`digits[.digits][e[+-]digits][fFlL]` or `.digits...`), 0 if none.
+    fn float_len(&self, at: usize) -> usize {
+        let b = |i: usize| self.src.get(i).copied().unwrap_or(0);
+        let mut i = at;
+        let int_digits = {
+            let s = i;
+            while b(i).is_ascii_digit() {
+                i += 1;
+            }
+            i - s
+        };
+        if int_digits > 0 {
+            if b(i) == b'.' {
+                i += 1;
+            }
+            while b(i).is_ascii_digit() {
+                i += 1;
+            }
+        } else if b(i) == b'.' && b(i + 1).is_ascii_digit() {
+            i += 1;
+            while b(i).is_ascii_digit() {
+                i += 1;
+            }
+        } else {
+            return 0;
+        }
+        if matches!(b(i), b'e' | b'E') {
+            let sign = usize::from(matches!(b(i + 1), b'+' | b'-'));
+            if b(i + 1 + sign).is_ascii_digit() {
+                i += 1 + sign;
+                while b(i).is_ascii_digit() {
+                    i += 1;
+                }
+            }
+        }
+        if matches!(b(i), b'f' | b'F' | b'l' | b'L') {
+            i += 1;
+        }
+        i - at
+    }
+
+    /// Length of the integer constant libdtrace's lexer would match at `at`.
+    fn int_len(&self, at: usize) -> usize {
+        let b = |i: usize| self.src.get(i).copied().unwrap_or(0);
+        let mut i = at;
+        if b(i) == b'0' && matches!(b(i + 1), b'x' | b'X') && b(i + 2).is_ascii_hexdigit() {
+            i += 2;
+            while b(i).is_ascii_hexdigit() {
+                i += 1;
+            }
+        } else {
+            while b(i).is_ascii_digit() {
+                i += 1;
+            }
+        }
+        if matches!(b(i), b'u' | b'U') {
+            i += 1;
+        }
+        for _ in 0..2 {
+            if matches!(b(i), b'l' | b'L') {
+                i += 1;
+            }
+        }
+        i - at
+    }
+
+    /// D has no floating-point constants: libdtrace's lexer matches them (when that match is
+    /// longer than an integer's) only to reject them.
+    fn reject_float(&self, line: u32) -> CResult<()> {
+        if self.float_len(self.pos) > self.int_len(self.pos) {
+            return err(
+                "D_SYNTAX",
+                line,
+                "floating-point constants are not permitted",
+            );
+        }
+        Ok(())
+    }
+
     fn lex_number(&mut self, line: u32) -> CResult<Token> {
+        self.reject_float(line)?;
         let start = self.pos;
         let radix: u32 = if self.peek_byte(0) == b'0' && matches!(self.peek_byte(1), b'x' | b'X') {
             self.pos += 2;

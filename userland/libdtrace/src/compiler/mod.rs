@@ -105,13 +105,13 @@ impl CompiledProgram {
     /// `-S` output: every DIFO, in ECB/action order.
     pub fn disassembly(&self) -> String {
         let mut s = String::new();
-        for (i, e) in self.ecbs.iter().enumerate() {
+        for e in &self.ecbs {
             if let Some(p) = &e.predicate {
-                s.push_str(&disasm::disassemble(p, &format!("ecb{}-predicate", i)));
+                s.push_str(&disasm::disassemble(p));
             }
-            for (j, a) in e.actions.iter().enumerate() {
+            for a in &e.actions {
                 if let Some(d) = &a.difo {
-                    s.push_str(&disasm::disassemble(d, &format!("ecb{}-action{}", i, j)));
+                    s.push_str(&disasm::disassemble(d));
                 }
             }
         }

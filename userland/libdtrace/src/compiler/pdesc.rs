@@ -106,6 +106,31 @@ pub trait ProbeMatcher {
     fn typed_args(&self, _desc: &ProbeDesc) -> Option<usize> {
         None
     }
+    /// Looks up a kernel symbol for `` module`name `` (module `None` for `` `name ``, which
+    /// searches every module). Without kernel symbol tables (the hosted kernel) nothing is
+    /// found; a FreeBSD implementation answers from the kernel's and modules' symbol tables.
+    fn kernel_symbol(&self, module: Option<&str>, _name: &str) -> SymbolLookup {
+        match module {
+            Some(m) if m != "kernel" => SymbolLookup::NoModule,
+            _ => SymbolLookup::NoSymbol,
+        }
+    }
+}
+
+/// The answer to a kernel symbol lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SymbolLookup {
+    /// The symbol, its object (module) and address.
+    Found {
+        object: String,
+        name: String,
+        addr: u64,
+        size: u64,
+    },
+    /// The named module is not loaded (libdtrace's "Unknown module name").
+    NoModule,
+    /// No such symbol (libdtrace's "Unknown symbol name").
+    NoSymbol,
 }
 
 /// A fixed probe list plus the profile provider's creatable probes.

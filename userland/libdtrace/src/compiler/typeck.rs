@@ -92,6 +92,9 @@ pub struct Checker<'m> {
     /// Variables the program assigns somewhere (`=`, `++`, `--`): reading them before the first
     /// assignment in program order is allowed, as in libdtrace. `bool` = used as an array.
     pub assigned: HashMap<(Scope, String), bool>,
+    /// Hidden clause-local variables the code generator spills registers to when an expression
+    /// has more live values than DIF has registers (reserved by `reserve_spill_slots`).
+    pub spill_slots: Vec<VarRef>,
 }
 
 /// Records every variable the program assigns with `=`, `++` or `--`.
@@ -205,6 +208,20 @@ impl<'m> Checker<'m> {
             alloca_vars: std::collections::HashSet::new(),
             cur_descs: Vec::new(),
             assigned: HashMap::new(),
+            spill_slots: Vec::new(),
+        }
+    }
+
+    /// Reserves `n` hidden 64-bit clause-local variables as register spill slots. Their names
+    /// start with `%`, so no D program can name them.
+    pub fn reserve_spill_slots(&mut self, n: usize) {
+        let int64 = Ty::C(self.repo.b.int64);
+        while self.spill_slots.len() < n {
+            let name = format!("%spill{}", self.spill_slots.len());
+            let v = self
+                .new_var(&name, Scope::Local, int64, VarShape::Scalar)
+                .vref;
+            self.spill_slots.push(v);
         }
     }
 
@@ -232,8 +249,13 @@ impl<'m> Checker<'m> {
     pub fn is_int(&self, t: Ty) -> bool {
         self.c(t).is_some_and(|c| self.repo.is_integer(c))
     }
+    /// Arithmetic as libdtrace defines it: integers and enums only (floating-point values can
+    /// be declared, recorded and printed, but not computed with).
     pub fn is_arith(&self, t: Ty) -> bool {
-        self.c(t).is_some_and(|c| self.repo.is_arith(c))
+        self.c(t).is_some_and(|c| self.repo.is_integer(c))
+    }
+    pub fn is_float(&self, t: Ty) -> bool {
+        self.c(t).is_some_and(|c| self.repo.is_float(c))
     }
     pub fn is_ptr(&self, t: Ty) -> bool {
         self.c(t).is_some_and(|c| self.repo.is_pointer(c))
@@ -316,12 +338,34 @@ impl<'m> Checker<'m> {
         }
     }
 
-    /// Integer promotion then the usual arithmetic conversions.
+    /// The type of a binary arithmetic result, as libdtrace computes it (not C's rules): no
+    /// promotion to `int`; each integer operand ranks by its width in bits plus one if it is
+    /// unsigned (enums count as `int`), the higher rank wins, and on a tie the type defined
+    /// later. DIF computes in 64 bits either way; the type decides signedness of division,
+    /// shifts and comparisons, and the width of the recorded value.
     pub fn arith_result(&self, a: Ty, b: Ty) -> Ty {
         let (ca, cb) = (
             self.c(a).unwrap_or(self.repo.b.int),
             self.c(b).unwrap_or(self.repo.b.int),
         );
+        if self.repo.is_integer(ca) && self.repo.is_integer(cb) {
+            let as_int = |c: TypeId| {
+                if matches!(self.repo.rkind(c), TypeKind::Enum { .. }) {
+                    self.repo.b.int
+                } else {
+                    c
+                }
+            };
+            let (ca, cb) = (as_int(ca), as_int(cb));
+            let rank = |c: TypeId| self.repo.size_of(c) * 8 + u64::from(!self.repo.is_signed(c));
+            let (ra, rb) = (rank(ca), rank(cb));
+            let pick_b = if ra == rb {
+                self.repo.resolve(ca) < self.repo.resolve(cb)
+            } else {
+                rb > ra
+            };
+            return Ty::C(if pick_b { cb } else { ca });
+        }
         let sa = self.repo.size_of(ca).max(4);
         let sb = self.repo.size_of(cb).max(4);
         let ua = !self.repo.is_signed(ca) && self.repo.size_of(ca) >= 4;
@@ -331,13 +375,14 @@ impl<'m> Checker<'m> {
         Ty::C(self.repo.int_of(size, !unsigned))
     }
 
+    /// The type of a unary arithmetic result or of a shift (its left operand): libdtrace keeps
+    /// the operand's type (no promotion to `int`); enums become `int`.
     fn promote(&self, a: Ty) -> Ty {
         let c = self.c(a).unwrap_or(self.repo.b.int);
-        let s = self.repo.size_of(c);
-        if s < 4 {
+        if matches!(self.repo.rkind(c), TypeKind::Enum { .. }) || !self.repo.is_integer(c) {
             Ty::C(self.repo.b.int)
         } else {
-            Ty::C(self.repo.int_of(s, self.repo.is_signed(c)))
+            Ty::C(c)
         }
     }
 
@@ -1461,11 +1506,7 @@ impl<'m> Checker<'m> {
             };
         }
         if name.contains('`') {
-            return err(
-                "D_IDENT_UNDEF",
-                line,
-                format!("failed to resolve {}: Unknown symbol name", name),
-            );
+            return Err(self.kernel_symbol_error(name, line));
         }
         if self.assigned.get(&(Scope::Global, name.to_string())) == Some(&false) {
             let long = Ty::C(self.repo.b.long);
@@ -1828,17 +1869,7 @@ impl<'m> Checker<'m> {
                     ..tx
                 })
             }
-            ExprKind::Xlate(tn, _x) => {
-                let to = self.type_name(tn)?;
-                err(
-                    "D_XLATE_NONE",
-                    line,
-                    format!(
-                        "translated data of type \"{}\" must be accessed through a member",
-                        self.repo.name(to)
-                    ),
-                )
-            }
+            ExprKind::Xlate(tn, x) => self.xlate_whole(tn, x, line),
         }
     }
 
@@ -1873,25 +1904,7 @@ impl<'m> Checker<'m> {
             to
         };
         let tx = self.expr(x)?;
-        let idx = self.translators.iter().position(|t| {
-            self.repo.resolve(t.output) == self.repo.resolve(out)
-                && (self.repo.name(t.input) == self.ty_name(tx.ty)
-                    || (self.is_ptr(tx.ty)
-                        && self.repo.is_pointer(t.input)
-                        && self.ptr_compat(Ty::C(t.input), tx.ty)))
-        });
-        let Some(idx) = idx else {
-            return err(
-                "D_XLATE_NONE",
-                line,
-                format!(
-                    "cannot translate from \"{}\" to \"{}\"",
-                    self.ty_name(tx.ty),
-                    self.repo.name(out)
-                ),
-            );
-        };
-        let tr = self.translators[idx].clone();
+        let tr = self.find_translator(out, &tx, line)?;
         let Some((_, mexpr)) = tr.members.iter().find(|(n, _)| n == m) else {
             return err(
                 "D_XLATE_MEMB",
@@ -1912,6 +1925,121 @@ impl<'m> Checker<'m> {
             Some(t) => self.convert_to(r, Ty::C(t)),
             None => r,
         })
+    }
+
+    /// `xlate<T>(x)` or `xlate<T *>(x)` used as a whole: like libdtrace, the translated object
+    /// is built in `alloca()` scratch memory (zero-filled, so members the translator does not
+    /// define read as 0), one member store per translator member, and the expression is its
+    /// address (typed `T *`, or `T` whose value is its address).
+    fn xlate_whole(&mut self, tn: &TypeName, x: &Expr, line: u32) -> CResult<TExpr> {
+        let to = self.type_name(tn)?;
+        let pointer = self.repo.is_pointer(to);
+        let out = if pointer {
+            self.repo.referenced(to).unwrap_or(to)
+        } else {
+            to
+        };
+        let tx = self.expr(x)?;
+        let tr = self.find_translator(out, &tx, line)?;
+        let uintptr = Ty::C(self.repo.b.uintptr);
+        let mut n = 0;
+        while self.locals.contains_key(&format!("%xlate{n}")) {
+            n += 1;
+        }
+        let tmp = self
+            .new_var(
+                &format!("%xlate{n}"),
+                Scope::Local,
+                uintptr,
+                VarShape::Scalar,
+            )
+            .vref;
+        let size = self.repo.size_of(out);
+        let alloc = TExpr::new(
+            TKind::Call(
+                rdtrace_ffi::dif::Subr::Alloca.id(),
+                vec![TExpr::new(TKind::Const(size), Ty::C(self.repo.b.size_t))],
+            ),
+            uintptr,
+        );
+        let mut seq = TExpr::new(
+            TKind::Store {
+                place: Place::Var(tmp.clone()),
+                value: Box::new(alloc),
+            },
+            uintptr,
+        );
+        for (m, mexpr) in &tr.members {
+            let Some(mem) = self.repo.member(out, m) else {
+                continue;
+            };
+            self.bindings.push((tr.input_name.clone(), tx.clone()));
+            let r = self.expr(mexpr);
+            self.bindings.pop();
+            let value = self.convert_to(r?, Ty::C(mem.ty));
+            let addr = TExpr::new(
+                TKind::Bin {
+                    op: BinOp::Add,
+                    l: Box::new(TExpr::new(TKind::Var(tmp.clone()), uintptr)),
+                    r: Box::new(TExpr::new(TKind::Const(mem.offset), uintptr)),
+                    unsigned: true,
+                    strings: false,
+                },
+                uintptr,
+            );
+            let target = self.load_from(addr, mem.ty, mem.bits.map(|b| (b, mem.bit_offset)));
+            let (place, _) = self.mem_place(target, "=", line)?;
+            let store = TExpr::new(
+                TKind::Store {
+                    place,
+                    value: Box::new(value),
+                },
+                Ty::C(mem.ty),
+            );
+            seq = TExpr::new(
+                TKind::Bin {
+                    op: BinOp::Comma,
+                    l: Box::new(seq),
+                    r: Box::new(store),
+                    unsigned: false,
+                    strings: false,
+                },
+                Ty::C(mem.ty),
+            );
+        }
+        Ok(TExpr::new(
+            TKind::Bin {
+                op: BinOp::Comma,
+                l: Box::new(seq),
+                r: Box::new(TExpr::new(TKind::Var(tmp), Ty::C(to))),
+                unsigned: false,
+                strings: false,
+            },
+            Ty::C(to),
+        ))
+    }
+
+    /// The translator from the type of `tx` to `out`.
+    fn find_translator(&self, out: TypeId, tx: &TExpr, line: u32) -> CResult<Translator> {
+        let idx = self.translators.iter().position(|t| {
+            self.repo.resolve(t.output) == self.repo.resolve(out)
+                && (self.repo.name(t.input) == self.ty_name(tx.ty)
+                    || (self.is_ptr(tx.ty)
+                        && self.repo.is_pointer(t.input)
+                        && self.ptr_compat(Ty::C(t.input), tx.ty)))
+        });
+        let Some(idx) = idx else {
+            return err(
+                "D_XLATE_NONE",
+                line,
+                format!(
+                    "cannot translate from \"{}\" to \"{}\"",
+                    self.ty_name(tx.ty),
+                    self.repo.name(out)
+                ),
+            );
+        };
+        Ok(self.translators[idx].clone())
     }
 
     /// `base.m` (base is a struct value, i.e. its address) or `base->m` (base is a pointer).
@@ -2482,11 +2610,7 @@ impl<'m> Checker<'m> {
                     return Ok((Place::Var(v.vref.clone()), v.ty));
                 }
                 if n.contains('`') {
-                    return err(
-                        "D_IDENT_UNDEF",
-                        line,
-                        format!("failed to resolve {}: Unknown symbol name", n),
-                    );
+                    return Err(self.kernel_symbol_error(n, line));
                 }
                 let Some(t) = define_ty(self) else {
                     return err(
@@ -3079,6 +3203,37 @@ impl<'m> Checker<'m> {
                     lt,
                 ))
             }
+        }
+    }
+
+    /// The error for a `` module`symbol `` reference, as libdtrace reports it: an unknown
+    /// module or symbol (D_IDENT_UNDEF), or a symbol without type information (D_SYM_NOTYPES:
+    /// kernel CTF is not loaded yet, so every found symbol is untyped).
+    fn kernel_symbol_error(&self, name: &str, line: u32) -> CompileError {
+        let (module, sym) = match name.rsplit_once('`') {
+            Some(("", s)) => (None, s),
+            Some((m, s)) => (Some(m), s),
+            None => (None, name),
+        };
+        match self.matcher.kernel_symbol(module, sym) {
+            super::pdesc::SymbolLookup::Found { object, name: n, .. } => CompileError::new(
+                "D_SYM_NOTYPES",
+                line,
+                format!(
+                    "no symbolic type information is available for {}`{}: No type information available for symbol",
+                    object, n
+                ),
+            ),
+            super::pdesc::SymbolLookup::NoModule => CompileError::new(
+                "D_IDENT_UNDEF",
+                line,
+                format!("failed to resolve {}: Unknown module name", name),
+            ),
+            super::pdesc::SymbolLookup::NoSymbol => CompileError::new(
+                "D_IDENT_UNDEF",
+                line,
+                format!("failed to resolve {}: Unknown symbol name", name),
+            ),
         }
     }
 

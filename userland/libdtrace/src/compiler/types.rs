@@ -377,9 +377,10 @@ impl TypeRepo {
     pub fn is_function(&self, t: TypeId) -> bool {
         matches!(self.rkind(t), TypeKind::Function { .. })
     }
-    /// Scalar in C's sense: arithmetic or pointer (D also treats strings as scalars in tests).
+    /// Scalar as libdtrace defines it: an integer, enum or pointer. Floating-point types are
+    /// neither scalar nor arithmetic in D (DIF has no floating-point operations).
     pub fn is_scalar(&self, t: TypeId) -> bool {
-        self.is_arith(t) || self.is_pointer(t)
+        self.is_integer(t) || self.is_pointer(t)
     }
     pub fn is_signed(&self, t: TypeId) -> bool {
         match self.rkind(t) {

@@ -354,6 +354,16 @@ fn key_identity(key: &[Record]) -> Vec<u8> {
     bytes
 }
 
+/// The aggregating function `action` (a `DTRACEAGG_*` kind) with its
+/// action argument (lquantize/llquantize parameters), as the compiler
+/// describes an aggregation before the kernel has any data for it.
+pub fn agg_kind_for(action: u16, arg: u64) -> Option<AggKind> {
+    let mut rec = <RecDesc as rdtrace_ffi::pod::Pod>::zeroed();
+    rec.action = action;
+    rec.arg = arg;
+    agg_kind(&rec)
+}
+
 /// The aggregating function of an AGGDESC's last record.
 pub fn agg_kind(rec: &RecDesc) -> Option<AggKind> {
     Some(match ActionKind::from_raw(rec.action)? {

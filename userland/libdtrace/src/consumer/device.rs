@@ -55,6 +55,47 @@ pub trait Device {
 
     /// Whether this is the in-process hosted kernel.
     fn is_hosted(&self) -> bool;
+
+    /// How many CPU buffers the kernel behind this device has: its highest
+    /// CPU id plus one. The consumer snapshots CPUs `0..cpu_count()`
+    /// (absent ones answer `ENOENT` and are skipped). The default asks the
+    /// system the device node belongs to ([`system_cpu_count`]).
+    fn cpu_count(&self) -> u32 {
+        system_cpu_count()
+    }
+}
+
+/// The running system's CPU count as libdtrace derives it: on FreeBSD
+/// `kern.smp.maxid + 1` (CPU ids may be sparse; absent ones are skipped);
+/// elsewhere `sysconf(_SC_NPROCESSORS_CONF)` — a `/dev/dtrace/dtrace` on a
+/// non-FreeBSD host only exists under an interposing shim (the KPI
+/// harness), which answers that call with its own CPU count.
+pub fn system_cpu_count() -> u32 {
+    #[cfg(target_os = "freebsd")]
+    {
+        let mut maxid: libc::c_int = 0;
+        let mut len = core::mem::size_of::<libc::c_int>();
+        // SAFETY: the name is a NUL-terminated C string; `maxid`/`len`
+        // describe a writable int-sized buffer, the sysctl's type.
+        let rc = unsafe {
+            libc::sysctlbyname(
+                c"kern.smp.maxid".as_ptr(),
+                (&mut maxid as *mut libc::c_int).cast(),
+                &mut len,
+                core::ptr::null(),
+                0,
+            )
+        };
+        if rc == 0 && maxid >= 0 {
+            return (maxid as u32).saturating_add(1);
+        }
+    }
+    // SAFETY: sysconf takes a plain integer name and has no preconditions.
+    let configured = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) };
+    u32::try_from(configured)
+        .ok()
+        .filter(|n| *n > 0)
+        .unwrap_or(1)
 }
 
 /// `/dev/dtrace/dtrace`, opened read-write; closing the descriptor destroys
@@ -148,6 +189,14 @@ impl Device for HostedDevice {
 
     fn is_hosted(&self) -> bool {
         true
+    }
+
+    /// The hosted kernel's virtual CPUs (one buffer each).
+    fn cpu_count(&self) -> u32 {
+        use rdtrace_framework::platform::Platform;
+        rdtrace_hosted::HostedKernel::get()
+            .map(|k| u32::try_from(k.platform().cpu_count()).unwrap_or(u32::MAX))
+            .unwrap_or(1)
     }
 }
 

@@ -3,9 +3,13 @@
 //! `dtrace_stop` and dtrace(1)'s main loop do together.
 //!
 //! Timing: the loop wakes every few milliseconds to read STATUS (so `exit()`
-//! and a full buffer are noticed promptly), snapshots the principal buffers
-//! every `switchrate` and whenever tracing stops, and re-reads the
-//! aggregation buffers for `printa()` at most once per consume pass.
+//! and a full buffer are noticed promptly; a program that sets `statusrate`
+//! gets libdtrace's pacing instead, see [`RunConfig::strict_statusrate`]),
+//! snapshots the principal buffers every `switchrate` and whenever tracing
+//! stops, folds the aggregation buffers into the running totals every
+//! `aggrate`, and re-reads them for `printa()` at most once per consume
+//! pass. `setopt()` of a rate changes it from then on. The buffers of CPUs
+//! `0..Device::cpu_count()` are read.
 
 use std::collections::{HashMap, HashSet};
 use std::io;
@@ -14,7 +18,9 @@ use std::time::{Duration, Instant};
 use rdtrace_ffi::consumer::Status;
 use rdtrace_ffi::probe::ProbeDesc;
 
-use crate::output::model::{Aggregation, DropEvent, DropKind, ErrorEvent, ProbeFiring, Record};
+use crate::output::model::{
+    AggKind, Aggregation, DropEvent, DropKind, ErrorEvent, ProbeFiring, Record,
+};
 use crate::output::OutputSink;
 
 use super::client::{AggregationInfo, Client, EnabledProbeInfo};
@@ -36,8 +42,15 @@ pub struct RunConfig {
     /// How often STATUS is read (`statusrate`, but at least every 10 ms here
     /// so that `exit()` is seen promptly).
     pub statusrate: Duration,
-    /// CPUs whose buffers to read (0..ncpus).
-    pub ncpus: u32,
+    /// Read STATUS only every `statusrate` and end only when STATUS says
+    /// the program exited (libdtrace's behaviour, which a program that sets
+    /// `statusrate` itself relies on). Off by default: the loop then reads
+    /// STATUS every few milliseconds and ends as soon as an `exit()` record
+    /// is consumed, so short programs finish promptly.
+    pub strict_statusrate: bool,
+    /// CPUs whose buffers to read (0..ncpus); `None` asks the device
+    /// ([`super::device::Device::cpu_count`]), which is what dtrace(1) does.
+    pub ncpus: Option<u32>,
 }
 
 impl Default for RunConfig {
@@ -48,9 +61,8 @@ impl Default for RunConfig {
             switchrate: Duration::from_secs(1),
             aggrate: Duration::from_secs(1),
             statusrate: Duration::from_secs(1),
-            ncpus: std::thread::available_parallelism()
-                .map(|n| n.get() as u32)
-                .unwrap_or(1),
+            strict_statusrate: false,
+            ncpus: None,
         }
     }
 }
@@ -117,11 +129,22 @@ pub fn go_error_text(errno: i32) -> String {
     match errno {
         libc::EACCES => "Destructive actions not allowed".to_string(),
         libc::E2BIG => "END enablings exceed size of principal buffer".to_string(),
-        libc::ENOSPC => "Buffer size too small".to_string(),
+        libc::ENOSPC => "Enabling exceeds size of buffer".to_string(),
         libc::ENOENT => "No anonymous tracing state".to_string(),
         libc::EALREADY => "Anonymous tracing state is already enabled".to_string(),
         e => super::device::errno_text(e),
     }
+}
+
+/// What the caller of [`Session::run_until`] wants after a turn of the loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopRequest {
+    /// Keep tracing.
+    Continue,
+    /// Stop: the user interrupted (SIGINT/SIGTERM).
+    Interrupted,
+    /// Stop quietly (e.g. every traced process has exited).
+    Finished,
 }
 
 /// What one turn of the work loop found.
@@ -143,6 +166,10 @@ pub struct Session {
     formats: HashMap<u16, String>,
     aggdescs: HashMap<u32, AggregationInfo>,
     aggregation_names: HashMap<u64, String>,
+    /// Each aggregation variable's function, known from the program before
+    /// the kernel has data for it (a printa of an empty aggregation prints
+    /// its zero value).
+    aggregation_kinds: HashMap<u64, AggKind>,
     /// EPIDs of the default ERROR handler's enabling.
     error_epids: HashSet<u32>,
     ecbs_enabled: u32,
@@ -161,6 +188,10 @@ pub struct Session {
     pending_drops: Vec<DropEvent>,
     aggregation_drops: HashMap<u32, u64>,
     last_switch: Option<Instant>,
+    /// When the aggregation buffers were last read (every `aggrate`).
+    last_aggregate: Option<Instant>,
+    /// When STATUS was last read (every `statusrate` when strict).
+    last_status_poll: Option<Instant>,
     stopped: bool,
     actions: Box<dyn ConsumerActions>,
 }
@@ -206,6 +237,10 @@ impl Session {
         config: RunConfig,
         aggregation_names: HashMap<u64, String>,
     ) -> Session {
+        let mut config = config;
+        if config.ncpus.is_none() {
+            config.ncpus = Some(client.device().cpu_count());
+        }
         Session {
             client,
             config,
@@ -214,6 +249,7 @@ impl Session {
             formats: HashMap::new(),
             aggdescs: HashMap::new(),
             aggregation_names,
+            aggregation_kinds: HashMap::new(),
             error_epids: HashSet::new(),
             ecbs_enabled: 0,
             enablings: Vec::new(),
@@ -225,8 +261,40 @@ impl Session {
             pending_drops: Vec::new(),
             aggregation_drops: HashMap::new(),
             last_switch: None,
+            last_aggregate: None,
+            last_status_poll: None,
             stopped: false,
             actions: Box::new(NoConsumerActions),
+        }
+    }
+
+    /// How many CPUs' buffers this session reads.
+    pub fn cpus(&self) -> u32 {
+        self.config.ncpus.unwrap_or(1)
+    }
+
+    /// The aggregating function of each aggregation variable id (from the
+    /// compiled programs), used for aggregations without data.
+    pub fn set_aggregation_kinds(&mut self, kinds: HashMap<u64, AggKind>) {
+        self.aggregation_kinds = kinds;
+    }
+
+    /// An aggregation variable with no data yet, as printa sees it.
+    fn empty_aggregation(&self, varid: u64) -> Aggregation {
+        Aggregation {
+            id: varid as u32,
+            name: self
+                .aggregation_names
+                .get(&varid)
+                .cloned()
+                .unwrap_or_default(),
+            kind: self
+                .aggregation_kinds
+                .get(&varid)
+                .copied()
+                .unwrap_or(AggKind::Count),
+            normal: 1,
+            entries: Vec::new(),
         }
     }
 
@@ -377,7 +445,7 @@ impl Session {
     /// Snapshot every CPU's aggregation buffer into the running totals and
     /// return them, by aggregation variable id.
     pub fn aggregations(&mut self) -> Result<HashMap<u64, Aggregation>, SessionError> {
-        for cpu in 0..self.config.ncpus {
+        for cpu in 0..self.cpus() {
             let snap = match self.client.aggsnap(cpu, self.config.aggsize) {
                 Ok(s) => s,
                 Err(e) if e.errno == libc::ENOENT => continue,
@@ -460,45 +528,30 @@ impl Session {
             for action in record.actions {
                 match action {
                     Action::Record(r) => sink.record(&r)?,
-                    Action::Exit(status) => {
-                        if self.exit_status.is_none() {
-                            self.exit_status = Some(status);
-                        }
-                    }
+                    // dtrace(1) takes the status of every exit() record it
+                    // consumes, so END's exit() overrides an earlier one.
+                    Action::Exit(status) => self.exit_status = Some(status),
                     Action::Printa { format, variables } => {
                         if snapshot.is_none() {
                             snapshot = Some(self.aggregations()?);
                         }
-                        let aggs = snapshot
-                            .as_ref()
-                            .map(|s| {
-                                variables
-                                    .iter()
-                                    .filter_map(|v| s.get(v))
-                                    .collect::<Vec<_>>()
+                        // Every named aggregation takes part, those without
+                        // data as their empty (zero-valued) selves, so the
+                        // columns of a multi-aggregation printa stay in place.
+                        let empties: Vec<Aggregation> = variables
+                            .iter()
+                            .filter(|v| !snapshot.as_ref().is_some_and(|s| s.contains_key(v)))
+                            .map(|&v| self.empty_aggregation(v))
+                            .collect();
+                        let aggs: Vec<&Aggregation> = variables
+                            .iter()
+                            .filter_map(|v| {
+                                snapshot
+                                    .as_ref()
+                                    .and_then(|s| s.get(v))
+                                    .or_else(|| empties.iter().find(|e| u64::from(e.id) == *v))
                             })
-                            .unwrap_or_default();
-                        let empty;
-                        let aggs: Vec<&Aggregation> = if aggs.is_empty() {
-                            // Nothing recorded yet: print the (empty) aggregation.
-                            empty = variables
-                                .iter()
-                                .map(|&v| Aggregation {
-                                    id: v as u32,
-                                    name: self
-                                        .aggregation_names
-                                        .get(&v)
-                                        .cloned()
-                                        .unwrap_or_default(),
-                                    kind: crate::output::model::AggKind::Count,
-                                    normal: 1,
-                                    entries: Vec::new(),
-                                })
-                                .collect::<Vec<_>>();
-                            empty.iter().collect()
-                        } else {
-                            aggs
-                        };
+                            .collect();
                         sink.printa(format.as_deref(), &aggs)?;
                         self.printed.extend(variables);
                     }
@@ -553,6 +606,7 @@ impl Session {
                 };
                 if let Some(name) = text(args.first()) {
                     let value = text(args.get(1));
+                    self.set_consumer_rate(&name, value.as_deref());
                     let mut options = sink.current_options();
                     options.apply(&name, value.as_deref());
                     sink.set_options(options);
@@ -561,6 +615,24 @@ impl Session {
             _ => {}
         }
         Ok(())
+    }
+
+    /// `setopt()` of a rate the consumer paces itself by (`switchrate`,
+    /// `aggrate`, `statusrate`): libdtrace applies it to its own loop from
+    /// then on. Invalid values are ignored here (the compiler checks
+    /// constant ones).
+    fn set_consumer_rate(&mut self, name: &str, value: Option<&str>) {
+        let slot = match name {
+            "switchrate" => &mut self.config.switchrate,
+            "aggrate" => &mut self.config.aggrate,
+            "statusrate" => &mut self.config.statusrate,
+            _ => return,
+        };
+        if let Ok(ns) = crate::compiler::options::validate(name, value, false) {
+            if ns > 0 {
+                *slot = Duration::from_nanos(ns as u64);
+            }
+        }
     }
 
     /// Format a `system()`/`freopen()` argument list into its text.
@@ -593,7 +665,9 @@ impl Session {
             None => self.client.eprobe(epid).map(|i| i.probe_id).unwrap_or(0),
         };
         let desc = self.probe(probe_id)?;
-        let offset = value(2);
+        // libdtrace keeps the fault offset in an int (dteda_offset): -1,
+        // however the kernel widened it, means "not in DIF".
+        let offset = i64::from(value(2) as i32);
         let event = ErrorEvent {
             epid,
             probe_id,
@@ -612,7 +686,7 @@ impl Session {
 
     /// Read and print every CPU's principal buffer.
     pub fn consume(&mut self, sink: &mut dyn OutputSink) -> Result<(), SessionError> {
-        for cpu in 0..self.config.ncpus {
+        for cpu in 0..self.cpus() {
             let snap = match self.client.bufsnap(cpu, self.config.bufsize) {
                 Ok(s) => s,
                 Err(e) if e.errno == libc::ENOENT || e.errno == libc::EBUSY => continue,
@@ -694,17 +768,30 @@ impl Session {
         Ok(WorkState::Running)
     }
 
-    /// One turn of the loop: status, and the buffers when `switchrate` is due.
+    /// One turn of the loop: status, the principal buffers when
+    /// `switchrate` is due and the aggregation buffers when `aggrate` is
+    /// due (so a small switch-style aggregation buffer is drained before it
+    /// drops, as libdtrace's `dtrace_work` does).
     pub fn work(&mut self, sink: &mut dyn OutputSink) -> Result<WorkState, SessionError> {
-        let state = self.poll_status(sink)?;
-        let due = self
-            .last_switch
-            .map(|t| t.elapsed() >= self.config.switchrate)
-            .unwrap_or(true);
-        if due || state == WorkState::Done {
+        let due = |last: Option<Instant>, rate: Duration| {
+            last.map(|t| t.elapsed() >= rate).unwrap_or(true)
+        };
+        let state = if !self.config.strict_statusrate
+            || due(self.last_status_poll, self.config.statusrate)
+        {
+            self.last_status_poll = Some(Instant::now());
+            self.poll_status(sink)?
+        } else {
+            WorkState::Running
+        };
+        if due(self.last_switch, self.config.switchrate) || state == WorkState::Done {
             self.consume(sink)?;
         }
-        if self.exit_status.is_some() {
+        if !self.aggregation_names.is_empty() && due(self.last_aggregate, self.config.aggrate) {
+            self.aggregations()?;
+            self.last_aggregate = Some(Instant::now());
+        }
+        if self.exit_status.is_some() && !self.config.strict_statusrate {
             return Ok(WorkState::Done);
         }
         Ok(state)
@@ -763,6 +850,25 @@ impl Session {
         sink: &mut dyn OutputSink,
         interrupted: &dyn Fn() -> bool,
     ) -> Result<Option<i32>, SessionError> {
+        let stop = || {
+            if interrupted() {
+                StopRequest::Finished
+            } else {
+                StopRequest::Continue
+            }
+        };
+        self.run_until(sink, &stop)
+    }
+
+    /// The work loop after GO, asking `stop` after every turn whether to
+    /// end. A [`StopRequest::Interrupted`] first writes the newline
+    /// dtrace(1) prints on its first SIGINT/SIGTERM (even when quiet), then
+    /// stops tracing.
+    pub fn run_until(
+        &mut self,
+        sink: &mut dyn OutputSink,
+        stop: &dyn Fn() -> StopRequest,
+    ) -> Result<Option<i32>, SessionError> {
         let tick = self
             .config
             .statusrate
@@ -772,9 +878,10 @@ impl Session {
         loop {
             let state = if first {
                 first = false;
+                self.last_status_poll = Some(Instant::now());
                 let s = self.poll_status(sink)?;
                 self.consume(sink)?;
-                if self.exit_status.is_some() {
+                if self.exit_status.is_some() && !self.config.strict_statusrate {
                     WorkState::Done
                 } else {
                     s
@@ -782,8 +889,16 @@ impl Session {
             } else {
                 self.work(sink)?
             };
-            if state == WorkState::Done || interrupted() {
+            if state == WorkState::Done {
                 break;
+            }
+            match stop() {
+                StopRequest::Continue => {}
+                StopRequest::Finished => break,
+                StopRequest::Interrupted => {
+                    sink.interrupted()?;
+                    break;
+                }
             }
             std::thread::sleep(tick);
         }

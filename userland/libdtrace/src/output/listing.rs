@@ -18,6 +18,16 @@ pub struct Attributes {
     pub class: u8,
 }
 
+impl From<rdtrace_ffi::attr::Attribute> for Attributes {
+    fn from(a: rdtrace_ffi::attr::Attribute) -> Self {
+        Attributes {
+            name: a.name,
+            data: a.data,
+            class: a.class,
+        }
+    }
+}
+
 fn stability(v: u8) -> &'static str {
     STABILITY_NAMES
         .get(usize::from(v))
