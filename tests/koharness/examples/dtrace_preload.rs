@@ -10,10 +10,11 @@
 //! device), `open64`/`open`/`openat` (a placeholder descriptor from
 //! `/dev/null` stands for the harness file, so descriptor numbers never
 //! collide), `ioctl` (through the harness's generic ioctl layer, with the
-//! process's memory as user space) and `close`. Everything else goes to
-//! the C library (`dlsym(RTLD_NEXT)`). Unless `RDTRACE_KOHARNESS_NCPU` says
-//! otherwise, the harness gets as many CPUs as the host, because the
-//! consumer reads that many CPUs' buffers.
+//! process's memory as user space), `close`, and `sysconf` so that
+//! `_SC_NPROCESSORS_CONF`/`_SC_NPROCESSORS_ONLN` answer the harness's CPU
+//! count (`RDTRACE_KOHARNESS_NCPU`, default 4): off FreeBSD that is how the
+//! consumer learns how many CPUs' buffers the device has. Everything else
+//! goes to the C library (`dlsym(RTLD_NEXT)`).
 
 use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_ulong, c_void, CStr};
@@ -61,14 +62,6 @@ fn ensure_loaded() -> Result<(), c_int> {
         return Ok(());
     }
     let path = std::env::var("RDTRACE_KO").unwrap_or_else(|_| "build/amd64/rdtrace.ko".into());
-    // The consumer reads as many CPUs' buffers as the host has: give the
-    // harness the same number unless told otherwise.
-    if std::env::var_os("RDTRACE_KOHARNESS_NCPU").is_none() {
-        let n = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
-        std::env::set_var("RDTRACE_KOHARNESS_NCPU", n.to_string());
-    }
     let bytes = std::fs::read(&path).map_err(|_| libc::ENOENT)?;
     let kld = Kld::load("rdtrace.ko", bytes).map_err(|e| {
         eprintln!("koharness-preload: loading {path} failed: {e}");
@@ -233,4 +226,17 @@ pub unsafe extern "C" fn stat64(path: *const c_char, buf: *mut libc::stat64) -> 
         return 0;
     }
     next::<extern "C" fn(*const c_char, *mut libc::stat64) -> c_int>(c"stat64")(path, buf)
+}
+
+/// # Safety
+/// C calling convention of `sysconf(name)`.
+#[no_mangle]
+pub unsafe extern "C" fn sysconf(name: c_int) -> libc::c_long {
+    if name == libc::_SC_NPROCESSORS_CONF || name == libc::_SC_NPROCESSORS_ONLN {
+        // The CPUs of the kernel behind the routed device node (the harness
+        // fixes its count at first use, from the environment).
+        return libc::c_long::try_from(rdtrace_koharness::kernel::cpu::ncpu())
+            .unwrap_or(libc::c_long::MAX);
+    }
+    next::<extern "C" fn(c_int) -> libc::c_long>(c"sysconf")(name)
 }

@@ -44,6 +44,11 @@ impl Device for HarnessDevice {
     fn is_hosted(&self) -> bool {
         false
     }
+
+    /// The harness kernel's CPUs, not the host's.
+    fn cpu_count(&self) -> u32 {
+        u32::try_from(cpu::ncpu()).unwrap_or(u32::MAX)
+    }
 }
 
 /// Load rdtrace.ko and open a consumer on it (None: module missing, skipped).

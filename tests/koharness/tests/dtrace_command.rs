@@ -19,13 +19,10 @@ fn target_dir() -> PathBuf {
         .to_path_buf()
 }
 
-#[test]
-fn dtrace_command_runs_on_the_real_module_through_the_preload_shim() {
-    let Some(_) =
-        common::ko_bytes("dtrace_command_runs_on_the_real_module_through_the_preload_shim")
-    else {
-        return;
-    };
+/// The dtrace command and the preload shim, or None (after a SKIPPED line)
+/// when either is not built.
+fn command_and_shim(test: &str) -> Option<(PathBuf, PathBuf)> {
+    common::ko_bytes(test)?;
     let dir = target_dir();
     // The command of this profile, else a release build (`make build`).
     let dtrace = [dir.join("dtrace"), dir.join("../release/dtrace")]
@@ -36,12 +33,22 @@ fn dtrace_command_runs_on_the_real_module_through_the_preload_shim() {
     for (what, p) in [("the dtrace command", &dtrace), ("the preload shim", &shim)] {
         if !p.exists() {
             println!(
-                "koharness: SKIPPED dtrace_command test: {what} ({}) is not built",
+                "koharness: SKIPPED {test}: {what} ({}) is not built",
                 p.display()
             );
-            return;
+            return None;
         }
     }
+    Some((dtrace, shim))
+}
+
+#[test]
+fn dtrace_command_runs_on_the_real_module_through_the_preload_shim() {
+    let Some((dtrace, shim)) =
+        command_and_shim("dtrace_command_runs_on_the_real_module_through_the_preload_shim")
+    else {
+        return;
+    };
     let out = Command::new(&dtrace)
         .args([
             "-n",
@@ -110,4 +117,78 @@ fn dtrace_command_runs_on_the_real_module_through_the_preload_shim() {
         ticks >= 30,
         "tick-10ms fired {ticks} times in a second:\n{stdout}"
     );
+}
+
+/// With the harness's default 4 CPUs (more than this machine may have), the
+/// command learns the CPU count from the device side (the shim's `sysconf`)
+/// and reads every CPU's principal and aggregation buffers: records made
+/// only on CPUs 2 and 3 reach its output.
+#[test]
+fn dtrace_command_reads_the_buffers_of_every_harness_cpu() {
+    let Some((dtrace, shim)) =
+        command_and_shim("dtrace_command_reads_the_buffers_of_every_harness_cpu")
+    else {
+        return;
+    };
+    let out = Command::new(&dtrace)
+        .args([
+            "-q",
+            "-n",
+            "profile-50hz /cpu >= 2/ { printf(\"fired-on-cpu %d\\n\", cpu); @on[cpu] = count(); }",
+            "-n",
+            "tick-1s { exit(0); }",
+        ])
+        .env("LD_PRELOAD", &shim)
+        .env("RDTRACE_KO", common::ko_path())
+        .env_remove("RDTRACE_KOHARNESS_NCPU")
+        .output()
+        .expect("run dtrace");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "dtrace failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    assert!(
+        stderr.contains("koharness-preload: rdtrace.ko loaded into the harness"),
+        "the real module was not used:\n{stderr}"
+    );
+    let printed = |cpu: u32| {
+        stdout
+            .lines()
+            .filter(|l| l.trim() == format!("fired-on-cpu {cpu}"))
+            .count()
+    };
+    // Aggregation lines: "<cpu> <count>".
+    let aggregated = |cpu: u32| -> i64 {
+        stdout
+            .lines()
+            .find_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f.len() == 2 && f[0] == cpu.to_string())
+                    .then(|| f[1].parse().unwrap_or(0))
+            })
+            .unwrap_or(0)
+    };
+    println!(
+        "koharness: principal records from CPUs 2/3: {}/{}, aggregated {}/{}",
+        printed(2),
+        printed(3),
+        aggregated(2),
+        aggregated(3)
+    );
+    for cpu in [2, 3] {
+        assert!(
+            printed(cpu) >= 5,
+            "CPU {cpu}'s principal buffer was not read:\n{stdout}\n{stderr}"
+        );
+        // Both come from the same clause; the aggregation is read last, so
+        // it may have counted firings after the final buffer read.
+        assert!(
+            aggregated(cpu) >= printed(cpu) as i64,
+            "CPU {cpu}'s aggregation was not read:\n{stdout}"
+        );
+    }
+    assert_eq!(printed(0) + printed(1), 0, "the predicate leaked:\n{stdout}");
 }

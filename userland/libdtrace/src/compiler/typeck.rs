@@ -2086,7 +2086,12 @@ impl<'m> Checker<'m> {
         if self.repo.is_sou(t) || self.repo.is_array(t) || self.repo.is_string(t) {
             return TExpr { ty, ..addr };
         }
-        let size = self.repo.size_of(t).clamp(1, 8) as u8;
+        // A bit-field is read as the smallest power-of-two unit holding its bits.
+        let size = match bits {
+            Some((w, off)) => super::types::bitfield_bytes(w + off),
+            None => self.repo.size_of(t),
+        }
+        .clamp(1, 8) as u8;
         let signed = self.repo.is_signed(t);
         let load = TExpr::new(
             TKind::Load {
@@ -2783,6 +2788,25 @@ impl<'m> Checker<'m> {
                     ty,
                 ))
             }
+            // A D string in memory (`*p = "abc"` with `string *p`): copied, strsize bytes, as
+            // libdtrace stores every by-reference value.
+            TKind::Bin { .. } | TKind::Var(_) | TKind::Call(..)
+                if self.is_string(te.ty) && op == "=" && is_address_of_memory(&te) =>
+            {
+                let size = self.opts.strsize as u32;
+                let ty = te.ty;
+                let addr = TExpr {
+                    ty: Ty::C(self.repo.b.uintptr),
+                    ..te
+                };
+                Ok((
+                    Place::Copy {
+                        addr: Box::new(addr),
+                        size,
+                    },
+                    ty,
+                ))
+            }
             _ => err(
                 "D_OP_LVAL",
                 line,
@@ -3347,6 +3371,13 @@ fn is_action_call(e: &Expr) -> bool {
 }
 
 /// Whether an address expression starts from an associative-array element.
+/// Whether a string-typed expression is the address of a string object in memory (reached
+/// through a pointer), rather than a string variable or constant.
+fn is_address_of_memory(e: &TExpr) -> bool {
+    matches!(e.kind, TKind::Bin { .. } | TKind::Call(..))
+        || matches!(&e.kind, TKind::Var(v) if !v.is_string)
+}
+
 fn based_on_assoc(e: &TExpr) -> bool {
     match &e.kind {
         TKind::Assoc(..) => true,

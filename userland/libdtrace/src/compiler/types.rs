@@ -526,69 +526,64 @@ impl TypeRepo {
         }
     }
 
-    /// Lays out a struct/union from (name, type, bit-width) triples. Returns (members, size, align).
+    /// Lays out a struct/union from (name, type, bit-width) triples, as libdtrace's CTF
+    /// container does for D declarations (not as a C compiler would): each member starts at the
+    /// first byte after the previous member's last bit, rounded up to the member's alignment; a
+    /// bit-field is an integer of its own, `clp2(ceil(width / 8))` bytes wide and aligned, with
+    /// its bits from bit 0 of its first byte; there is no padding after the last member.
+    /// Returns (members, size, align).
     pub fn layout(
         &self,
         is_union: bool,
         fields: &[(String, TypeId, Option<u32>)],
     ) -> (Vec<Member>, u64, u64) {
         let mut members = Vec::new();
-        let mut off_bits: u64 = 0;
         let mut max_align = 1u64;
         let mut size = 0u64;
+        // (offset in bits, width in bits) of the previous member.
+        let mut last: Option<(u64, u64)> = None;
         for (name, ty, bits) in fields {
-            let a = self.align_of(*ty);
-            let s = self.size_of(*ty);
-            max_align = max_align.max(a);
-            if is_union {
-                members.push(Member {
-                    name: name.clone(),
-                    ty: *ty,
-                    offset: 0,
-                    bits: *bits,
-                    bit_offset: 0,
-                });
-                size = size.max(s);
-                continue;
-            }
-            match bits {
+            let (msize, malign, mbits) = match bits {
                 Some(w) => {
-                    let unit_bits = s * 8;
-                    let w = u64::from(*w);
-                    // Start a new storage unit when the field would straddle one.
-                    if unit_bits > 0 && (off_bits % unit_bits) + w > unit_bits {
-                        off_bits = off_bits.div_ceil(unit_bits) * unit_bits;
-                    }
-                    let unit_start = off_bits
-                        .checked_div(unit_bits)
-                        .map_or(off_bits, |q| q * unit_bits);
-                    members.push(Member {
-                        name: name.clone(),
-                        ty: *ty,
-                        offset: unit_start / 8,
-                        bits: Some(w as u32),
-                        bit_offset: (off_bits - unit_start) as u32,
-                    });
-                    off_bits += w;
+                    let bytes = bitfield_bytes(*w);
+                    (bytes, bytes.max(1), u64::from(*w))
                 }
                 None => {
-                    let off = off_bits.div_ceil(8).div_ceil(a) * a;
-                    members.push(Member {
-                        name: name.clone(),
-                        ty: *ty,
-                        offset: off,
-                        bits: None,
-                        bit_offset: 0,
-                    });
-                    off_bits = (off + s) * 8;
+                    let s = self.size_of(*ty);
+                    (s, self.align_of(*ty), s * 8)
                 }
-            }
+            };
+            max_align = max_align.max(malign);
+            let offset = match last {
+                Some((lo, lb)) if !is_union => (lo + lb).div_ceil(8).div_ceil(malign) * malign,
+                _ => 0,
+            };
+            size = if is_union || last.is_none() {
+                size.max(msize)
+            } else {
+                offset + msize
+            };
+            members.push(Member {
+                name: name.clone(),
+                ty: *ty,
+                offset,
+                bits: *bits,
+                bit_offset: 0,
+            });
+            last = Some((offset * 8, mbits));
         }
-        if !is_union {
-            size = off_bits.div_ceil(8);
-        }
-        let size = size.div_ceil(max_align) * max_align;
         (members, size, max_align)
+    }
+}
+
+/// Bytes of the integer type libdtrace creates for a bit-field of `width` bits: the smallest
+/// power of two holding them.
+pub fn bitfield_bytes(width: u32) -> u64 {
+    let bytes = u64::from(width).div_ceil(8);
+    if bytes == 0 {
+        0
+    } else {
+        bytes.next_power_of_two()
     }
 }
 
@@ -614,9 +609,10 @@ mod tests {
     }
 
     #[test]
-    fn struct_layout_with_padding_and_bitfields() {
+    fn struct_layout_follows_libdtrace_ctf_rules() {
         let r = TypeRepo::new();
         let b = r.b;
+        // Members aligned, no padding after the last one.
         let (m, size, align) = r.layout(
             false,
             &[
@@ -626,13 +622,23 @@ mod tests {
             ],
         );
         assert_eq!((m[0].offset, m[1].offset, m[2].offset), (0, 8, 16));
-        assert_eq!((size, align), (24, 8));
-        let (m, size, _) = r.layout(
-            false,
-            &[("a".into(), b.int, Some(3)), ("b".into(), b.int, Some(30))],
-        );
-        assert_eq!((m[0].offset, m[1].offset, m[1].bit_offset), (0, 4, 0));
-        assert_eq!(size, 8);
+        assert_eq!((size, align), (20, 8));
+        // Bit-fields: each is its own clp2-sized integer starting at the next byte.
+        let bf = |ws: &[(TypeId, u32)]| {
+            let fields: Vec<(String, TypeId, Option<u32>)> = ws
+                .iter()
+                .enumerate()
+                .map(|(i, (t, w))| (format!("f{i}"), *t, Some(*w)))
+                .collect();
+            r.layout(false, &fields)
+        };
+        assert_eq!(bf(&[(b.int, 1)]).1, 1);
+        assert_eq!(bf(&[(b.int, 1), (b.int, 3)]).1, 2);
+        assert_eq!(bf(&[(b.int, 12), (b.int, 10), (b.int, 3)]).1, 5);
+        assert_eq!(bf(&[(b.int, 20), (b.int, 3), (b.int, 12)]).1, 6);
+        assert_eq!(bf(&[(b.char, 2), (b.short, 12), (b.long, 32)]).1, 8);
+        let (m, size, _) = bf(&[(b.int, 30), (b.int, 30), (b.int, 32)]);
+        assert_eq!((m[1].offset, m[2].offset, m[2].bit_offset, size), (4, 8, 0, 12));
         let (_, usize_, _) = r.layout(
             true,
             &[("a".into(), b.char, None), ("b".into(), b.long, None)],
