@@ -47,7 +47,7 @@ demo: setup build
 
 # ---- tests ---------------------------------------------------------------
 
-test: setup fmt-check kmods clippy unit conformance-check atf
+test: setup fmt-check kmods clippy unit conformance-check atf fuzz-smoke
 	@echo "make test: all tiers passed"
 
 fmt-check:

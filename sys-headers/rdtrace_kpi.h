@@ -525,8 +525,10 @@ typedef int dtrace_invop_handler_t(struct trapframe *frame);
 typedef void dtrace_doubletrap_func_t(void);
 typedef void dtrace_vtime_switch_func_t(struct thread *td);
 typedef void systrace_probe_func_t(void *syscall_args, int kind, int retval);
+/* SDT sites pass six values: sdt_probe() gives 0 for a5, sdt_probe6() the
+ * probe's sixth argument. */
 typedef void sdt_probe_func_t(uint32_t id, uintptr_t a0, uintptr_t a1,
-    uintptr_t a2, uintptr_t a3, uintptr_t a4);
+    uintptr_t a2, uintptr_t a3, uintptr_t a4, uintptr_t a5);
 typedef void dtrace_malloc_probe_func_t(uint32_t id, uintptr_t a0, uintptr_t a1,
     uintptr_t a2, uintptr_t a3, uintptr_t a4);
 

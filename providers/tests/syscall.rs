@@ -289,3 +289,139 @@ fn arguments_beyond_the_fifth_come_from_the_firing_syscall_args() {
     assert_eq!(provider.arg_value(3 | ENTRY_FLAG, 5), None);
     assert_eq!(provider.arg_value(3, 5), None);
 }
+
+/// Leaked sysent and names arrays for one fake ABI: (sysent address, names
+/// address).
+fn fake_abi(names: &[&'static std::ffi::CStr]) -> (usize, usize) {
+    use rdtrace_providers::syscall::freebsd::SYSENT_SIZE;
+    let sysent: &'static mut [u64] =
+        Box::leak(vec![0u64; names.len() * SYSENT_SIZE / 8].into_boxed_slice());
+    let ptrs: &'static [*const u8] = Box::leak(
+        names
+            .iter()
+            .map(|n| n.as_ptr().cast::<u8>())
+            .collect::<Vec<_>>()
+            .into_boxed_slice(),
+    );
+    (sysent.as_ptr() as usize, ptrs.as_ptr() as usize)
+}
+
+#[test]
+fn every_abi_gets_its_own_module_and_fires_through_its_sysent_entry() {
+    use rdtrace_providers::syscall::freebsd::{SysentAbi, SysentTable, SYSENT_SIZE};
+    let native_names = [c"syscall", c"exit", c"fork", c"read", c"write"];
+    let compat_names = [
+        c"syscall",
+        c"exit",
+        c"fork",
+        c"read",
+        c"write",
+        c"freebsd32_mmap",
+    ];
+    let (native, native_names_addr) = fake_abi(&native_names);
+    let (compat, compat_names_addr) = fake_abi(&compat_names);
+    let probe_func: &'static mut usize = Box::leak(Box::new(0usize));
+    let enabled: &'static mut u8 = Box::leak(Box::new(0u8));
+    let abis = [
+        SysentAbi {
+            module: "freebsd",
+            sysent: native,
+            count: native_names.len(),
+            names: native_names_addr,
+        },
+        SysentAbi {
+            module: "freebsd32",
+            sysent: compat,
+            count: compat_names.len(),
+            names: compat_names_addr,
+        },
+    ];
+    // SAFETY: every array and variable is leaked, so live for the test.
+    let table: &'static SysentTable = Box::leak(Box::new(unsafe {
+        SysentTable::with_abis(
+            &abis,
+            probe_func as *mut usize as usize,
+            enabled as *mut u8 as usize,
+            0x1234,
+        )
+    }));
+    assert_eq!(table.len(), 11);
+    assert_eq!(
+        (
+            table.module(4),
+            table.module(5),
+            table.module(10),
+            table.module(11)
+        ),
+        ("freebsd", "freebsd32", "freebsd32", "freebsd")
+    );
+    assert_eq!(
+        (table.name(9), table.name(10)),
+        (Some("write"), Some("freebsd32_mmap"))
+    );
+    // callp → index: the entry's own table decides, not the code.
+    assert_eq!(table.sysnum_of_call(4, native + 4 * SYSENT_SIZE), Some(4));
+    assert_eq!(table.sysnum_of_call(4, compat + 4 * SYSENT_SIZE), Some(9));
+    assert_eq!(table.sysnum_of_call(4, compat + 4 * SYSENT_SIZE + 8), None);
+    assert_eq!(table.sysnum_of_call(4, compat + 6 * SYSENT_SIZE), None);
+    assert_eq!(table.sysnum_of_call(4, 0), None);
+
+    let host = MockHost::leaked(1);
+    let provider = SyscallProvider::new(host, table);
+    provider.set_handle(5);
+    provider.provide();
+    let probes = host.probes.lock().unwrap().clone();
+    assert_eq!(probes.len(), 22, "entry and return for 5 + 6 system calls");
+    let compat_write = probes
+        .iter()
+        .find(|p| p.module == "freebsd32" && p.function == "write" && p.name == "entry")
+        .expect("syscall:freebsd32:write:entry");
+    assert_eq!(compat_write.parg, 9 | ENTRY_FLAG);
+    let compat_write_id = {
+        use rdtrace_providers::host::ProviderHost;
+        host.probe_lookup(5, "freebsd32", "write", "entry")
+    };
+    assert_ne!(compat_write_id, 0);
+    assert!(probes
+        .iter()
+        .any(|p| p.module == "freebsd" && p.function == "write" && p.name == "return"));
+    let native_write = host.probe_lookup_id("write", "entry");
+    provider.enable(compat_write_id, compat_write.parg);
+    let sysent_id = |base: usize, entry: usize| -> u32 {
+        // SAFETY: inside a leaked sysent array.
+        unsafe { std::ptr::read((base + entry * SYSENT_SIZE + 20) as *const u32) }
+    };
+    assert_eq!(
+        sysent_id(compat, 4),
+        compat_write_id,
+        "freebsd32_sysent[4].sy_entry"
+    );
+    assert_eq!(sysent_id(native, 4), 0, "the native write stays off");
+    assert_eq!(*probe_func, 0x1234, "the one hook installed");
+
+    // write(2) through each table, as syscallenter calls the hook.
+    let call = |sysent: usize| {
+        let mut sa = [0u8; 80];
+        sa[0..4].copy_from_slice(&4u32.to_le_bytes());
+        sa[8..16].copy_from_slice(&((sysent + 4 * SYSENT_SIZE) as u64).to_le_bytes());
+        sa[16..24].copy_from_slice(&77u64.to_le_bytes());
+        // SAFETY: `sa` is an 80-byte syscall_args image.
+        unsafe { provider.fire_from_syscall_args(sa.as_ptr(), KIND_ENTRY, 0) };
+    };
+    call(native);
+    assert!(
+        host.take_fired().is_empty(),
+        "native write(2) is not enabled"
+    );
+    call(compat);
+    assert_eq!(
+        host.take_fired()
+            .into_iter()
+            .map(|(id, a, _)| (id, a[0]))
+            .collect::<Vec<_>>(),
+        vec![(compat_write_id, 77)]
+    );
+    assert_ne!(native_write, compat_write_id);
+    provider.disable(compat_write_id, compat_write.parg);
+    assert_eq!(sysent_id(compat, 4), 0);
+}

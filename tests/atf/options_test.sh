@@ -215,7 +215,6 @@ x_strsize_head()
 x_strsize_body()
 {
 	dtrace_require
-	atf_expect_fail "with -x strsize=4 printf %s prints the 4-byte string record as an integer"
 	prog='BEGIN { s = "hello"; printf("%s|\n", s); exit(0); }'
 	atf_check -s exit:0 -o inline:"hello|\n\n" -e empty \
 	    "$DT" -q -x strsize=6 -n "$prog"

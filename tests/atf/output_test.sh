@@ -343,6 +343,33 @@ ignored_sigint_stays_ignored_body()
 	atf_check -o inline:"up\n\n\n" cat out
 }
 
+atf_test_case second_interrupt_is_impatient
+second_interrupt_is_impatient_head()
+{
+	dtrace_head "a second SIGTERM stops at once: no final aggregations, only the newlines"
+}
+second_interrupt_is_impatient_body()
+{
+	dtrace_require
+	# system() runs in dtrace itself, so both signals reach it before the
+	# work loop next looks at them; the pause keeps them from merging into
+	# one pending signal.
+	cat > prog.d <<'EOF'
+#pragma D option quiet
+BEGIN
+{
+	@counts["key"] = count();
+	@total = sum(5);
+	system("kill -TERM %d; sleep 0.3; kill -TERM %d", pid, pid);
+}
+EOF
+	atf_check -s exit:0 -o inline:"\n\n" -e empty "$DT" -w -s prog.d
+	# One interrupt alone still prints them.
+	sed -e 's/; sleep 0.3; kill -TERM %d", pid, pid/", pid/' prog.d > once.d
+	atf_check -s exit:0 -o save:out -e empty "$DT" -w -s once.d
+	atf_check -o match:'^  key +1$' cat out
+}
+
 atf_init_test_cases()
 {
 	atf_add_test_case default_heading
@@ -366,4 +393,5 @@ atf_init_test_cases()
 	atf_add_test_case oformat_json
 	atf_add_test_case interrupt_runs_end
 	atf_add_test_case ignored_sigint_stays_ignored
+	atf_add_test_case second_interrupt_is_impatient
 }

@@ -234,16 +234,21 @@ pub fn go(fw: &Framework, state: &ConsumerState) -> Result<i32, Errno> {
         // There is no anonymous state in rdtrace.
         return Err(Errno::ENOENT);
     }
-    // END reserve for the fill policy.
+    // END reserve (`dtrace_state_prereserve`): only the fill policy keeps
+    // one; every buffer GO allocates must hold it (else E2BIG).
     let end_id = fw.probe_end.load(Ordering::Relaxed);
-    let reserve: usize = inner
-        .ecbs
-        .iter()
-        // SAFETY: ECBs in the table are live (null = destroyed).
-        .filter_map(|&e| unsafe { e.as_ref() })
-        .filter(|e| e.probe_id == end_id)
-        .map(|e| e.needed as usize + e.alignment as usize)
-        .sum();
+    let reserve: usize = if state.opt(DTRACEOPT_BUFPOLICY) == DTRACEOPT_BUFPOLICY_FILL {
+        inner
+            .ecbs
+            .iter()
+            // SAFETY: ECBs in the table are live (null = destroyed).
+            .filter_map(|&e| unsafe { e.as_ref() })
+            .filter(|e| e.probe_id == end_id)
+            .map(|e| e.needed as usize + e.alignment as usize)
+            .sum()
+    } else {
+        0
+    };
     state.reserve.store(reserve, Ordering::Relaxed);
     let built = run::build(fw.platform, state, &inner.ecbs, inner.aggs.len(), fw.ncpu)?;
     // Clamp the rates.

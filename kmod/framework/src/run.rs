@@ -96,28 +96,31 @@ impl RunState {
 /// allocation that large would on FreeBSD.
 const MAX_BUFFER_TOTAL: i64 = 1 << 30;
 
+/// `dtrace_state_buffer`'s loop: try `size` rounded down to 8 bytes; on
+/// ENOMEM halve it (auto resize) or fail (manual); E2BIG as soon as a size
+/// cannot hold the END reserve; ENOMEM below 8 bytes.
 fn alloc_halving<T>(
     size: i64,
     ncpu: usize,
     manual: bool,
+    reserve: usize,
     mut f: impl FnMut(usize) -> Result<T, Errno>,
 ) -> Result<(T, i64), Errno> {
-    let mut size = size;
     let limit = MAX_BUFFER_TOTAL / (ncpu.max(1) as i64);
-    while size > limit {
-        if manual {
-            return Err(Errno::ENOMEM);
-        }
-        size /= 2;
-    }
-    while size >= BUFFER_MIN {
-        match f(size as usize & !7) {
-            Ok(t) => return Ok((t, size)),
+    let mut size = size;
+    loop {
+        let sz = crate::state::check_buffer_size(size, reserve)?;
+        let got = if sz > limit {
+            Err(Errno::ENOMEM)
+        } else {
+            f(sz as usize)
+        };
+        match got {
+            Ok(t) => return Ok((t, sz)),
             Err(e) if e != Errno::ENOMEM || manual => return Err(e),
-            Err(_) => size /= 2,
+            Err(_) => size = sz / 2,
         }
     }
-    Err(Errno::ENOMEM)
 }
 
 /// Builds the run state at GO (`dtrace_state_buffers` and friends). Options
@@ -143,22 +146,24 @@ pub fn build(
     };
     let cpu_opt = opt(DTRACEOPT_CPU);
     let only = |c: usize| cpu_opt < 0 || cpu_opt as usize == c;
-    let mut bufsize = opt(DTRACEOPT_BUFSIZE);
-    let needed = state.needed.load(core::sync::atomic::Ordering::Relaxed) as i64;
-    if bufsize == DTRACEOPT_UNSET {
-        // libdtrace always sets bufsize; a raw consumer gets libdtrace's default.
-        // (This must come first: an unset size is not "smaller than needed".)
-        bufsize = 4 * 1024 * 1024;
-    }
-    // With aggregations the principal buffer is also their scratch space:
-    // FreeBSD raises it to the largest record any ECB needs.
-    if naggs != 0 && bufsize < needed {
-        bufsize = needed;
-    }
-    if bufsize < BUFFER_MIN && !ecbs.is_empty() {
-        return Err(Errno::ENOSPC);
-    }
-    let (bufs, bufsize) = alloc_halving(bufsize, ncpu, manual, |sz| {
+    // Sizes and refusals as FreeBSD's dtrace_state_go/dtrace_state_buffer
+    // (state.rs; fwcore2, see /work/coord/fwcore2-notes.md).
+    let has_kind = |f: &dyn Fn(u16) -> bool| {
+        ecbs.iter().any(|&e| {
+            // SAFETY: ECB pointers in the state's table are live (null = destroyed).
+            unsafe { e.as_ref() }.is_some_and(|e| e.actions.iter().any(|a| f(a.kind)))
+        })
+    };
+    let sizes = crate::state::go_buffer_sizes(
+        opt,
+        crate::state::GoNeeds {
+            needed: state.needed.load(core::sync::atomic::Ordering::Relaxed),
+            aggregates: naggs != 0,
+            speculates: has_kind(&|k| k == DTRACEACT_SPECULATE),
+        },
+    )?;
+    let reserve = state.reserve.load(core::sync::atomic::Ordering::Relaxed);
+    let (bufs, bufsize) = alloc_halving(sizes.bufsize, ncpu, manual, reserve, |sz| {
         let mut v = Vec::new();
         for c in 0..ncpu {
             v.push(CpuBuffer::new(if only(c) { sz } else { 0 }, policy, true)?);
@@ -166,15 +171,11 @@ pub fn build(
         Ok(v)
     })?;
     set(DTRACEOPT_BUFSIZE, bufsize);
-    let aggbufs = if naggs == 0 {
+    let aggbufs = if sizes.aggsize == 0 {
         set(DTRACEOPT_AGGSIZE, 0);
         Vec::new()
     } else {
-        let mut aggsize = opt(DTRACEOPT_AGGSIZE);
-        if aggsize == DTRACEOPT_UNSET || aggsize == 0 {
-            aggsize = bufsize;
-        }
-        let (v, sz) = alloc_halving(aggsize, ncpu, manual, |sz| {
+        let (v, sz) = alloc_halving(sizes.aggsize, ncpu, manual, reserve, |sz| {
             let mut v = Vec::new();
             for c in 0..ncpu {
                 v.push(AggBuffer::new(if only(c) { sz } else { 0 })?);
@@ -185,15 +186,14 @@ pub fn build(
         v
     };
     let nspec = opt(DTRACEOPT_NSPEC).max(0) as usize;
-    let specsize = opt(DTRACEOPT_SPECSIZE).max(0) as usize & !7;
-    let uses_spec = ecbs.iter().any(|&e| {
-        // SAFETY: ECB pointers in the state's table are live (null = destroyed).
-        unsafe { e.as_ref() }.is_some_and(|e| e.actions.iter().any(|a| act_is_speculative(a.kind)))
-    });
     // FreeBSD always creates `nspec` speculations (speculation() hands out
     // ids even with no speculate()); their buffers are sized 0 unless some
     // ECB speculates (fwcore, see /work/coord/fwcore-notes.md).
-    let specsize = if uses_spec { specsize } else { 0 };
+    let specsize = if sizes.specsize != 0 && nspec != 0 {
+        crate::state::check_buffer_size(sizes.specsize, reserve)? as usize
+    } else {
+        0
+    };
     let specs = crate::spec::allocate(nspec, ncpu, specsize, MAX_BUFFER_TOTAL as u128)?;
     // Variable storage sized from every DIFO of the state.
     let mut difos: Vec<Arc<Difo>> = Vec::new();

@@ -6,10 +6,10 @@
 //! called `dtrace_probe()` (then skip the provider's `aframes`). Our own
 //! frames between the platform's walker and that caller depend on inlining,
 //! so instead of counting them `fire()` leaves an *entry mark* per CPU: the
-//! address of one of its locals. Every frame record at or below the mark is
-//! the framework's; the first one above it is `fire`'s (or whatever `fire`
-//! was inlined into), whose saved return address is the first PC outside
-//! the framework. If that PC is still inside an out-of-line copy of the
+//! address of one of its locals. The innermost frame records at or below
+//! the mark are the framework's; the first one above it is `fire`'s (or
+//! whatever `fire` was inlined into), whose saved return address is the
+//! first PC outside the framework. If that PC is still inside an out-of-line copy of the
 //! `dtrace_probe` entry stubs (debug builds do not inline them), it is
 //! skipped too. Platforms hand every (callee frame address, caller PC) pair
 //! they find to a [`Collector`], which applies these rules.
@@ -129,7 +129,10 @@ impl<'a> Collector<'a> {
         if self.count >= self.limit {
             return false;
         }
-        if self.mark != 0 && callee_frame <= self.mark {
+        // Only the innermost frames can be the framework's: once a frame
+        // above the mark was seen, later ones are kept wherever they lie
+        // (an unwinder may cross onto another stack, e.g. a signal stack).
+        if self.mark != 0 && !self.seen_first && callee_frame <= self.mark {
             return true;
         }
         if !self.seen_first {
@@ -450,8 +453,10 @@ mod tests {
         assert!(c.offer(0x80, 0x1)); // below the mark: framework
         assert!(c.offer(0x200, stub + 16)); // inside dtrace_probe: skipped
         assert!(c.offer(0x300, 0x4242));
-        assert_eq!(c.count(), 1);
-        assert_eq!(out[0], 0x4242);
+        // Past the framework, a frame below the mark (another stack) is kept.
+        assert!(c.offer(0x50, 0x4343));
+        assert_eq!(c.count(), 2);
+        assert_eq!(out[..2], [0x4242, 0x4343]);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use core::sync::atomic::{AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize
 use crate::abi::*;
 use crate::dof::EcbDesc;
 use crate::ecb::Ecb;
-use crate::platform::{ThreadIdentity, TimerId};
+use crate::platform::{Errno, ThreadIdentity, TimerId};
 use crate::run::RunState;
 
 /// What the state keeps under its own lock (taken after `Framework::lock`).
@@ -141,5 +141,165 @@ impl ConsumerState {
     /// Records why a DOF was rejected (readable via `last_dof_error`).
     pub fn set_error(&self, inner: &mut StateInner, msg: String) {
         inner.last_error = msg;
+    }
+}
+
+/// Buffer sizes GO allocates, after FreeBSD's `dtrace_state_go` checks.
+/// A size of 0 means "no buffer of this kind".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GoSizes {
+    pub bufsize: i64,
+    pub aggsize: i64,
+    pub specsize: i64,
+}
+
+/// What [`go_buffer_sizes`] needs to know about the enabling.
+#[derive(Debug, Clone, Copy)]
+pub struct GoNeeds {
+    /// Largest record any ECB needs (`dts_needed`); 0 without ECBs.
+    pub needed: usize,
+    /// Whether some ECB has an aggregating action.
+    pub aggregates: bool,
+    /// Whether some ECB has a speculate() action (`dts_speculates`).
+    pub speculates: bool,
+}
+
+/// Default principal and aggregation buffer size when the consumer did not
+/// set one. FreeBSD's kernel refuses an unset size with ENOSPC because its
+/// libdtrace always sends libdtrace's default (4 MiB); rdtrace's consumer
+/// leaves unset options out of the DOF, so the kernel supplies that default.
+pub const DEFAULT_BUFSIZE: i64 = 4 * 1024 * 1024;
+
+/// The sizing rules of `dtrace_state_go` before any allocation:
+/// - with aggregations, the principal buffer doubles as their scratch space
+///   and is raised to `needed`;
+/// - without aggregations the aggregation size becomes 0, and without a
+///   speculate() action the speculation size becomes 0;
+/// - ENOSPC ("Enabling exceeds size of buffer") when a buffer that is needed
+///   was explicitly set below 8 bytes (an explicit 0 aggsize included).
+///
+/// The record-size-versus-buffer check is *not* made here: FreeBSD drops
+/// records that do not fit at probe time. Sizes are not yet rounded down to
+/// 8 bytes (see [`check_buffer_size`]).
+pub fn go_buffer_sizes(opt: impl Fn(usize) -> i64, needs: GoNeeds) -> Result<GoSizes, Errno> {
+    let mut bufsize = opt(DTRACEOPT_BUFSIZE);
+    if bufsize == DTRACEOPT_UNSET {
+        bufsize = DEFAULT_BUFSIZE;
+    }
+    let mut aggsize = opt(DTRACEOPT_AGGSIZE);
+    if !needs.aggregates {
+        aggsize = 0;
+    } else {
+        if aggsize == DTRACEOPT_UNSET {
+            aggsize = DEFAULT_BUFSIZE;
+        }
+        if aggsize != 0 && bufsize < needs.needed as i64 {
+            bufsize = needs.needed as i64;
+        }
+    }
+    let specsize = if needs.speculates {
+        opt(DTRACEOPT_SPECSIZE)
+    } else {
+        0
+    };
+    if (needs.needed != 0 && bufsize < BUFFER_MIN)
+        || (needs.speculates && specsize < BUFFER_MIN)
+        || (needs.aggregates && aggsize < BUFFER_MIN)
+    {
+        return Err(Errno::ENOSPC);
+    }
+    Ok(GoSizes {
+        bufsize,
+        aggsize,
+        specsize,
+    })
+}
+
+/// `dtrace_state_buffer`'s per-attempt check: the size rounded down to 8
+/// bytes, or E2BIG when it cannot hold the END reserve (fill policy; libdtrace
+/// says "END enablings exceed size of principal buffer"), or ENOMEM when it
+/// fell below 8 bytes (halving found nothing allocatable).
+pub fn check_buffer_size(size: i64, reserve: usize) -> Result<i64, Errno> {
+    if size < BUFFER_MIN {
+        return Err(Errno::ENOMEM);
+    }
+    let size = size & !7;
+    if (size as u64) < reserve as u64 {
+        return Err(Errno::E2BIG);
+    }
+    Ok(size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(set: &[(usize, i64)]) -> impl Fn(usize) -> i64 + '_ {
+        move |i| {
+            set.iter()
+                .find(|(k, _)| *k == i)
+                .map_or(DTRACEOPT_UNSET, |&(_, v)| v)
+        }
+    }
+
+    const PLAIN: GoNeeds = GoNeeds {
+        needed: 16,
+        aggregates: false,
+        speculates: false,
+    };
+
+    #[test]
+    fn unset_sizes_get_the_default_and_unused_kinds_are_zero() {
+        let s = go_buffer_sizes(opts(&[(DTRACEOPT_SPECSIZE, 4096)]), PLAIN).unwrap();
+        assert_eq!(
+            s,
+            GoSizes {
+                bufsize: DEFAULT_BUFSIZE,
+                aggsize: 0,
+                specsize: 0
+            }
+        );
+    }
+
+    #[test]
+    fn aggregations_raise_bufsize_to_needed_unless_aggsize_is_zero() {
+        let needs = GoNeeds {
+            needed: 300,
+            aggregates: true,
+            ..PLAIN
+        };
+        let s = go_buffer_sizes(opts(&[(DTRACEOPT_BUFSIZE, 64)]), needs).unwrap();
+        assert_eq!((s.bufsize, s.aggsize), (300, DEFAULT_BUFSIZE));
+        assert_eq!(
+            go_buffer_sizes(
+                opts(&[(DTRACEOPT_BUFSIZE, 64), (DTRACEOPT_AGGSIZE, 0)]),
+                needs
+            ),
+            Err(Errno::ENOSPC)
+        );
+    }
+
+    #[test]
+    fn enospc_only_for_needed_buffers_below_eight() {
+        let o = [(DTRACEOPT_BUFSIZE, 7)];
+        assert_eq!(go_buffer_sizes(opts(&o), PLAIN), Err(Errno::ENOSPC));
+        let none = GoNeeds { needed: 0, ..PLAIN };
+        assert!(go_buffer_sizes(opts(&o), none).is_ok());
+        let spec = GoNeeds {
+            speculates: true,
+            ..PLAIN
+        };
+        let o = [(DTRACEOPT_SPECSIZE, 7)];
+        assert_eq!(go_buffer_sizes(opts(&o), spec), Err(Errno::ENOSPC));
+        assert!(go_buffer_sizes(opts(&o), PLAIN).is_ok());
+    }
+
+    #[test]
+    fn buffer_size_rounds_down_and_checks_the_reserve() {
+        assert_eq!(check_buffer_size(59, 0), Ok(56));
+        assert_eq!(check_buffer_size(8, 0), Ok(8));
+        assert_eq!(check_buffer_size(7, 0), Err(Errno::ENOMEM));
+        assert_eq!(check_buffer_size(79, 73), Err(Errno::E2BIG));
+        assert_eq!(check_buffer_size(80, 73), Ok(80));
     }
 }

@@ -5,7 +5,9 @@
 //!   kernel and every loaded module, register one DTrace provider per
 //!   distinct SDT provider name, point `sdt_probe_func` at
 //!   [`rdtrace_sdt_probe`] (keeping the previous value to put back), and
-//!   let the providers' gate hook drive `sdt_probes_enabled`.
+//!   let the providers' gate hook drive `sdt_probes_enabled`. The hook's
+//!   sixth argument (`sdt_probe6`) is kept per CPU while the probe fires
+//!   (`rdtrace_providers::sdt::sixth_arg`) for `getargval(5)`.
 //! * `kld_load` handler: create the probes of the newly loaded file
 //!   (registering providers for new names). The kernel linker's lock is held
 //!   there, so only that file is read (`linker_file_lookup_set`).
@@ -67,7 +69,9 @@ mod kernel {
 
     static STATE: spin::Mutex<Option<SdtState>> = spin::Mutex::new(None);
 
-    /// `sdt_probe_func`: fire DTrace probe `id`. *Probe context.*
+    /// `sdt_probe_func`: fire DTrace probe `id`; the sixth argument is
+    /// parked for `getargval(5)` on this CPU while it fires (the critical
+    /// section keeps the thread there). *Probe context.*
     unsafe extern "C" fn rdtrace_sdt_probe(
         id: u32,
         a0: usize,
@@ -75,8 +79,18 @@ mod kernel {
         a2: usize,
         a3: usize,
         a4: usize,
+        a5: usize,
     ) {
-        rdtrace_framework::dtrace_probe(id, a0 as u64, a1 as u64, a2 as u64, a3 as u64, a4 as u64);
+        // SAFETY: critical sections nest and may be entered from any kernel
+        // context; the exit below pairs with this enter.
+        unsafe { kpi::rdtrace_shim_critical_enter() };
+        sdt::sixth_arg::with_sixth_arg(PLATFORM.cpu_id(), a5 as u64, || {
+            rdtrace_framework::dtrace_probe(
+                id, a0 as u64, a1 as u64, a2 as u64, a3 as u64, a4 as u64,
+            )
+        });
+        // SAFETY: pairs with the enter above.
+        unsafe { kpi::rdtrace_shim_critical_exit() };
     }
 
     fn probe_func_slot() -> &'static AtomicUsize {

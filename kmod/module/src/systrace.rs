@@ -1,12 +1,23 @@
-//! The syscall provider's FreeBSD glue: finds the native system call table
-//! (`sysent[]`, `syscallnames[]`) and the systrace hook variables
-//! (`systrace_probe_func`, `systrace_enabled`) and hands them to
-//! `rdtrace_providers::syscall::freebsd::SysentTable`.
+//! The syscall provider's FreeBSD glue: finds the system call tables of
+//! every ABI the running kernel has — the native `sysent[]`/`syscallnames[]`
+//! (imports; required) and, looked up by name and skipped quietly when
+//! absent, `freebsd32_sysent`/`freebsd32_syscallnames` (COMPAT_FREEBSD32),
+//! `linux_sysent`/`linux_syscallnames` and `linux32_sysent`/
+//! `linux32_syscallnames` (`ABI_TABLES`) — and the systrace hook variables
+//! (`systrace_probe_func`, `systrace_enabled`), and hands them to
+//! `rdtrace_providers::syscall::freebsd::SysentTable`. Probes of a
+//! non-native ABI are `syscall:<abi>:<name>:{entry,return}`.
+//!
+//! Only tables inside the kernel file itself are used: FreeBSD's
+//! systrace_linux modules depend on the Linux ABI module, so it cannot be
+//! unloaded under them; rdtrace holds no such reference, so an ABI whose
+//! tables live in a loadable module (linux64.ko, linux.ko) is left out with
+//! a console message.
 //!
 //! The number of entries is not compiled in (SYS_MAXSYSCALL differs between
-//! releases): it is the size of the kernel's `sysent` symbol divided by
-//! `sizeof(struct sysent)`, bounded by the size of `syscallnames`, both from
-//! the kernel linker's symbol table (`linker_ddb_lookup` +
+//! releases): it is the size of the table's symbol divided by
+//! `sizeof(struct sysent)`, bounded by the size of the names array, both
+//! from the kernel linker's symbol table (`linker_ddb_lookup` +
 //! `linker_ddb_symbol_values`).
 //!
 //! [`rdtrace_systrace_hook`] is what the kernel's syscall path calls; it
@@ -42,9 +53,14 @@ mod kernel {
 
     use rdtrace_ffi::kpi;
     use rdtrace_framework::platform::Errno;
+    use rdtrace_providers::linker_files::LinkerFiles;
     use rdtrace_providers::syscall::freebsd::{
-        systrace_hook, SysentTable, SYSENT_SIZE, SY_ENTRY_OFFSET, SY_RETURN_OFFSET,
+        systrace_hook, SysentAbi, SysentTable, ABI_TABLES, SYSENT_SIZE, SY_ENTRY_OFFSET,
+        SY_RETURN_OFFSET,
     };
+
+    use crate::console::console;
+    use crate::kernel_files::{file_range, KpiLinkerFiles};
 
     // The provider's view of struct sysent agrees with the KPI header's.
     const _: () = {
@@ -53,12 +69,12 @@ mod kernel {
         assert!(core::mem::offset_of!(kpi::sysent, sy_return) == SY_RETURN_OFFSET);
     };
 
-    /// Size in bytes of kernel symbol `name` (0 if it has none).
-    fn kernel_symbol_size(name: &CStr) -> usize {
+    /// Address and size in bytes of the symbol `name` of any loaded file.
+    fn kernel_symbol(name: &CStr) -> Option<(usize, usize)> {
         let mut sym: kpi::c_linker_sym_t = core::ptr::null();
         // SAFETY: `name` is NUL-terminated; `sym` is a valid out-parameter.
         if unsafe { kpi::linker_ddb_lookup(name.as_ptr(), &mut sym) } != 0 || sym.is_null() {
-            return 0;
+            return None;
         }
         let mut values = kpi::linker_symval_t {
             name: core::ptr::null(),
@@ -67,9 +83,50 @@ mod kernel {
         };
         // SAFETY: `sym` came from linker_ddb_lookup; `values` is writable.
         if unsafe { kpi::linker_ddb_symbol_values(sym, &mut values) } != 0 {
-            return 0;
+            return None;
         }
-        values.size
+        Some((values.value as usize, values.size))
+    }
+
+    /// Size in bytes of kernel symbol `name` (0 if it has none).
+    fn kernel_symbol_size(name: &CStr) -> usize {
+        kernel_symbol(name).map_or(0, |(_, size)| size)
+    }
+
+    /// Whether `[addr, addr + size)` lies in the kernel file (the first
+    /// linker file) rather than in a module that could be unloaded.
+    fn in_kernel_file(addr: usize, size: usize) -> bool {
+        let Some(kernel) = KpiLinkerFiles.files().first().copied() else {
+            return false;
+        };
+        let (start, len) = file_range(kernel);
+        addr >= start
+            && addr
+                .checked_add(size)
+                .is_some_and(|end| end <= start.saturating_add(len))
+    }
+
+    /// The non-native ABI `module`'s tables, if the kernel has them.
+    fn optional_abi(module: &'static str, sysent: &CStr, names: &CStr) -> Option<SysentAbi> {
+        let (sysent_addr, sysent_size) = kernel_symbol(sysent)?;
+        let (names_addr, names_size) = kernel_symbol(names)?;
+        let count = syscall_count(sysent_size, SYSENT_SIZE, names_size);
+        if count == 0 || sysent_addr == 0 || names_addr == 0 {
+            return None;
+        }
+        if !in_kernel_file(sysent_addr, sysent_size) || !in_kernel_file(names_addr, names_size) {
+            console(format_args!(
+                "syscall provider: the {module} system call table is in a loadable module; \
+                 its probes are not offered"
+            ));
+            return None;
+        }
+        Some(SysentAbi {
+            module,
+            sysent: sysent_addr,
+            count,
+            names: names_addr,
+        })
     }
 
     /// The kernel's table as the provider wants it, leaked (freed by
@@ -84,14 +141,25 @@ mod kernel {
         if count == 0 {
             return Err(Errno(2));
         }
-        // SAFETY: sysent[] and syscallnames[] hold at least `count` entries
-        // (their symbol sizes say so) and, like the two hook variables, are
-        // kernel objects that live as long as the kernel.
+        let mut abis = alloc::vec![SysentAbi {
+            module: ABI_TABLES[0].0,
+            sysent: core::ptr::addr_of_mut!(kpi::sysent) as usize,
+            count,
+            names: core::ptr::addr_of!(kpi::syscallnames) as usize,
+        }];
+        abis.extend(
+            ABI_TABLES
+                .iter()
+                .skip(1)
+                .filter_map(|(module, sysent, names)| optional_abi(module, sysent, names)),
+        );
+        // SAFETY: every ABI's sysent and names arrays hold at least `count`
+        // entries (their symbol sizes say so) and, like the two hook
+        // variables, are objects of the kernel file (checked for the
+        // optional ABIs), which lives as long as the kernel.
         let table = unsafe {
-            SysentTable::new(
-                core::ptr::addr_of_mut!(kpi::sysent) as usize,
-                count,
-                core::ptr::addr_of!(kpi::syscallnames) as usize,
+            SysentTable::with_abis(
+                &abis,
                 core::ptr::addr_of_mut!(kpi::systrace_probe_func) as usize,
                 core::ptr::addr_of_mut!(kpi::systrace_enabled) as usize,
                 rdtrace_systrace_hook as *const () as usize,

@@ -12,11 +12,13 @@
 //! a jump to its out-of-line block (FreeBSD 15 hot-patching); disabling
 //! reverses both. parg = the probe record's address.
 //!
-//! Probe context: [`fire_own`] and the `sdt_probe!` call sites.
+//! Probe context: [`fire_own`], [`SdtProvider::arg_value`] and the
+//! `sdt_probe!` call sites.
 
 pub mod layout;
 pub mod macros;
 pub mod patch;
+pub mod sixth_arg;
 
 use crate::host::{ProviderHandle, ProviderHost};
 use crate::text::TextWriter;
@@ -169,6 +171,13 @@ impl SdtProvider {
             records: spin::Mutex::new(BTreeSet::new()),
             names: spin::Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// `getargval`: the sixth argument (argno 5) of the SDT probe firing on
+    /// this CPU, which the kernel hook published with
+    /// [`sixth_arg::with_sixth_arg`]. *Probe context.*
+    pub fn arg_value(&self, argno: i32) -> Option<u64> {
+        sixth_arg::getargval(self.host.cpu_id(), argno)
     }
 
     pub fn set_handle(&self, handle: ProviderHandle) {

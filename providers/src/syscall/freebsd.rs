@@ -1,13 +1,24 @@
-//! [`SyscallTable`] over the FreeBSD kernel's own objects: `sysent[]`
-//! (32-byte `struct sysent`, entry probe id at offset 20, return probe id at
-//! 24), `syscallnames[]`, and the hook variables `systrace_probe_func` and
+//! [`SyscallTable`] over the FreeBSD kernel's own objects: the system call
+//! tables of every ABI the kernel has — `sysent[]` (32-byte `struct sysent`,
+//! entry probe id at offset 20, return probe id at 24) and its names array,
+//! see [`ABI_TABLES`] — and the hook variables `systrace_probe_func` and
 //! `systrace_enabled` (abi-facts §6.2). The module's KPI glue looks the
-//! addresses up and passes them to [`SysentTable::new`];
-//! [`systrace_hook`] is the function stored in `systrace_probe_func`.
+//! addresses up and passes them to [`SysentTable::with_abis`] (or
+//! [`SysentTable::new`] for the native table alone); [`systrace_hook`] is
+//! the function stored in `systrace_probe_func`.
 //!
-//! Probe context: [`systrace_hook`] (called by `syscallenter`/`syscallexit`).
+//! FreeBSD builds one systrace per ABI, all named `syscall`, the module
+//! naming the ABI; only the native one installs the hook, which fires the
+//! id stored in the sysent entry the kernel dispatched through (`callp`),
+//! whatever table it belongs to. Here one provider holds the ABIs' tables
+//! back to back (index = ABI base + system call number) and maps `callp`
+//! to that index.
+//!
+//! Probe context: [`systrace_hook`] (called by `syscallenter`/`syscallexit`)
+//! and [`SysentTable::sysnum_of_call`].
 
 use super::{Site, SyscallProvider, SyscallTable};
+use alloc::vec::Vec;
 use core::ffi::c_char;
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering};
 
@@ -18,23 +29,47 @@ pub const SY_ENTRY_OFFSET: usize = 20;
 /// Offset of `sy_return` in `struct sysent`.
 pub const SY_RETURN_OFFSET: usize = 24;
 
-/// The kernel's system call table and hooks.
+/// The system call ABIs FreeBSD builds a systrace for: (probe module, the
+/// kernel's sysent symbol, its names symbol). `freebsd32` exists in kernels
+/// with COMPAT_FREEBSD32; `linux` (the 64-bit Linux ABI on amd64/arm64, the
+/// only one on i386) and `linux32` (amd64) are defined by the Linux ABI
+/// code, usually the linux64.ko/linux.ko modules.
+pub const ABI_TABLES: [(&str, &core::ffi::CStr, &core::ffi::CStr); 4] = [
+    ("freebsd", c"sysent", c"syscallnames"),
+    ("freebsd32", c"freebsd32_sysent", c"freebsd32_syscallnames"),
+    ("linux", c"linux_sysent", c"linux_syscallnames"),
+    ("linux32", c"linux32_sysent", c"linux32_syscallnames"),
+];
+
+/// One ABI's tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SysentAbi {
+    /// Probe module naming the ABI (`freebsd`, `freebsd32`, …).
+    pub module: &'static str,
+    /// Address of its `struct sysent` array.
+    pub sysent: usize,
+    /// Entries of the array (and of the names array).
+    pub count: usize,
+    /// Address of its names array (`const char *[count]`).
+    pub names: usize,
+}
+
+/// The kernel's system call tables and hooks.
 pub struct SysentTable {
-    sysent: usize,
-    count: usize,
-    names: usize,
+    /// The ABIs back to back: index `i` of the provider is entry
+    /// `i - (counts of the ABIs before)` of the ABI it falls in.
+    abis: Vec<SysentAbi>,
+    total: usize,
     probe_func: usize,
     enabled: usize,
     hook: usize,
 }
 
 impl SysentTable {
+    /// The native table alone (module `freebsd`).
+    ///
     /// # Safety
-    /// `sysent` points to `count` live `struct sysent`s, `names` to `count`
-    /// pointers that are null or NUL-terminated strings (`syscallnames`),
-    /// `probe_func` to the kernel's `systrace_probe_func` variable and
-    /// `enabled` to its `systrace_enabled` bool; all stay valid while the
-    /// table exists. `hook` is the address of [`systrace_hook`].
+    /// As for [`SysentTable::with_abis`] with one ABI.
     pub unsafe fn new(
         sysent: usize,
         count: usize,
@@ -43,52 +78,124 @@ impl SysentTable {
         enabled: usize,
         hook: usize,
     ) -> Self {
-        SysentTable {
+        let native = SysentAbi {
+            module: super::MODULE,
             sysent,
             count,
             names,
+        };
+        // SAFETY: the caller's guarantees, passed on.
+        unsafe { Self::with_abis(&[native], probe_func, enabled, hook) }
+    }
+
+    /// Several ABIs, in the order given. Entries beyond the provider's index
+    /// space (2^16, the parg's entry flag) are left out.
+    ///
+    /// # Safety
+    /// Each ABI's `sysent` points to `count` live `struct sysent`s and
+    /// `names` to `count` pointers that are null or NUL-terminated strings;
+    /// `probe_func` points to the kernel's `systrace_probe_func` variable
+    /// and `enabled` to its `systrace_enabled` bool; all stay valid while
+    /// the table exists. `hook` is the address of [`systrace_hook`].
+    pub unsafe fn with_abis(
+        abis: &[SysentAbi],
+        probe_func: usize,
+        enabled: usize,
+        hook: usize,
+    ) -> Self {
+        let mut kept = Vec::with_capacity(abis.len());
+        let mut total = 0usize;
+        for abi in abis {
+            let room = (super::ENTRY_FLAG - 1).saturating_sub(total);
+            let count = abi.count.min(room);
+            if count == 0 {
+                continue;
+            }
+            kept.push(SysentAbi { count, ..*abi });
+            total += count;
+        }
+        SysentTable {
+            abis: kept,
+            total,
             probe_func,
             enabled,
             hook,
         }
     }
 
-    fn id_slot(&self, sysnum: usize, site: Site) -> Option<&AtomicU32> {
-        if sysnum >= self.count {
-            return None;
+    /// The ABIs the table holds.
+    pub fn abis(&self) -> &[SysentAbi] {
+        &self.abis
+    }
+
+    /// The ABI index `sysnum` falls in, and the entry within it.
+    fn locate(&self, sysnum: usize) -> Option<(&SysentAbi, usize)> {
+        let mut rest = sysnum;
+        for abi in &self.abis {
+            if rest < abi.count {
+                return Some((abi, rest));
+            }
+            rest -= abi.count;
         }
+        None
+    }
+
+    fn id_slot(&self, sysnum: usize, site: Site) -> Option<&AtomicU32> {
+        let (abi, entry) = self.locate(sysnum)?;
         let offset = match site {
             Site::Entry => SY_ENTRY_OFFSET,
             Site::Return => SY_RETURN_OFFSET,
         };
-        let addr = self
+        let addr = abi
             .sysent
-            .checked_add(sysnum.checked_mul(SYSENT_SIZE)?)?
+            .checked_add(entry.checked_mul(SYSENT_SIZE)?)?
             .checked_add(offset)?;
-        // SAFETY: inside sysent[sysnum] (checked above), 4-byte aligned (the
-        // array is 8-aligned and the offsets are multiples of 4); the kernel
-        // reads the field concurrently, hence the atomic.
+        // SAFETY: inside the ABI's sysent[entry] (located above), 4-byte
+        // aligned (the array is 8-aligned and the offsets are multiples of
+        // 4); the kernel reads the field concurrently, hence the atomic.
         Some(unsafe { &*(addr as *const AtomicU32) })
     }
 }
 
 impl SyscallTable for SysentTable {
     fn len(&self) -> usize {
-        self.count
+        self.total
     }
 
     fn name(&self, sysnum: usize) -> Option<&str> {
-        if sysnum >= self.count {
-            return None;
-        }
-        let slot = self
+        let (abi, entry) = self.locate(sysnum)?;
+        let slot = abi
             .names
-            .checked_add(sysnum.checked_mul(core::mem::size_of::<usize>())?)?;
-        // SAFETY: `names` has `count` pointer entries (see `new`).
+            .checked_add(entry.checked_mul(core::mem::size_of::<usize>())?)?;
+        // SAFETY: the ABI's names array has `count` pointer entries (see
+        // `with_abis`).
         let name = unsafe { *(slot as *const *const c_char) };
         // SAFETY: a non-null entry is a NUL-terminated kernel string.
         let text = unsafe { crate::sdt::c_str(name) };
         (!text.is_empty()).then_some(text)
+    }
+
+    fn module(&self, sysnum: usize) -> &str {
+        self.locate(sysnum)
+            .map_or(super::MODULE, |(abi, _)| abi.module)
+    }
+
+    /// The index of the sysent entry `callp` points to, in whichever ABI's
+    /// table holds it (`code` is only meaningful within that table).
+    /// *Probe context.*
+    fn sysnum_of_call(&self, _code: usize, callp: usize) -> Option<usize> {
+        let mut base = 0usize;
+        for abi in &self.abis {
+            let offset = callp.wrapping_sub(abi.sysent);
+            if callp >= abi.sysent && offset % SYSENT_SIZE == 0 {
+                let entry = offset / SYSENT_SIZE;
+                if entry < abi.count {
+                    return base.checked_add(entry);
+                }
+            }
+            base = base.checked_add(abi.count)?;
+        }
+        None
     }
 
     fn set_probe_id(&self, sysnum: usize, site: Site, id: u32) {

@@ -1,5 +1,7 @@
 //! The syscall provider (FreeBSD's "systrace"): `syscall:freebsd:<name>:entry`
-//! and `:return` for every system call.
+//! and `:return` for every system call, and likewise for every other system
+//! call ABI the table offers (`syscall:freebsd32:…`, `syscall:linux:…`,
+//! `syscall:linux32:…`; [`SyscallTable::module`]).
 //!
 //! The kernel calls `systrace_probe_func(sa, kind, retval)` from
 //! `syscallenter`/`syscallexit` when `systrace_enabled` is set and the
@@ -8,7 +10,12 @@
 //! implementation lives with the module's KPI glue; the hosted kernel has a
 //! table of its own and an entry point tests call to "make a system call").
 //!
-//! parg = system call number, with bit 16 set for entry probes (as FreeBSD).
+//! parg = index in the table, with bit 16 set for entry probes (as FreeBSD;
+//! with one ABI the index is the system call number). The kernel hook names
+//! the system call by its `struct syscall_args` (`code` and `callp`, the
+//! sysent entry), which [`SyscallTable::sysnum_of_call`] turns into the
+//! index — so one hook serves every ABI, as FreeBSD's does by reading the
+//! probe id from `callp`.
 //! Entry probes get the first five arguments through `dtrace_probe`; args
 //! 5..7 (a system call has at most 8 register arguments) are answered by
 //! [`SyscallProvider::arg_value`] from the `struct syscall_args` the firing
@@ -44,6 +51,8 @@ pub const KIND_ENTRY: i32 = 0;
 pub const KIND_RETURN: i32 = 1;
 /// Register arguments in `struct syscall_args` (`args[8]`).
 pub const MAX_ARGS: usize = 8;
+/// Offset of `callp` (the `struct sysent *`) in `struct syscall_args`.
+pub const SYSCALL_ARGS_CALLP_OFFSET: usize = 8;
 /// Offset of `args[0]` in `struct syscall_args` (abi-facts §6.2).
 pub const SYSCALL_ARGS_ARGS_OFFSET: usize = 16;
 
@@ -64,6 +73,18 @@ pub trait SyscallTable: Sync {
     }
     /// Name of system call `sysnum` (`syscallnames[sysnum]`), if any.
     fn name(&self, sysnum: usize) -> Option<&str>;
+    /// Probe module (the ABI) of entry `sysnum`: [`MODULE`] unless the
+    /// table holds several ABIs.
+    fn module(&self, _sysnum: usize) -> &str {
+        MODULE
+    }
+    /// The entry a kernel `struct syscall_args` names: its `code` and its
+    /// `callp` (the address of the sysent entry the kernel dispatched
+    /// through). `None`: not a system call of this table. The default (one
+    /// native table) is `code`. *Probe context.*
+    fn sysnum_of_call(&self, code: usize, _callp: usize) -> Option<usize> {
+        Some(code)
+    }
     /// Store `id` (0 = off) into `sysent[sysnum].sy_entry` / `sy_return`.
     fn set_probe_id(&self, sysnum: usize, site: Site, id: u32);
     /// Install (`true`) or remove the provider's hook (`systrace_probe_func`
@@ -131,10 +152,11 @@ impl SyscallProvider {
             if name.is_empty() || already {
                 continue;
             }
+            let module = self.table.module(sysnum);
             self.host
-                .probe_create(handle, MODULE, name, "entry", AFRAMES, sysnum | ENTRY_FLAG);
+                .probe_create(handle, module, name, "entry", AFRAMES, sysnum | ENTRY_FLAG);
             self.host
-                .probe_create(handle, MODULE, name, "return", AFRAMES, sysnum);
+                .probe_create(handle, module, name, "return", AFRAMES, sysnum);
         }
     }
 
@@ -232,14 +254,23 @@ impl SyscallProvider {
     }
 
     /// The `systrace_probe_func` body over a kernel `struct syscall_args`
-    /// (u32 code @0, register `args[8]` @16; abi-facts §6.2). *Probe context.*
+    /// (u32 code @0, sysent pointer `callp` @8, register `args[8]` @16;
+    /// abi-facts §6.2). *Probe context.*
     ///
     /// # Safety
     /// `sa` must point to a readable `struct syscall_args` of at least 80 bytes.
     pub unsafe fn fire_from_syscall_args(&self, sa: *const u8, kind: i32, retval: i32) {
         // SAFETY: the caller guarantees 80 readable bytes at `sa`; unaligned
         // reads make no alignment assumption.
-        let code = unsafe { core::ptr::read_unaligned(sa as *const u32) } as usize;
+        let (code, callp) = unsafe {
+            (
+                core::ptr::read_unaligned(sa as *const u32) as usize,
+                core::ptr::read_unaligned(sa.add(SYSCALL_ARGS_CALLP_OFFSET) as *const usize),
+            )
+        };
+        let Some(code) = self.table.sysnum_of_call(code, callp) else {
+            return;
+        };
         if kind == KIND_ENTRY {
             let mut args = [0u64; MAX_ARGS];
             for (i, arg) in args.iter_mut().enumerate() {

@@ -9,204 +9,16 @@
 
 mod common;
 
-use std::collections::HashMap;
-
+use common::consumer::{
+    aggregation_values, compile_for, finish, must, probe_list, snapshot_records, start,
+    traced_ints, HarnessDevice,
+};
 use rdtrace_ffi::probe::ProbeDesc as KProbeDesc;
 use rdtrace_koharness::isolate::run_isolated;
-use rdtrace_koharness::kernel::{self, cpu, devfs, hooks, ktext, malloc, sdt, uaccess};
-use rdtrace_koharness::kld::Kld;
-use rdtrace_libdtrace::compiler::pdesc::{ProbeDesc as DProbeDesc, StaticProbes};
-use rdtrace_libdtrace::compiler::{compile, CompileOptions, CompiledProgram};
+use rdtrace_koharness::kernel::{self, cpu, devfs, hooks, ktext, sdt, uaccess};
 use rdtrace_libdtrace::consumer::client::Client;
-use rdtrace_libdtrace::consumer::decode::{
-    Action, AggregationMerger, DecodeError, FiredRecord, RecordDecoder,
-};
-use rdtrace_libdtrace::consumer::device::{Device, IoctlError};
+use rdtrace_libdtrace::consumer::decode::{Action, AggregationMerger, DecodeError};
 use rdtrace_libdtrace::output::model::Record;
-
-/// `/dev/dtrace/dtrace` of the harness as a libdtrace device.
-struct HarnessDevice {
-    file: devfs::DevFile,
-}
-
-impl Device for HarnessDevice {
-    fn ioctl(&self, cmd: u32, arg: &mut [u8]) -> Result<(), IoctlError> {
-        match self.file.ioctl(u64::from(cmd), arg.as_mut_ptr() as u64) {
-            0 => Ok(()),
-            errno => Err(IoctlError { cmd, errno }),
-        }
-    }
-
-    fn describe(&self) -> &str {
-        "harness /dev/dtrace/dtrace"
-    }
-
-    fn is_hosted(&self) -> bool {
-        false
-    }
-
-    /// The harness kernel's CPUs, not the host's.
-    fn cpu_count(&self) -> u32 {
-        u32::try_from(cpu::ncpu()).unwrap_or(u32::MAX)
-    }
-}
-
-/// Load rdtrace.ko and open a consumer on it (None: module missing, skipped).
-fn start(test: &str) -> Option<(Kld, Client)> {
-    let bytes = common::ko_bytes(test)?;
-    let kld = common::load_rdtrace(bytes);
-    // The consumer passes pointers into its own heap inside ioctl arguments.
-    uaccess::set_process_user_space(true);
-    let file = devfs::open("/dev/dtrace/dtrace", libc::O_RDWR)
-        .unwrap_or_else(|e| panic!("open /dev/dtrace/dtrace: errno {e}"));
-    Some((kld, Client::new(Box::new(HarnessDevice { file }))))
-}
-
-fn must<T>(what: &str, r: Result<T, IoctlError>) -> T {
-    r.unwrap_or_else(|e| {
-        panic!(
-            "{what} failed: errno {} ({e}) — needs framework ioctl {what} in rdtrace.ko",
-            e.errno
-        )
-    })
-}
-
-/// Every probe the module offers, as the compiler's matcher wants them.
-fn probe_list(client: &Client) -> Vec<KProbeDesc> {
-    must("DTRACEIOC_PROBES", client.probes(None))
-}
-
-fn compile_for(client: &Client, source: &str) -> CompiledProgram {
-    let probes = probe_list(client)
-        .iter()
-        .map(|p| DProbeDesc {
-            provider: p.provider_str().unwrap_or("").into(),
-            module: p.module_str().unwrap_or("").into(),
-            function: p.function_str().unwrap_or("").into(),
-            name: p.name_str().unwrap_or("").into(),
-        })
-        .collect();
-    let opts = CompileOptions {
-        matcher: Some(Box::new(StaticProbes {
-            probes,
-            profile: true,
-        })),
-        ..CompileOptions::default()
-    };
-    compile(source, &opts).unwrap_or_else(|e| {
-        let mut providers: Vec<String> = probe_list(client)
-            .iter()
-            .map(|p| p.provider_str().unwrap_or("").to_string())
-            .collect();
-        providers.sort();
-        providers.dedup();
-        panic!("compiling {source:?}: {e} — rdtrace.ko offers only the providers {providers:?}")
-    })
-}
-
-/// Decode every CPU's principal buffer.
-fn snapshot_records(client: &Client) -> Vec<FiredRecord> {
-    let mut all = Vec::new();
-    let mut eprobe = |epid: u32| {
-        client
-            .eprobe(epid)
-            .map_err(|e| DecodeError(format!("EPROBE {epid}: {e}")))
-    };
-    let mut format = |f: u16| {
-        client
-            .format(f)
-            .map_err(|e| DecodeError(format!("FORMAT {f}: {e}")))
-    };
-    for c in 0..cpu::ncpu() as u32 {
-        let snap = match client.bufsnap(c, 4 << 20) {
-            Ok(s) => s,
-            Err(e) if e.errno == libc::ENOENT => continue,
-            Err(e) => panic!("DTRACEIOC_BUFSNAP cpu {c}: errno {}", e.errno),
-        };
-        let mut decoder = RecordDecoder {
-            eprobe: &mut eprobe,
-            format: &mut format,
-            signedness: &mut |_| None,
-        };
-        let recs = decoder
-            .decode(&snap.data, snap.desc.oldest as usize)
-            .expect("decode principal buffer");
-        all.extend(recs);
-    }
-    all
-}
-
-/// Integers traced by each record, in order.
-fn traced_ints(recs: &[FiredRecord]) -> Vec<Vec<u64>> {
-    recs.iter()
-        .map(|r| {
-            r.actions
-                .iter()
-                .filter_map(|a| match a {
-                    Action::Record(Record::Int { bits, .. }) => Some(*bits),
-                    _ => None,
-                })
-                .collect()
-        })
-        .filter(|v: &Vec<u64>| !v.is_empty())
-        .collect()
-}
-
-/// Aggregation values by name, merged over CPUs (first value word).
-fn aggregation_values(client: &Client, prog: &CompiledProgram) -> HashMap<String, i64> {
-    let mut merger = AggregationMerger::default();
-    let mut describe = |id: u32| {
-        client
-            .aggdesc(id)
-            .map_err(|e| DecodeError(format!("AGGDESC {id}: {e}")))
-    };
-    for c in 0..cpu::ncpu() as u32 {
-        match client.aggsnap(c, 1 << 20) {
-            Ok(s) => merger
-                .add_snapshot(&s.data, &mut describe, &|v| {
-                    prog.aggregations
-                        .iter()
-                        .find(|a| u64::from(a.varid) == v)
-                        .map(|a| a.name.clone())
-                        .unwrap_or_default()
-                })
-                .expect("decode aggregation"),
-            Err(e) if e.errno == libc::ENOENT => {}
-            Err(e) => panic!("DTRACEIOC_AGGSNAP cpu {c}: errno {}", e.errno),
-        }
-    }
-    merger
-        .into_aggregations()
-        .into_values()
-        .map(|a| {
-            (
-                a.name.clone(),
-                a.entries
-                    .first()
-                    .and_then(|e| e.value.first().copied())
-                    .unwrap_or(0),
-            )
-        })
-        .collect()
-}
-
-fn finish(mut kld: Kld, client: Client) {
-    drop(client);
-    uaccess::set_process_user_space(false);
-    let report = kld.unload().expect("unload after the conversation");
-    assert!(report.leaks.is_empty(), "{:?}", report.leaks);
-    for (name, st) in malloc::stats() {
-        println!(
-            "koharness: after the conversation and unload: malloc type {name}: {} allocations, {} frees, {} live",
-            st.allocations, st.frees, st.live
-        );
-        assert_eq!(
-            st.live, 0,
-            "malloc type {name} leaked {} allocations",
-            st.live
-        );
-    }
-}
 
 #[test]
 fn conversation_begin_end_with_printf_and_aggregation() {
@@ -440,6 +252,126 @@ fn conversation_syscall_probe_fires_through_the_systrace_hook() {
 }
 
 #[test]
+fn conversation_freebsd32_syscall_probe_fires_through_the_same_hook() {
+    run_isolated(
+        "conversation_freebsd32_syscall_probe_fires_through_the_same_hook",
+        "syscall32",
+        || {
+            let Some((kld, client)) =
+                start("conversation_freebsd32_syscall_probe_fires_through_the_same_hook")
+            else {
+                return;
+            };
+            let probes = probe_list(&client);
+            let in_module = |module: &str| {
+                probes
+                    .iter()
+                    .filter(|p| {
+                        p.provider_str() == Some("syscall") && p.module_str() == Some(module)
+                    })
+                    .count()
+            };
+            assert_eq!(
+                in_module("freebsd32"),
+                2 * hooks::NSYSENT32,
+                "entry and return probes for every freebsd32_sysent entry"
+            );
+            assert_eq!(in_module("freebsd"), 2 * hooks::NSYSENT);
+            let prog = compile_for(
+                &client,
+                "syscall:freebsd32:write:entry { trace(arg0); trace(arg2); } \
+                 syscall:freebsd32:write:return { trace(arg1); trace(2000); }",
+            );
+            assert_eq!(
+                must("DTRACEIOC_ENABLE", client.enable(&prog.dof)),
+                2,
+                "syscall:freebsd32:write:entry and :return matched"
+            );
+            must("DTRACEIOC_GO", client.go());
+            let (entry, ret) = hooks::abi_probe_ids(hooks::Abi::Freebsd32, 4);
+            assert!(
+                entry != 0 && ret != 0 && entry != ret,
+                "probe ids in freebsd32_sysent[4]: {entry}, {ret}"
+            );
+            assert_eq!(
+                hooks::sysent_probe_ids(4),
+                (0, 0),
+                "the native write(2) stays unprobed"
+            );
+            cpu::enter_kernel(2);
+            let native = hooks::fire_syscall(4, [9, 9, 9, 0, 0, 0, 0, 0], 9);
+            let compat = hooks::fire_abi_syscall(
+                hooks::Abi::Freebsd32,
+                4,
+                [5, 0x2000, 17, 0, 0, 0, 0, 0],
+                17,
+            );
+            cpu::leave_kernel();
+            assert_eq!((native, compat), (0, 2), "hook calls: native, freebsd32");
+            must("DTRACEIOC_STOP", client.stop());
+            let ints = traced_ints(&snapshot_records(&client));
+            assert_eq!(
+                ints,
+                vec![vec![5, 17], vec![17, 2000]],
+                "freebsd32 write(2) entry args and return value"
+            );
+            finish(kld, client);
+            assert_eq!(
+                hooks::abi_probe_ids(hooks::Abi::Freebsd32, 4),
+                (0, 0),
+                "freebsd32 probe ids cleared after close and unload"
+            );
+        },
+    );
+}
+
+#[test]
+fn conversation_syscall_tables_of_a_loadable_module_are_left_out() {
+    run_isolated(
+        "conversation_syscall_tables_of_a_loadable_module_are_left_out",
+        "syscall-module-abi",
+        || {
+            // A module defining linux_sysent/linux_syscallnames, loaded
+            // before rdtrace: its tables could be unloaded under a provider.
+            let mut linux = rdtrace_koharness::kld::Kld::load(
+                "linux_stand_in.ko",
+                common::build_fixture(&["LINUX_ABI_TABLES=1"]),
+            )
+            .unwrap_or_else(|e| panic!("fixture load: {e}"));
+            let Some((mut kld, client)) =
+                start("conversation_syscall_tables_of_a_loadable_module_are_left_out")
+            else {
+                return;
+            };
+            let modules: std::collections::BTreeSet<String> = probe_list(&client)
+                .iter()
+                .filter(|p| p.provider_str() == Some("syscall"))
+                .filter_map(|p| p.module_str().map(str::to_string))
+                .collect();
+            assert_eq!(
+                modules.into_iter().collect::<Vec<_>>(),
+                vec!["freebsd".to_string(), "freebsd32".to_string()],
+                "syscall modules offered"
+            );
+            assert!(
+                kernel::console().contains(
+                    "syscall provider: the linux system call table is in a loadable module"
+                ),
+                "console:\n{}",
+                kernel::console()
+            );
+            // The stand-in goes first: nothing of rdtrace may refer to it.
+            linux.unload().expect("unload the stand-in");
+            drop(client);
+            uaccess::set_process_user_space(false);
+            let report = kld.unload().expect("unload rdtrace");
+            assert!(report.leaks.is_empty(), "{:?}", report.leaks);
+            assert_eq!(rdtrace_koharness::kernel::malloc::live_total(), 0);
+        },
+    );
+}
+
+#[test]
 fn conversation_sdt_probe_fires_through_sdt_probe_func() {
     run_isolated(
         "conversation_sdt_probe_fires_through_sdt_probe_func",
@@ -487,6 +419,42 @@ fn conversation_sdt_probe_fires_through_sdt_probe_func() {
             cpu::enter_kernel(2);
             assert!(!sdt::fire(1, 2), "a disabled site fires nothing");
             cpu::leave_kernel();
+        },
+    );
+}
+
+#[test]
+#[ignore = "needs SdtOps::getargval -> SdtProvider::arg_value in providers/src/glue.rs (not kharness's file; see /work/coord/kharness-notes.md)"]
+fn conversation_sdt_sixth_argument_reaches_arg5() {
+    run_isolated(
+        "conversation_sdt_sixth_argument_reaches_arg5",
+        "sdt6",
+        || {
+            let Some((kld, client)) = start("conversation_sdt_sixth_argument_reaches_arg5") else {
+                return;
+            };
+            let prog = compile_for(
+                &client,
+                "harness:kernel:harness_sdt:fire6 { trace(arg0); trace(arg4); trace(arg5); }",
+            );
+            assert_eq!(must("DTRACEIOC_ENABLE", client.enable(&prog.dof)), 1);
+            must("DTRACEIOC_GO", client.go());
+            assert_ne!(sdt::probe6_id(), 0, "the six-argument probe is enabled");
+            cpu::enter_kernel(3);
+            let fired = [
+                sdt::fire6([10, 11, 12, 13, 14, 15]),
+                sdt::fire6([20, 21, 22, 23, 24, 25]),
+            ];
+            cpu::leave_kernel();
+            assert_eq!(fired, [true, true], "sdt_probe_func called");
+            must("DTRACEIOC_STOP", client.stop());
+            let ints = traced_ints(&snapshot_records(&client));
+            assert_eq!(
+                ints,
+                vec![vec![10, 14, 15], vec![20, 24, 25]],
+                "arg0, arg4 and the sixth argument of each firing"
+            );
+            finish(kld, client);
         },
     );
 }
@@ -906,7 +874,7 @@ fn conversation_sdt_probes_follow_module_load_and_unload() {
                 "enabling stored the DTrace id in the module's record"
             );
             cpu::enter_kernel(1);
-            assert!(hooks::fire_sdt(id as u32, [42, 43, 0, 0, 0]));
+            assert!(hooks::fire_sdt(id as u32, [42, 43, 0, 0, 0, 0]));
             cpu::leave_kernel();
             assert_eq!(
                 kernel::eventhandler::invoke_kld_unload_try(lf),

@@ -166,8 +166,7 @@ fn dtrace_command_reads_the_buffers_of_every_harness_cpu() {
             .lines()
             .find_map(|l| {
                 let f: Vec<&str> = l.split_whitespace().collect();
-                (f.len() == 2 && f[0] == cpu.to_string())
-                    .then(|| f[1].parse().unwrap_or(0))
+                (f.len() == 2 && f[0] == cpu.to_string()).then(|| f[1].parse().unwrap_or(0))
             })
             .unwrap_or(0)
     };
@@ -190,5 +189,53 @@ fn dtrace_command_reads_the_buffers_of_every_harness_cpu() {
             "CPU {cpu}'s aggregation was not read:\n{stdout}"
         );
     }
-    assert_eq!(printed(0) + printed(1), 0, "the predicate leaked:\n{stdout}");
+    assert_eq!(
+        printed(0) + printed(1),
+        0,
+        "the predicate leaked:\n{stdout}"
+    );
+}
+
+/// The same with more harness CPUs than this machine has, whatever the
+/// machine: the last harness CPU's records reach the command's output.
+#[test]
+fn dtrace_command_reads_cpus_beyond_the_host_count() {
+    let Some((dtrace, shim)) = command_and_shim("dtrace_command_reads_cpus_beyond_the_host_count")
+    else {
+        return;
+    };
+    let host = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let ncpu = (host + 2).min(64);
+    let last = ncpu - 1;
+    let out = Command::new(&dtrace)
+        .args([
+            "-q",
+            "-n",
+            &format!("profile-50hz /cpu == {last}/ {{ printf(\"last-cpu %d\\n\", cpu); }}"),
+            "-n",
+            "tick-1s { exit(0); }",
+        ])
+        .env("LD_PRELOAD", &shim)
+        .env("RDTRACE_KO", common::ko_path())
+        .env("RDTRACE_KOHARNESS_NCPU", ncpu.to_string())
+        .output()
+        .expect("run dtrace");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "dtrace failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    let records = stdout
+        .lines()
+        .filter(|l| l.trim() == format!("last-cpu {last}"))
+        .count();
+    println!(
+        "koharness: {ncpu} harness CPUs on a {host}-CPU host: {records} records from CPU {last}"
+    );
+    assert!(
+        records >= 5,
+        "CPU {last} of {ncpu} was not read:\n{stdout}\n{stderr}"
+    );
 }

@@ -18,6 +18,10 @@ use crate::args::{Config, ProgramSource};
 pub struct Program {
     /// How dtrace names it in messages (`script 'x.d'` or `description 'BEGIN'`).
     pub label: String,
+    /// dtrace(1)'s `dc_desc`: `script` or `description`.
+    pub kind: &'static str,
+    /// dtrace(1)'s `dc_name`: the script path, or the specifier cut before its clause.
+    pub name: String,
     pub compiled: CompiledProgram,
 }
 
@@ -274,7 +278,17 @@ pub fn compile_all(cfg: &Config) -> Result<Vec<Program>, u8> {
                 if cfg.show_dif {
                     eprint!("{}", p.disassembly());
                 }
-                out.push(Program { label, compiled: p });
+                let (kind, short) = if spec {
+                    ("description", notice_name(&name).to_string())
+                } else {
+                    ("script", name.clone())
+                };
+                out.push(Program {
+                    label,
+                    kind,
+                    name: short,
+                    compiled: p,
+                });
             }
             Err(e) => {
                 let (diag, msg) = preprocess::split_cpp_error(&e.message);

@@ -6,6 +6,7 @@ mod args;
 mod compile;
 mod list;
 mod run;
+mod stability;
 mod target;
 
 use std::process::ExitCode;
@@ -82,6 +83,22 @@ fn main() -> ExitCode {
         Err(status) => return ExitCode::from(status),
     };
     if cfg.compile_only {
+        if cfg.verbose {
+            // -e -v: the stability report of each program, without enabling it.
+            match rdtrace_libdtrace::consumer::device::open_default() {
+                Ok(device) => {
+                    let client = rdtrace_libdtrace::consumer::client::Client::new(device);
+                    for program in &programs {
+                        let report = stability::report(&client, program, false);
+                        stability::emit(cfg.output.as_deref(), &report);
+                    }
+                }
+                Err(msg) => {
+                    eprintln!("dtrace: {msg}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
         return ExitCode::SUCCESS;
     }
     ExitCode::from(run::execute(&cfg, &programs, &mut targets))

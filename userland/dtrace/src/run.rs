@@ -94,7 +94,9 @@ impl ConsumerActions for CommandActions {
     }
 }
 
-/// SIGINT/SIGTERM count: the first asks the loop to stop, like dtrace(1).
+/// SIGINT/SIGTERM count: the first asks the loop to stop; a second makes
+/// dtrace(1) impatient: it stops at once without printing the remaining
+/// records or the final aggregations.
 static INTERRUPTS: AtomicU32 = AtomicU32::new(0);
 
 extern "C" fn on_interrupt(_sig: libc::c_int) {
@@ -211,6 +213,10 @@ pub fn execute(cfg: &Config, programs: &[Program], targets: &mut [TargetProcess]
                 if !quiet {
                     eprint!("{}", matched_notice(&program.label, matched));
                 }
+                if cfg.verbose {
+                    let report = crate::stability::report(session.client(), program, true);
+                    crate::stability::emit(cfg.output.as_deref(), &report);
+                }
             }
             Err(e) => {
                 eprintln!("dtrace: could not enable tracing: {e}");
@@ -313,8 +319,10 @@ pub fn execute(cfg: &Config, programs: &[Program], targets: &mut [TargetProcess]
     // so their ustack()s still symbolize after they exit.
     let last_refresh: std::cell::Cell<Option<std::time::Instant>> = std::cell::Cell::new(None);
     let stop = || {
-        if INTERRUPTS.load(Ordering::SeqCst) > 0 {
-            return StopRequest::Interrupted;
+        match INTERRUPTS.load(Ordering::SeqCst) {
+            0 => {}
+            1 => return StopRequest::Interrupted,
+            _ => return StopRequest::Abandon,
         }
         let mut targets = remaining.borrow_mut();
         let mut gone = gone.borrow_mut();

@@ -187,3 +187,18 @@ fn dif_listing_heads_each_object_with_its_address_and_type() {
         "{listing}"
     );
 }
+
+#[test]
+fn a_string_is_not_a_destination_buffer() {
+    let (tag, msg) = error("BEGIN { copyinto(1, 2, \"\"); }");
+    assert_eq!(tag, "D_PROTO_ARG");
+    assert!(
+        msg.starts_with("copyinto( ) argument #3 is incompatible with prototype:"),
+        "{msg}"
+    );
+    compile(
+        "BEGIN { p = alloca(2); copyinto(1, 2, p); }",
+        &CompileOptions::default(),
+    )
+    .expect("an alloca buffer is fine");
+}

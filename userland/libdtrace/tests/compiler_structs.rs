@@ -86,4 +86,44 @@ fn members_of_missing_associative_array_elements_are_faulted_in() {
             printf(\"%d %d %d %d %d\\n\", a[1].a, a[1].b, a[2].a, a[2].b, self->t[\"k\"].b);
             exit(0); }");
     assert_eq!(out, "5 7 0 6 -9\n\n");
+    // A whole struct copied into a member of a missing element.
+    let out = run("struct in { int a; long b; };
+        struct out { int x; struct in s; };
+        struct out o[int];
+        struct in v;
+        BEGIN {
+            v.a = 7; v.b = 9;
+            o[1].s = v;
+            o[1].x = 3;
+            printf(\"%d %d %d\\n\", o[1].x, o[1].s.a, o[1].s.b);
+            exit(0); }");
+    assert_eq!(out, "3 7 9\n\n");
+}
+
+#[test]
+fn strings_are_stored_through_pointers_by_copying() {
+    let out = run("#pragma D option scratchsize=600
+        BEGIN {
+            x = (string *)alloca(sizeof (string) + 1);
+            *x = \"abc\";
+            printf(\"%s\\n\", *x);
+            exit(0); }");
+    assert_eq!(out, "abc\n\n");
+}
+
+#[test]
+fn bitfields_use_libdtraces_layout_and_read_back_what_was_stored() {
+    let out = run(
+        "struct bits { int a : 1; int b : 3; unsigned int c : 12; int d : 20; int e; };
+        BEGIN {
+            p = (struct bits *)alloca(sizeof (struct bits));
+            p->a = 1; p->b = -3; p->c = 4000; p->d = -70000;
+            printf(\"%d %d %d %d %d %d\\n\", sizeof (struct bits),
+                offsetof(struct bits, e), p->a, p->b, p->c, p->d);
+            exit(0); }",
+    );
+    // a: 1 byte at 0, b: 1 byte at 1, c: 2 bytes at 2, d: 4 bytes at 4, e after d's last bit
+    // (bit 52) rounded up to its alignment: 8; no tail padding: 12. A 1-bit signed field
+    // holding 1 reads back as -1, as in C.
+    assert_eq!(out, "12 8 -1 -3 4000 -70000\n\n");
 }

@@ -75,6 +75,16 @@ fn integer_conversions() {
 }
 
 #[test]
+fn small_string_record_prints_as_string() {
+    // Under -x strsize=4 a string record is 4 bytes and decodes as an integer; %s still prints
+    // its bytes up to the first NUL.
+    let hel = i64::from(u32::from_le_bytes(*b"hel\0"));
+    assert_eq!(p("%s|", vec![Record::int(4, hel, false)]), "hel|");
+    let full = i64::from_le_bytes(*b"abcdefgh");
+    assert_eq!(p("%s|", vec![Record::int(8, full, false)]), "abcdefgh|");
+}
+
+#[test]
 fn length_modifiers() {
     assert_eq!(p("%hd", vec![Record::int(2, -1, true)]), "-1");
     assert_eq!(p("%hu", vec![Record::int(2, -1, true)]), "65535");

@@ -226,8 +226,18 @@ pub struct DynVarArena {
     dyndrops: AtomicU64,
     dyndrops_rinsing: AtomicU64,
     dyndrops_dirty: AtomicU64,
+    /// FreeBSD's `dtds_state`: CLEAN until an allocation finds no chunk,
+    /// then EMPTY, DIRTY or RINSING (why it failed) until a cleaning pass
+    /// has made chunks clean again. Failed allocations are counted by it.
+    state: AtomicU32,
     platform: &'static dyn Platform,
 }
+
+/// `dtds_state` values.
+const STATE_CLEAN: u32 = 0;
+const STATE_EMPTY: u32 = 1;
+const STATE_DIRTY: u32 = 2;
+const STATE_RINSING: u32 = 3;
 
 impl DynVarArena {
     /// Carve `size` bytes into chunks of `chunk_size` (rounded up to 8)
@@ -259,6 +269,7 @@ impl DynVarArena {
             dyndrops: AtomicU64::new(0),
             dyndrops_rinsing: AtomicU64::new(0),
             dyndrops_dirty: AtomicU64::new(0),
+            state: AtomicU32::new(STATE_CLEAN),
             platform,
         };
         // Deal the chunks out to the CPUs' free lists round-robin.
@@ -616,20 +627,32 @@ impl DynVarArena {
                 }
             }
         }
-        // Nothing free: say why.
-        let (mut dirty, mut rinsing) = (false, false);
-        for lists in self.cpus.iter() {
-            dirty |= lists.dirty.load(Ordering::Relaxed) != NIL;
-            rinsing |= lists.rinsing.load(Ordering::Relaxed) != NIL;
+        // Nothing free. As FreeBSD's dtrace_dynvar(): the first failure
+        // after a cleaning pass says why (rinsing chunks anywhere, else
+        // dirty ones, else none at all) and that reason sticks — every
+        // failure is counted under it — until the cleaner next makes
+        // chunks clean.
+        if self.state.load(Ordering::Relaxed) == STATE_CLEAN {
+            let (mut dirty, mut rinsing) = (false, false);
+            for lists in self.cpus.iter() {
+                dirty |= lists.dirty.load(Ordering::Relaxed) != NIL;
+                rinsing |= lists.rinsing.load(Ordering::Relaxed) != NIL;
+            }
+            let why = if rinsing {
+                STATE_RINSING
+            } else if dirty {
+                STATE_DIRTY
+            } else {
+                STATE_EMPTY
+            };
+            let _ =
+                self.state
+                    .compare_exchange(STATE_CLEAN, why, Ordering::Relaxed, Ordering::Relaxed);
         }
-        // As FreeBSD's dtrace_dynvar() classifies it: rinsing chunks anywhere
-        // make it a rinsing drop, else dirty chunks a dirty drop.
-        let counter = if rinsing {
-            &self.dyndrops_rinsing
-        } else if dirty {
-            &self.dyndrops_dirty
-        } else {
-            &self.dyndrops
+        let counter = match self.state.load(Ordering::Relaxed) {
+            STATE_RINSING => &self.dyndrops_rinsing,
+            STATE_DIRTY => &self.dyndrops_dirty,
+            _ => &self.dyndrops,
         };
         counter.fetch_add(1, Ordering::Relaxed);
         None
@@ -667,6 +690,9 @@ impl DynVarArena {
             }
             platform.interrupts_restore(cookie);
         }
+        // Every CPU sees the clean lists before allocations may fail anew.
+        platform.sync();
+        self.state.store(STATE_CLEAN, Ordering::Relaxed);
     }
 
     /// Tests: move every dirty chunk to rinsing (the cleaner's first half).

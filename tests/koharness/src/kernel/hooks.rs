@@ -6,7 +6,9 @@
 //! part: [`fire_syscall`] does what `syscallenter`/`syscallexit` do when a
 //! sysent entry carries a probe id; [`fire_sdt`] does what an SDT probe site
 //! does. A fake `sysent[]` table (32-byte entries, probe ids at +20/+24) and
-//! `syscallnames[]` are provided for the syscall provider.
+//! `syscallnames[]` are provided for the syscall provider, and a smaller
+//! `freebsd32_sysent[]`/`freebsd32_syscallnames[]` pair standing for a
+//! kernel with COMPAT_FREEBSD32 ([`Abi`]).
 //! The fire helpers run module probe-context code; they are called by tests.
 
 use super::{kpanic, DataObject};
@@ -33,6 +35,60 @@ pub const SYSCALL_NAMES: &[(usize, &str)] = &[
     (477, "mmap"),
 ];
 
+/// Entries in the fake `freebsd32_sysent[]`/`freebsd32_syscallnames[]`.
+pub const NSYSENT32: usize = 600;
+
+/// A few freebsd32 system calls (FreeBSD's compat/freebsd32 syscalls.master
+/// numbers; the names array uses the table's own names).
+pub const FREEBSD32_SYSCALL_NAMES: &[(usize, &str)] = &[
+    (1, "exit"),
+    (3, "read"),
+    (4, "write"),
+    (477, "freebsd32_mmap"),
+];
+
+/// A system call ABI of the fake kernel: its sysent and names symbols.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Abi {
+    Native,
+    Freebsd32,
+}
+
+impl Abi {
+    fn sysent_symbol(self) -> &'static str {
+        match self {
+            Abi::Native => "sysent",
+            Abi::Freebsd32 => "freebsd32_sysent",
+        }
+    }
+
+    fn entries(self) -> usize {
+        match self {
+            Abi::Native => NSYSENT,
+            Abi::Freebsd32 => NSYSENT32,
+        }
+    }
+}
+
+/// A `sysent[]` and names array of `n` entries, names from `known` (others
+/// `#<n>`).
+fn syscall_tables(n: usize, known: &[(usize, &str)]) -> (Vec<u8>, Vec<u8>) {
+    let mut names = vec![0u8; n * 8];
+    for k in 0..n {
+        let s = known
+            .iter()
+            .find(|(num, _)| *num == k)
+            .map(|(_, s)| s.to_string())
+            .unwrap_or_else(|| format!("#{k}"));
+        names[k * 8..k * 8 + 8].copy_from_slice(&super::leak_c_string(&s).to_le_bytes());
+    }
+    let mut sysent = vec![0u8; n * SYSENT_SIZE];
+    for k in 0..n {
+        sysent[k * SYSENT_SIZE + 16] = 6; // sy_narg
+    }
+    (sysent, names)
+}
+
 pub(super) fn data() -> Vec<DataObject> {
     let ptr = |name| DataObject {
         name,
@@ -46,19 +102,8 @@ pub(super) fn data() -> Vec<DataObject> {
         align: 4,
         init: Vec::new(),
     };
-    let mut names = vec![0u8; NSYSENT * 8];
-    for n in 0..NSYSENT {
-        let s = SYSCALL_NAMES
-            .iter()
-            .find(|(k, _)| *k == n)
-            .map(|(_, s)| s.to_string())
-            .unwrap_or_else(|| format!("#{n}"));
-        names[n * 8..n * 8 + 8].copy_from_slice(&super::leak_c_string(&s).to_le_bytes());
-    }
-    let mut sysent = vec![0u8; NSYSENT * SYSENT_SIZE];
-    for n in 0..NSYSENT {
-        sysent[n * SYSENT_SIZE + 16] = 6; // sy_narg
-    }
+    let (sysent, names) = syscall_tables(NSYSENT, SYSCALL_NAMES);
+    let (sysent32, names32) = syscall_tables(NSYSENT32, FREEBSD32_SYSCALL_NAMES);
     vec![
         ptr("dtrace_trap_func"),
         ptr("dtrace_invop_jump_addr"),
@@ -93,15 +138,32 @@ pub(super) fn data() -> Vec<DataObject> {
             align: 8,
             init: names,
         },
+        DataObject {
+            name: "freebsd32_sysent",
+            size: NSYSENT32 * SYSENT_SIZE,
+            align: 16,
+            init: sysent32,
+        },
+        DataObject {
+            name: "freebsd32_syscallnames",
+            size: NSYSENT32 * 8,
+            align: 8,
+            init: names32,
+        },
     ]
 }
 
 /// The probe ids the module stored in `sysent[sysnum]` (entry, return).
 pub fn sysent_probe_ids(sysnum: usize) -> (u32, u32) {
-    if sysnum >= NSYSENT {
+    abi_probe_ids(Abi::Native, sysnum)
+}
+
+/// The probe ids the module stored in `abi`'s sysent entry `sysnum`.
+pub fn abi_probe_ids(abi: Abi, sysnum: usize) -> (u32, u32) {
+    if sysnum >= abi.entries() {
         kpanic("sysent_probe_ids: syscall number out of range");
     }
-    let base = super::image().data("sysent") + (sysnum * SYSENT_SIZE) as u64;
+    let base = super::image().data(abi.sysent_symbol()) + (sysnum * SYSENT_SIZE) as u64;
     // SAFETY: inside the sysent table.
     unsafe {
         (
@@ -116,7 +178,13 @@ pub fn sysent_probe_ids(sysnum: usize) -> (u32, u32) {
 /// id and `systrace_probe_func` is set, call it with the syscall arguments. Returns how many hook calls were made.
 /// Must be called from inside the kernel (a thread occupying a CPU).
 pub fn fire_syscall(sysnum: usize, args: [u64; 8], retval: i32) -> u32 {
-    let (entry, ret) = sysent_probe_ids(sysnum);
+    fire_abi_syscall(Abi::Native, sysnum, args, retval)
+}
+
+/// [`fire_syscall`] for a system call of `abi`: `callp` points into that
+/// ABI's table, as the kernel's `syscallenter` leaves it.
+pub fn fire_abi_syscall(abi: Abi, sysnum: usize, args: [u64; 8], retval: i32) -> u32 {
+    let (entry, ret) = abi_probe_ids(abi, sysnum);
     let func = super::read_u64("systrace_probe_func");
     // `systrace_enabled` is a C bool: only its first byte counts.
     let enabled = super::read_i32("systrace_enabled") & 0xff != 0;
@@ -126,7 +194,7 @@ pub fn fire_syscall(sysnum: usize, args: [u64; 8], retval: i32) -> u32 {
     let mut sa = [0u8; SYSCALL_ARGS_SIZE];
     sa[0..4].copy_from_slice(&(sysnum as u32).to_le_bytes());
     sa[4..8].copy_from_slice(&(sysnum as u32).to_le_bytes());
-    let callp = super::image().data("sysent") + (sysnum * SYSENT_SIZE) as u64;
+    let callp = super::image().data(abi.sysent_symbol()) + (sysnum * SYSENT_SIZE) as u64;
     sa[8..16].copy_from_slice(&callp.to_le_bytes());
     for (i, a) in args.iter().enumerate() {
         sa[16 + i * 8..24 + i * 8].copy_from_slice(&a.to_le_bytes());
@@ -145,16 +213,17 @@ pub fn fire_syscall(sysnum: usize, args: [u64; 8], retval: i32) -> u32 {
     calls
 }
 
-/// What an enabled SDT probe site does: call `sdt_probe_func(id, args…)`.
-/// Returns false if no hook is installed.
-pub fn fire_sdt(id: u32, args: [u64; 5]) -> bool {
+/// What an enabled SDT probe site does: call `sdt_probe_func(id, args…)`
+/// with six values (`sdt_probe` passes 0 as the sixth, `sdt_probe6` its
+/// argument). Returns false if no hook is installed.
+pub fn fire_sdt(id: u32, args: [u64; 6]) -> bool {
     let func = super::read_u64("sdt_probe_func");
     if func == 0 {
         return false;
     }
     // SAFETY: sdt_probe_func has the sdt_probe_func_t signature.
-    let f: extern "C" fn(u32, u64, u64, u64, u64, u64) = unsafe { std::mem::transmute(func) };
-    f(id, args[0], args[1], args[2], args[3], args[4]);
+    let f: extern "C" fn(u32, u64, u64, u64, u64, u64, u64) = unsafe { std::mem::transmute(func) };
+    f(id, args[0], args[1], args[2], args[3], args[4], args[5]);
     true
 }
 

@@ -8,7 +8,11 @@
 //! kernel function `harness_sdt_site` (ktext.rs): a 5-byte NOP the provider
 //! patches into a jump to the out-of-line block, which calls
 //! `sdt_probe_func(probe->id, args…)` when the id is non-zero.
-//! [`fire`] runs module probe-context code; tests call it inside the kernel.
+//! A second probe, harness:kernel:harness_sdt:fire6 (6 arguments, no
+//! tracepoint), is fired the way `sdt_probe6` does it: [`fire6`] calls
+//! `sdt_probe_func` with six values when its id is non-zero.
+//! [`fire`] and [`fire6`] run module probe-context code; tests call them
+//! inside the kernel.
 
 use super::DataObject;
 
@@ -27,6 +31,9 @@ pub(super) fn data() -> Vec<DataObject> {
     probe[72..80].copy_from_slice(&cstr("harness_sdt").to_le_bytes());
     probe[80..88].copy_from_slice(&cstr("fire").to_le_bytes());
     probe[96..100].copy_from_slice(&2i32.to_le_bytes());
+    let mut probe6 = probe.clone();
+    probe6[80..88].copy_from_slice(&cstr("fire6").to_le_bytes());
+    probe6[96..100].copy_from_slice(&6i32.to_le_bytes());
     vec![
         DataObject {
             name: "sdt_harness_provider",
@@ -40,9 +47,15 @@ pub(super) fn data() -> Vec<DataObject> {
             align: 8,
             init: probe,
         },
+        DataObject {
+            name: "sdt_harness_fire6_probe",
+            size: SDT_PROBE_SIZE,
+            align: 8,
+            init: probe6,
+        },
         DataObject::zeroed("sdt_harness_tracepoint", 32),
         DataObject::zeroed("__set_sdt_providers_set_harness", 8),
-        DataObject::zeroed("__set_sdt_probes_set_harness", 8),
+        DataObject::zeroed("__set_sdt_probes_set_harness", 16),
     ]
 }
 
@@ -50,6 +63,8 @@ pub(super) fn data() -> Vec<DataObject> {
 pub(super) fn fixups() -> Vec<(&'static str, u64, &'static str)> {
     vec![
         ("sdt_harness_fire_probe", 8, "sdt_harness_provider"),
+        ("sdt_harness_fire6_probe", 8, "sdt_harness_provider"),
+        ("__set_sdt_probes_set_harness", 8, "sdt_harness_fire6_probe"),
         ("__set_sdt_providers_set_harness", 0, "sdt_harness_provider"),
         ("__set_sdt_probes_set_harness", 0, "sdt_harness_fire_probe"),
         ("sdt_harness_tracepoint", 0, "sdt_harness_fire_probe"),
@@ -63,7 +78,8 @@ pub fn kernel_sets() -> Vec<(String, u64, u64)> {
     let img = super::image();
     let set = |sec: &str, sym: &str| {
         let a = img.data(sym);
-        (sec.to_string(), a, a + 8)
+        let len = img.symbol(sym).map_or(8, |s| s.size);
+        (sec.to_string(), a, a + len)
     };
     let empty = img.data("__set_sdt_probes_set_harness");
     vec![
@@ -79,14 +95,20 @@ pub fn kernel_sets() -> Vec<(String, u64, u64)> {
 
 /// Record the kernel's linker file in the probe (`sdtp_lf`, offset 104).
 pub(super) fn set_linker_file(lf: u64) {
-    let p = super::image().data("sdt_harness_fire_probe");
-    // SAFETY: inside the probe object of the fake kernel image.
-    unsafe { std::ptr::write_volatile((p + 104) as *mut u64, lf) };
+    for probe in ["sdt_harness_fire_probe", "sdt_harness_fire6_probe"] {
+        let p = super::image().data(probe);
+        // SAFETY: inside a probe object of the fake kernel image.
+        unsafe { std::ptr::write_volatile((p + 104) as *mut u64, lf) };
+    }
 }
 
 /// The DTrace probe id the provider stored in the harness probe (0 = not enabled).
 pub fn probe_id() -> u64 {
-    let p = super::image().data("sdt_harness_fire_probe");
+    probe_id_of("sdt_harness_fire_probe")
+}
+
+fn probe_id_of(probe: &str) -> u64 {
+    let p = super::image().data(probe);
     // SAFETY: inside the probe object of the fake kernel image.
     unsafe { std::ptr::read_volatile((p + SDT_PROBE_ID_OFFSET) as *const u64) }
 }
@@ -96,7 +118,7 @@ static HOOK_CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::
 /// The out-of-line block's body: `sdt_probe(probe->id, a0, a1)`.
 pub(super) extern "C" fn out_of_line(arg0: u64, arg1: u64) {
     let id = probe_id();
-    if id != 0 && super::hooks::fire_sdt(id as u32, [arg0, arg1, 0, 0, 0]) {
+    if id != 0 && super::hooks::fire_sdt(id as u32, [arg0, arg1, 0, 0, 0, 0]) {
         HOOK_CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
@@ -125,4 +147,17 @@ pub fn fire(arg0: u64, arg1: u64) -> bool {
     let before = HOOK_CALLS.load(std::sync::atomic::Ordering::SeqCst);
     f(arg0, arg1);
     HOOK_CALLS.load(std::sync::atomic::Ordering::SeqCst) > before
+}
+
+/// The DTrace probe id stored in the six-argument probe (0 = not enabled).
+pub fn probe6_id() -> u64 {
+    probe_id_of("sdt_harness_fire6_probe")
+}
+
+/// What `sdt_probe6(harness_sdt_fire6, args…)` does in the kernel: call
+/// `sdt_probe_func` with all six values if the probe is enabled. Returns
+/// whether the hook was called (the caller must be inside the kernel).
+pub fn fire6(args: [u64; 6]) -> bool {
+    let id = probe6_id();
+    id != 0 && super::hooks::fire_sdt(id as u32, args)
 }

@@ -43,6 +43,19 @@ pub const T_PROTFLT: u32 = 9;
 /// CR0 as module code reads it (PG, AM, WP, NE, ET, MP, PE).
 static FAKE_CR0: AtomicU64 = AtomicU64::new(0x8005_0033);
 const CR0_WP: u64 = 1 << 16;
+thread_local! {
+    /// Address and contents of the last breakpoint trap frame this thread
+    /// built (a const-initialised Cell: safe to touch in the handler).
+    static LAST_BREAKPOINT_FRAME: std::cell::Cell<(u64, [u64; 24])> =
+        const { std::cell::Cell::new((0, [0; 24])) };
+}
+
+/// The trap frame (address, words) the calling thread's last breakpoint
+/// handed to `dtrace_invop_jump_addr`.
+pub fn last_breakpoint_frame() -> (u64, [u64; 24]) {
+    LAST_BREAKPOINT_FRAME.with(|last| last.get())
+}
+
 /// Breakpoints delivered to `dtrace_invop_jump_addr`.
 pub static INVOP_TRAPS: AtomicU64 = AtomicU64::new(0);
 const ALTSTACK_SIZE: usize = 256 * 1024;
@@ -183,6 +196,7 @@ fn on_breakpoint(gregs: &mut [libc::greg_t; 23]) {
     // the interrupted thread's own stack (kernel code keeps no red zone);
     // this handler runs on the alternate signal stack.
     unsafe { std::ptr::write(frame_addr as *mut [u64; 24], frame) };
+    LAST_BREAKPOINT_FRAME.with(|last| last.set((frame_addr, frame)));
     let calltrap = super::image()
         .symbol("harness_calltrap")
         .map(|s| s.addr)

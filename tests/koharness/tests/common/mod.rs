@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod consumer;
+
 use std::path::PathBuf;
 
 use rdtrace_koharness::kld::Kld;

@@ -128,7 +128,7 @@ pub struct EcbOut {
 }
 
 fn cg_err(msg: &str) -> CompileError {
-    CompileError::unlocated("D_NOREG", msg)
+    CompileError::errno(msg)
 }
 
 enum Fix {
@@ -457,8 +457,7 @@ impl<'c, 'm> Gen<'c, 'm> {
     /// Evaluates associative-array keys in order, while `outer` values stay live.
     fn eval_keys(&mut self, keys: &[TExpr], outer: &mut [Held]) -> CResult<Vec<(Held, Ty)>> {
         if keys.len() > usize::from(rdtrace_ffi::dif::DIF_DTR_NREGS) {
-            return Err(CompileError::unlocated(
-                "D_NOREG",
+            return Err(CompileError::errno(
                 "Insufficient tuple registers to generate code",
             ));
         }
@@ -739,15 +738,15 @@ impl<'c, 'm> Gen<'c, 'm> {
             } => self.update(place, *op, value, *post, *unsigned, e.ty),
             TKind::Call(subr, args) => {
                 if args.len() > usize::from(rdtrace_ffi::dif::DIF_DTR_NREGS) {
-                    return Err(CompileError::unlocated(
-                        "D_NOREG",
+                    return Err(CompileError::errno(
                         "Insufficient tuple registers to generate code",
                     ));
                 }
-                // Evaluate the most register-hungry arguments first when that cannot reorder
-                // side effects (at most one argument has any), so nesting needs few registers.
+                // Evaluate the most register-hungry arguments first when none has side
+                // effects (so the order is unobservable); otherwise in source order, as
+                // libdtrace does, spilling as needed.
                 let mut order: Vec<usize> = (0..args.len()).collect();
-                if args.iter().filter(|a| !pure(a)).count() <= 1 {
+                if args.iter().all(pure) {
                     order.sort_by_key(|i| std::cmp::Reverse(need(&args[*i])));
                 }
                 // held[k] is the value of args[order[k]].
@@ -935,11 +934,12 @@ impl<'c, 'm> Gen<'c, 'm> {
         }
     }
 
-    /// Evaluates both operands of a binary operator, the one needing more registers first
-    /// when at most one of them has side effects (Sethi-Ullman order); the first one is held
-    /// (spilled if need be) while the second is evaluated.
+    /// Evaluates both operands of a binary operator: left to right as libdtrace does, or the
+    /// one needing more registers first when neither has side effects (Sethi-Ullman order, not
+    /// observable then). The first one is held (spilled if need be) while the second is
+    /// evaluated.
     fn operands(&mut self, l: &TExpr, r: &TExpr) -> CResult<(Reg, Reg)> {
-        let right_first = need(r) > need(l) && (pure(l) || pure(r));
+        let right_first = need(r) > need(l) && pure(l) && pure(r);
         let (first, second) = if right_first { (r, l) } else { (l, r) };
         let r1 = self.expr(first)?;
         let mut held = [Held::Reg(r1)];

@@ -48,10 +48,17 @@ impl CompileError {
         }
     }
 
-    /// The text after `dtrace: failed to compile script F: `, with the tag if `errtags` is set.
+    /// An error libdtrace reports as an error number rather than a compiler diagnostic
+    /// (`EDT_NOREG`, `EDT_NOTUPREG`): no tag, even under `-xerrtags`, and no line.
+    pub fn errno(message: impl Into<String>) -> Self {
+        CompileError::unlocated("", message)
+    }
+
+    /// The text after `dtrace: failed to compile script F: `, with the tag if `errtags` is set
+    /// and the error has one.
     pub fn render(&self, errtags: bool) -> String {
         let mut s = String::new();
-        if errtags {
+        if errtags && !self.tag.is_empty() {
             s.push('[');
             s.push_str(self.tag);
             s.push_str("] ");

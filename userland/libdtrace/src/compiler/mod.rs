@@ -7,6 +7,7 @@
 //! [`errors::CompileError`]s with libdtrace's `D_*` tags. Userland only.
 
 pub mod ast;
+pub mod attrs;
 pub mod calls;
 pub mod codegen;
 pub mod disasm;
@@ -99,6 +100,8 @@ pub struct CompiledProgram {
     pub kernel_options: Vec<dof::DofOption>,
     /// Preprocessor diagnostics (warnings) to show the user.
     pub cpp_diagnostics: String,
+    /// Each clause's contribution to the `dtrace -v` stability report.
+    pub stability: Vec<attrs::ClauseStability>,
 }
 
 impl CompiledProgram {
@@ -132,6 +135,8 @@ impl CompiledProgram {
 #[derive(Debug, Default)]
 pub struct PragmaState {
     pub options: Vec<(String, Option<String>)>,
+    /// `#pragma D attributes` settings: (identifier, attribute text).
+    pub attributes: Vec<(String, String)>,
 }
 
 fn valid_attr_word(w: &str, class: bool) -> bool {
@@ -214,6 +219,7 @@ impl PragmaSink for PragmaState {
                 if !is_ident(&words[2]) {
                     return err("D_PRAGMA_UNUSED", line, "unused #pragma attributes");
                 }
+                self.attributes.push((words[2].clone(), words[1].clone()));
                 Ok(())
             }
             "binding" => {
@@ -423,6 +429,7 @@ pub fn compile(source: &str, opts: &CompileOptions) -> Result<CompiledProgram, C
     }
     typeck::collect_assigned(&prog, &mut ck.assigned);
     let clauses = check_items(&mut ck, &prog)?;
+    let stability = attrs::program_clauses(&prog, &clauses, &pragmas.attributes);
 
     // Code generation.
     let mut ecbs = Vec::new();
@@ -470,5 +477,6 @@ pub fn compile(source: &str, opts: &CompileOptions) -> Result<CompiledProgram, C
         options: settings,
         kernel_options,
         cpp_diagnostics,
+        stability,
     })
 }

@@ -53,6 +53,35 @@ pub fn split_desc(s: &str, line: u32) -> CResult<ProbeDesc> {
     })
 }
 
+/// A probe description written as a bare probe identifier (`1 { ... }`), resolved to that
+/// probe's full description as libdtrace does (`D_PDESC_INVAL` for an id beyond 32 bits or
+/// one no probe has). `None` when `text` is not made of digits only.
+pub fn resolve_probe_id(
+    text: &str,
+    line: u32,
+    matcher: &dyn ProbeMatcher,
+) -> Option<CResult<ProbeDesc>> {
+    let digits = text.trim();
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let Ok(id) = digits.parse::<u32>() else {
+        return Some(err(
+            "D_PDESC_INVAL",
+            line,
+            format!("identifier {digits} exceeds maximum probe id"),
+        ));
+    };
+    Some(match matcher.probe_by_id(id).filter(|_| id != 0) {
+        Some(desc) => Ok(desc),
+        None => err(
+            "D_PDESC_INVAL",
+            line,
+            format!("invalid probe identifier {id}: Unknown probe identifier"),
+        ),
+    })
+}
+
 /// Shell-style glob match as DTrace uses for probe descriptions.
 pub fn gmatch(s: &str, pat: &str) -> bool {
     fn m(s: &[u8], p: &[u8]) -> bool {
@@ -104,6 +133,11 @@ pub trait ProbeMatcher {
     fn count_matches(&self, desc: &ProbeDesc) -> usize;
     /// How many typed arguments (`args[]`) the probes matching `desc` have, if known.
     fn typed_args(&self, _desc: &ProbeDesc) -> Option<usize> {
+        None
+    }
+    /// The probe whose identifier is `id` (a bare integer used as a probe description), if
+    /// this probe source knows it.
+    fn probe_by_id(&self, _id: u32) -> Option<ProbeDesc> {
         None
     }
     /// Looks up a kernel symbol for `` module`name `` (module `None` for `` `name ``, which
@@ -218,6 +252,17 @@ impl ProbeMatcher for StaticProbes {
         Some(0)
     }
 
+    /// Only the dtrace provider's probes have fixed identifiers (BEGIN, END, ERROR are 1-3).
+    fn probe_by_id(&self, id: u32) -> Option<ProbeDesc> {
+        let index = usize::try_from(id).ok()?.checked_sub(1)?;
+        self.probes
+            .iter()
+            .take(3)
+            .enumerate()
+            .find(|(i, p)| *i == index && p.provider == "dtrace")
+            .map(|(_, p)| p.clone())
+    }
+
     fn count_matches(&self, d: &ProbeDesc) -> usize {
         let field = |s: &str, p: &str| p.is_empty() || gmatch(s, p);
         let mut n = self
@@ -266,6 +311,28 @@ mod tests {
         assert!(gmatch("b", "[a-c]"));
         assert!(!gmatch("d", "[a-c]"));
         assert!(!gmatch("BEGIN", "BEGIN?"));
+    }
+
+    #[test]
+    fn bare_integers_name_probes_by_id() {
+        let h = StaticProbes::hosted();
+        let end = resolve_probe_id("2", 1, &h).unwrap().unwrap();
+        assert_eq!(end.full(), "dtrace:::END");
+        assert!(resolve_probe_id("BEGIN", 1, &h).is_none());
+        assert!(resolve_probe_id("tick-1s", 1, &h).is_none());
+        let unknown = resolve_probe_id("4000", 7, &h).unwrap().unwrap_err();
+        assert_eq!(unknown.tag, "D_PDESC_INVAL");
+        assert_eq!(
+            unknown.message,
+            "invalid probe identifier 4000: Unknown probe identifier"
+        );
+        let zero = resolve_probe_id("0", 1, &h).unwrap().unwrap_err();
+        assert!(zero.message.contains("identifier 0"), "{}", zero.message);
+        let huge = resolve_probe_id("99999999999", 1, &h).unwrap().unwrap_err();
+        assert_eq!(
+            huge.message,
+            "identifier 99999999999 exceeds maximum probe id"
+        );
     }
 
     #[test]

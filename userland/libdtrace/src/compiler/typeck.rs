@@ -2766,13 +2766,11 @@ impl<'m> Checker<'m> {
                     v.name
                 ),
             ),
-            // A struct, union or array object in memory (a member of a struct variable, or
-            // reached through a pointer): stored by copying its bytes. Objects inside
-            // associative-array elements are not addressable before the element exists.
+            // A struct, union or array object in memory (a member of a struct variable or of
+            // an associative-array element, which the code generator faults in, or reached
+            // through a pointer): stored by copying its bytes.
             TKind::Bin { .. } | TKind::Var(_)
-                if (self.is_sou(te.ty) || self.is_array(te.ty))
-                    && op == "="
-                    && !based_on_assoc(&te) =>
+                if (self.is_sou(te.ty) || self.is_array(te.ty)) && op == "=" =>
             {
                 let size = self.c(te.ty).map_or(0, |c| self.repo.size_of(c)) as u32;
                 let ty = te.ty;
@@ -3376,15 +3374,6 @@ fn is_action_call(e: &Expr) -> bool {
 fn is_address_of_memory(e: &TExpr) -> bool {
     matches!(e.kind, TKind::Bin { .. } | TKind::Call(..))
         || matches!(&e.kind, TKind::Var(v) if !v.is_string)
-}
-
-fn based_on_assoc(e: &TExpr) -> bool {
-    match &e.kind {
-        TKind::Assoc(..) => true,
-        TKind::Bin { l, r, .. } => based_on_assoc(l) || based_on_assoc(r),
-        TKind::Load { addr, .. } => based_on_assoc(addr),
-        _ => false,
-    }
 }
 
 fn te_is_huge(e: &TExpr) -> bool {

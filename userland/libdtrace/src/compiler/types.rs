@@ -638,7 +638,10 @@ mod tests {
         assert_eq!(bf(&[(b.int, 20), (b.int, 3), (b.int, 12)]).1, 6);
         assert_eq!(bf(&[(b.char, 2), (b.short, 12), (b.long, 32)]).1, 8);
         let (m, size, _) = bf(&[(b.int, 30), (b.int, 30), (b.int, 32)]);
-        assert_eq!((m[1].offset, m[2].offset, m[2].bit_offset, size), (4, 8, 0, 12));
+        assert_eq!(
+            (m[1].offset, m[2].offset, m[2].bit_offset, size),
+            (4, 8, 0, 12)
+        );
         let (_, usize_, _) = r.layout(
             true,
             &[("a".into(), b.char, None), ("b".into(), b.long, None)],

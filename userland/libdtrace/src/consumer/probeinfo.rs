@@ -132,6 +132,53 @@ impl<'c> ProbeInfoSource<'c> {
         found
     }
 
+    /// libdtrace's representative probe for a (possibly partial) clause description: the
+    /// first probe it matches, standing for all of them unless several match and either the
+    /// provider's argument data is less than Evolving or a field of at least Evolving name
+    /// stability is left empty or given as a pattern. Returns that probe's provider
+    /// attributes and its id (`None` for a profile probe the provider would create on
+    /// enabling). Profile probes that do not exist yet count as matched, as the kernel
+    /// creates them while matching.
+    pub fn representative(
+        &mut self,
+        desc: &crate::compiler::pdesc::ProbeDesc,
+    ) -> Option<(PAttr, Option<u32>)> {
+        use rdtrace_ffi::attr::Stability;
+        use rdtrace_ffi::pod::Pod;
+        let mut pattern = ProbeDesc::zeroed();
+        pattern.set_provider(&desc.provider).ok()?;
+        pattern.set_module(&desc.module).ok()?;
+        pattern.set_function(&desc.function).ok()?;
+        pattern.set_name(&desc.name).ok()?;
+        let found = self.client.probes(Some(&pattern)).ok()?;
+        let Some(first) = found.first() else {
+            let on_demand = (desc.provider.is_empty() || desc.provider == "profile")
+                && desc.module.is_empty()
+                && desc.function.is_empty()
+                && !is_glob(&desc.name)
+                && crate::compiler::pdesc::profile_name_valid(&desc.name);
+            return on_demand
+                .then(|| self.provider_attributes("profile"))
+                .flatten()
+                .map(|p| (p, None));
+        };
+        let pattr = self.provider_attributes(first.provider_str().unwrap_or(""))?;
+        if found.len() > 1 {
+            let evolving = Stability::Evolving as u8;
+            let vague = |field: &str, attr: rdtrace_ffi::attr::Attribute| {
+                attr.name >= evolving && !is_literal(field)
+            };
+            if pattr.args.data < evolving
+                || vague(&desc.module, pattr.module)
+                || vague(&desc.function, pattr.function)
+                || vague(&desc.name, pattr.name)
+            {
+                return None;
+            }
+        }
+        Some((pattr, Some(first.id)))
+    }
+
     /// The report for a probe the device listed (full description with
     /// its id); `None` when libdtrace would print none (unknown provider,
     /// argument query refused).

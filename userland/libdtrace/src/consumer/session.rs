@@ -145,6 +145,10 @@ pub enum StopRequest {
     Interrupted,
     /// Stop quietly (e.g. every traced process has exited).
     Finished,
+    /// Stop at once and print nothing more: dtrace(1) after a second
+    /// SIGINT/SIGTERM ("impatient"). Buffered records and the final
+    /// aggregations are dropped; only the closing newline is written.
+    Abandon,
 }
 
 /// What one turn of the work loop found.
@@ -799,15 +803,31 @@ impl Session {
 
     /// STOP (END fires) and consume what is left. Idempotent.
     pub fn stop(&mut self, sink: &mut dyn OutputSink) -> Result<(), SessionError> {
+        if self.stop_tracing()? {
+            self.consume(sink)?;
+            let _ = self.poll_status(sink);
+        }
+        Ok(())
+    }
+
+    /// The STOP ioctl alone; `false` if tracing was already stopped.
+    fn stop_tracing(&mut self) -> Result<bool, SessionError> {
         if self.stopped {
-            return Ok(());
+            return Ok(false);
         }
         self.stopped = true;
         self.client
             .stop()
             .map_err(ioctl_err("could not stop tracing"))?;
-        self.consume(sink)?;
-        let _ = self.poll_status(sink);
+        Ok(true)
+    }
+
+    /// The impatient end: STOP without consuming anything more, then only
+    /// the closing newline (no aggregations).
+    fn abandon(&mut self, sink: &mut dyn OutputSink) -> Result<(), SessionError> {
+        self.stop_tracing()?;
+        sink.end_of_run(&[])?;
+        sink.finish()?;
         Ok(())
     }
 
@@ -863,7 +883,9 @@ impl Session {
     /// The work loop after GO, asking `stop` after every turn whether to
     /// end. A [`StopRequest::Interrupted`] first writes the newline
     /// dtrace(1) prints on its first SIGINT/SIGTERM (even when quiet), then
-    /// stops tracing.
+    /// stops tracing. `stop` is asked again before the final consumption and
+    /// before the final aggregation print: a [`StopRequest::Abandon`] at any
+    /// of those points ends the run at once, printing nothing more.
     pub fn run_until(
         &mut self,
         sink: &mut dyn OutputSink,
@@ -899,10 +921,24 @@ impl Session {
                     sink.interrupted()?;
                     break;
                 }
+                StopRequest::Abandon => {
+                    sink.interrupted()?;
+                    self.abandon(sink)?;
+                    return Ok(self.exit_status);
+                }
             }
             std::thread::sleep(tick);
         }
+        let abandoned = || stop() == StopRequest::Abandon;
+        if abandoned() {
+            self.abandon(sink)?;
+            return Ok(self.exit_status);
+        }
         self.stop(sink)?;
+        if abandoned() {
+            self.abandon(sink)?;
+            return Ok(self.exit_status);
+        }
         self.finish(sink)?;
         Ok(self.exit_status)
     }

@@ -61,6 +61,31 @@ fn attribute_lines(out: &mut String, a: &Attributes) {
     out.push_str(&format!("\t\tDependency Class: {}\n", class(a.class)));
 }
 
+/// The `dtrace -v` stability report of one compiled program (`kind` is `script` or
+/// `description`, `name` the script path or the specifier up to its first `{`, `/` or `;`):
+/// the minimum probe description and statement attributes. dtrace(1) follows it with a
+/// blank line when it enables the program, or with one [`statement_block`] per enabling
+/// under `-e`.
+pub fn program_stability(
+    kind: &str,
+    name: &str,
+    description: &Attributes,
+    statement: &Attributes,
+) -> String {
+    let mut out = format!("\nStability attributes for {kind} {name}:\n");
+    out.push_str("\n\tMinimum Probe Description Attributes\n");
+    attribute_lines(&mut out, description);
+    out.push_str("\n\tMinimum Statement Attributes\n");
+    attribute_lines(&mut out, statement);
+    out
+}
+
+/// Under `-e -v`: one enabling's description, then (when known) its probe's
+/// [`verbose_block`].
+pub fn statement_block(description: &str, info: Option<String>) -> String {
+    format!("\n{description}\n{}", info.unwrap_or_default())
+}
+
 /// The `-v` block printed after a row: probe and argument attributes and
 /// the argument types (`None` when there are none).
 pub fn verbose_block(probe: &Attributes, args: &Attributes, arg_types: &[String]) -> String {
@@ -113,5 +138,27 @@ mod tests {
             "\n\tProbe Description Attributes\n\t\tIdentifier Names: Stable\n\t\tData Semantics:   Stable\n\t\tDependency Class: Common\n\n\tArgument Attributes\n\t\tIdentifier Names: Private\n\t\tData Semantics:   Private\n\t\tDependency Class: Unknown\n\n\tArgument Types\n\t\targs[0]: int\n\n"
         );
         assert!(verbose_block(&a, &b, &[]).contains("\t\tNone\n"));
+    }
+
+    #[test]
+    fn program_stability_layout() {
+        let unstable = Attributes {
+            name: 4,
+            data: 4,
+            class: 5,
+        };
+        let private_data = Attributes {
+            name: 6,
+            data: 1,
+            class: 5,
+        };
+        assert_eq!(
+            program_stability("description", "BEGIN", &unstable, &private_data),
+            "\nStability attributes for description BEGIN:\n\n\tMinimum Probe Description Attributes\n\t\tIdentifier Names: Unstable\n\t\tData Semantics:   Unstable\n\t\tDependency Class: Common\n\n\tMinimum Statement Attributes\n\t\tIdentifier Names: Stable\n\t\tData Semantics:   Private\n\t\tDependency Class: Common\n"
+        );
+        assert_eq!(
+            statement_block(":::BEGIN", None),
+            "\n:::BEGIN\n"
+        );
     }
 }

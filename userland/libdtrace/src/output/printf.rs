@@ -533,7 +533,14 @@ fn record_text(r: &Record, ctx: &RenderCtx<'_>) -> String {
         Record::USym { pid, pc } => stack::user_sym_text(ctx.symbols, *pid, *pc),
         Record::UMod { pid, pc } => stack::user_mod_text(ctx.symbols, *pid, *pc),
         Record::UAddr { pid, pc } => stack::user_addr_text(ctx.symbols, *pid, *pc),
-        Record::Int { size, bits, .. } => sign_extend(*size, *bits).to_string(),
+        // A string record of 1, 2, 4 or 8 bytes (e.g. under `-x strsize=4`) decodes as an
+        // integer; %s prints its bytes as a C string, as libdtrace's pfprint_cstr does.
+        Record::Int { size, bits, .. } => {
+            let bytes = bits.to_le_bytes();
+            let data = bytes.get(..usize::from(*size)).unwrap_or(&bytes);
+            let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
+            String::from_utf8_lossy(data.get(..end).unwrap_or(data)).into_owned()
+        }
         _ => String::new(),
     }
 }
