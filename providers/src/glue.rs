@@ -257,6 +257,11 @@ impl ProviderOps for SdtOps {
         }
         true
     }
+    /// Only the sixth argument (argno 5) comes from here: the hook passes the
+    /// first five as probe arguments. *Probe context.*
+    fn getargval(&self, _id: u32, _parg: usize, argno: i32, _aframes: i32) -> Option<u64> {
+        self.provider.arg_value(argno)
+    }
 }
 
 /// Register one SDT provider named `name` (USER privilege).

@@ -127,6 +127,7 @@ pub fn match_desc(
 /// Opens a consumer: asks providers for their probes and creates a state.
 pub fn open(fw: &Framework, caller: &ThreadIdentity) -> Result<*const ConsumerState, Errno> {
     fw.opens.fetch_add(1, Ordering::AcqRel);
+    fw.platform.consumer_opening();
     fw.provide_all(None);
     let state = Box::into_raw(ConsumerState::new(*caller));
     fw.lock.lock().states.push(state);

@@ -195,6 +195,12 @@ pub unsafe trait Platform: PlatformTimers + Sync + 'static {
         0
     }
 
+    /// A consumer is opening the device, in the opening thread's system
+    /// call (sleepable, no framework lock held): a chance to learn what only
+    /// a user thread inside the kernel shows (FreeBSD: where `td_frame` is
+    /// in `struct thread`). The default does nothing.
+    fn consumer_opening(&self) {}
+
     /// `ustack()`: the current thread's user PCs, innermost (where the
     /// thread entered the kernel) first. With an empty `pcs` it only counts
     /// (`ustackdepth`). Returns how many were written (or counted). The

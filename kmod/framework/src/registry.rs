@@ -444,6 +444,64 @@ pub fn condense(id: ProviderId) -> Result<(), Errno> {
     Ok(())
 }
 
+/// Like [`condense`], but only the provider's probes in `module`: what a
+/// provider calls when that module goes away, so the unenabled probes of
+/// other modules survive. Returns how many probes were removed.
+pub fn condense_module(id: ProviderId, module: &str) -> Result<usize, Errno> {
+    let fw = get().ok_or(Errno::ENXIO)?;
+    let mut core = fw.lock.lock();
+    let prov = provider_from_id(&core, id).ok_or(Errno::EINVAL)?;
+    let mut probes = probes_of(fw, &core, prov);
+    probes.retain(|&p| {
+        // SAFETY: live probes under `lock`.
+        let probe = unsafe { &*p };
+        &*probe.module == module && probe.necbs.load(Ordering::Relaxed) == 0
+    });
+    let n = probes.len();
+    remove_probes(fw, &mut core, prov, probes);
+    Ok(n)
+}
+
+/// `dtrace_module_unloaded`: removes every probe of every provider whose
+/// module is `module` (a trailing ".ko" is ignored, as FreeBSD strips it
+/// from the file name), calling each provider's destroy. If any of those
+/// probes has ECBs nothing is removed and the answer is EBUSY (FreeBSD
+/// refuses the unload then). Returns how many probes were removed.
+pub fn module_unloaded(module: &str) -> Result<usize, Errno> {
+    let module = module.strip_suffix(".ko").unwrap_or(module);
+    let fw = get().ok_or(Errno::ENXIO)?;
+    let _pl = fw.provider_lock.lock();
+    let mut core = fw.lock.lock();
+    let mut doomed: Vec<*mut Probe> = Vec::new();
+    fw.for_each_probe(&core, |p| {
+        if &*p.module == module {
+            doomed.push(p as *const Probe as *mut Probe);
+        }
+        true
+    });
+    // SAFETY: live probes under `lock`.
+    if doomed
+        .iter()
+        .any(|&p| unsafe { &*p }.necbs.load(Ordering::Relaxed) > 0)
+    {
+        return Err(Errno::EBUSY);
+    }
+    let n = doomed.len();
+    let providers: Vec<*mut Provider> = core.providers.clone();
+    for prov in providers {
+        let (mine, rest): (Vec<_>, Vec<_>) = doomed
+            .into_iter()
+            // SAFETY: as above.
+            .partition(|&p| core::ptr::eq(unsafe { &*p }.provider, prov));
+        doomed = rest;
+        if !mine.is_empty() {
+            // SAFETY: registered providers stay alive while `lock` is held.
+            remove_probes(fw, &mut core, unsafe { &*prov }, mine);
+        }
+    }
+    Ok(n)
+}
+
 /// `dtrace_probe_create`: creates a probe, returns its id (lowest free id
 /// first), or 0 if the provider is unknown/defunct or the table is full.
 pub fn probe_create(

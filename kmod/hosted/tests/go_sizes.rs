@@ -87,7 +87,10 @@ fn tiny_aggregation_buffer_is_a_drop_not_a_refusal() {
     let drops: u64 = (0..ncpu())
         .map(|cpu| aggsnap(&c, cpu, 4096).map_or(0, |s| s.drops))
         .sum();
-    assert_eq!(drops, 1, "the count() that did not fit is one aggregation drop");
+    assert_eq!(
+        drops, 1,
+        "the count() that did not fit is one aggregation drop"
+    );
     stop(&c).unwrap();
 }
 

@@ -15,9 +15,12 @@
 //!   `current_execname` is empty for the same reason.
 //! * `stack()`/`stackdepth`/`caller` walk the kernel frame-pointer chain
 //!   through the fault-checked load, bounded in depth and to
-//!   [`KERNEL_STACK_SPAN`] above the walker. `ustack()`/`ucaller` are not
-//!   implemented (they need the release-specific `td_frame` offset to reach
-//!   the user trap frame) and record no PCs.
+//!   [`KERNEL_STACK_SPAN`] above the walker. `ustack()`/`ucaller`/
+//!   `ustackdepth` read the user trap frame (`curthread->td_frame`, layouts
+//!   in [`TrapFrameLayout`]) and walk the user frame-pointer chain through
+//!   the fault-checked user load ([`user_stack_from_trapframe`]); while the
+//!   `td_frame` offset is unknown (it is searched for in the thread that
+//!   opens /dev/dtrace, see [`find_td_frame_offset`]) they record no PCs.
 //! * `destructive_allowed` keeps the framework's default (allowed): the
 //!   `security.bsd.allow_destructive_dtrace` tunable is not read yet.
 //!
@@ -28,7 +31,7 @@
 //! The unit conversions are plain functions tested on the host; everything
 //! touching the kernel is compiled for the kernel target only.
 
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// Nanoseconds per second.
 pub const NANOS_PER_SEC: u64 = 1_000_000_000;
@@ -182,6 +185,193 @@ impl<L: FnMut(u64) -> Option<u64>> rdtrace_framework::stack::FrameMemory for Ker
     }
 }
 
+/// Where the user registers a `ustack()` walk starts from lie in the
+/// architecture's `struct trapframe` (the frame `curthread->td_frame` points
+/// to while a user thread is in the kernel). These are machine ABI, the same
+/// on every supported release.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrapFrameLayout {
+    /// The user PC at the trap (`tf_rip`, `tf_elr`, `tf_sepc`).
+    pub pc: u64,
+    /// The user frame pointer (`tf_rbp`, `tf_x[29]`, `tf_s[0]`).
+    pub fp: u64,
+}
+
+impl TrapFrameLayout {
+    /// amd64: 15 registers, trapno/fs/gs, addr, flags/es/ds, err, then rip;
+    /// rbp is the ninth register.
+    pub const AMD64: TrapFrameLayout = TrapFrameLayout { pc: 152, fp: 64 };
+    /// arm64 (FreeBSD 13 and later): sp, lr, elr, spsr, esr, far, then
+    /// x0..x29, so x29 is at 48 + 29 * 8.
+    pub const ARM64: TrapFrameLayout = TrapFrameLayout { pc: 16, fp: 280 };
+    /// riscv64: ra, sp, gp, tp, t0..t6, s0..s11 (s0 at 88), a0..a7, sepc.
+    pub const RISCV64: TrapFrameLayout = TrapFrameLayout { pc: 248, fp: 88 };
+
+    /// The layout of the architecture this module is built for.
+    pub const fn native() -> TrapFrameLayout {
+        if cfg!(target_arch = "aarch64") {
+            TrapFrameLayout::ARM64
+        } else if cfg!(target_arch = "riscv64") {
+            TrapFrameLayout::RISCV64
+        } else {
+            TrapFrameLayout::AMD64
+        }
+    }
+}
+
+/// Byte offset of `td_frame` in `struct thread` (u64::MAX = unknown).
+/// `struct thread` changes between releases and with kernel options and
+/// rdtrace has no verified layout of it, so instead of a guessed constant
+/// [`find_td_frame_offset`] looks for the field in a thread that opens
+/// /dev/dtrace (a user thread inside open(2)). Until that succeeds (an
+/// ambiguous search finds nothing) `ustack()`/`ucaller`/`ustackdepth`
+/// record nothing.
+static TD_FRAME_OFFSET: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// The verified `td_frame` offset, if [`find_td_frame_offset`] found one.
+pub fn td_frame_offset() -> Option<u64> {
+    match TD_FRAME_OFFSET.load(Ordering::Acquire) {
+        u64::MAX => None,
+        offset => Some(offset),
+    }
+}
+
+/// How many bytes of `struct thread` the search looks at (the structure is
+/// about 1.3 KiB on the supported releases; `td_frame` lies well inside).
+pub const TD_SCAN_BYTES: u64 = 2048;
+
+/// Whether the trap frame at `tf` is one a user thread entered the kernel
+/// with: user-mode privilege bits and a user PC and stack pointer.
+pub fn is_user_trapframe(
+    arch: &str,
+    tf: u64,
+    load: &mut impl FnMut(u64) -> Option<u64>,
+    user_limit: u64,
+) -> bool {
+    let user = |v: u64| (PAGE_SIZE..user_limit).contains(&v);
+    let mut at = |off: u64| load(tf.wrapping_add(off));
+    match arch {
+        "aarch64" => {
+            // tf_sp, tf_elr, tf_spsr: SPSR.M[4:0] = 0 is EL0t (AArch64).
+            match (at(0), at(16), at(24)) {
+                (Some(sp), Some(elr), Some(spsr)) => user(sp) && user(elr) && spsr & 0x1f == 0,
+                _ => false,
+            }
+        }
+        "riscv64" => {
+            // tf_sp, tf_sepc, tf_sstatus: SPP (bit 8) = 0 is from U-mode.
+            match (at(8), at(248), at(256)) {
+                (Some(sp), Some(pc), Some(st)) => user(sp) && user(pc) && st & (1 << 8) == 0,
+                _ => false,
+            }
+        }
+        _ => {
+            // tf_rip, tf_cs, tf_rsp, tf_ss: 16-bit selectors with RPL 3.
+            match (at(152), at(160), at(176), at(184)) {
+                (Some(rip), Some(cs), Some(rsp), Some(ss)) => {
+                    user(rip) && user(rsp) && cs < 0x1_0000 && ss < 0x1_0000 && cs & 3 == 3 && ss & 3 == 3
+                }
+                _ => false,
+            }
+        }
+    }
+}
+
+/// Finds `td_frame` in the running user thread `thread` (inside a system
+/// call): the one word of its first [`TD_SCAN_BYTES`] bytes that points into
+/// this kernel stack, above `stack_low` (the caller's frame) and within
+/// [`KERNEL_STACK_SPAN`], at a user trap frame. `None` when there is no
+/// such word or more than one (never a guess).
+pub fn find_td_frame_offset(
+    arch: &str,
+    thread: u64,
+    stack_low: u64,
+    mut load: impl FnMut(u64) -> Option<u64>,
+    user_limit: u64,
+) -> Option<u64> {
+    let mut found = None;
+    for off in (0..TD_SCAN_BYTES).step_by(8) {
+        let Some(p) = load(thread.wrapping_add(off)) else {
+            continue;
+        };
+        if p <= stack_low || p - stack_low >= KERNEL_STACK_SPAN || p & 7 != 0 {
+            continue;
+        }
+        if is_user_trapframe(arch, p, &mut load, user_limit) {
+            if found.is_some() {
+                return None;
+            }
+            found = Some(off);
+        }
+    }
+    found
+}
+
+/// How far (bytes) above the trap frame's frame pointer a user frame may
+/// lie: user stacks are at most a few hundred MiB (`kern.maxssiz`).
+pub const USER_STACK_SPAN: u64 = 1 << 30;
+
+/// A user stack as the frame-pointer walker sees it: every load goes through
+/// `load` (the fault-checked user load), frame pointers and return addresses
+/// are user addresses. *Probe context.*
+pub struct UserFrames<L: FnMut(u64) -> Option<u64>> {
+    pub load: L,
+    /// The architecture's user address limit (`VM_MAXUSER_ADDRESS`).
+    pub limit: u64,
+}
+
+impl<L: FnMut(u64) -> Option<u64>> rdtrace_framework::stack::FrameMemory for UserFrames<L> {
+    fn load_u64(&mut self, addr: u64) -> Option<u64> {
+        (self.load)(addr)
+    }
+
+    fn plausible_frame(&self, fp: u64) -> bool {
+        fp >= PAGE_SIZE && fp < self.limit
+    }
+
+    fn plausible_pc(&self, pc: u64) -> bool {
+        pc >= PAGE_SIZE && pc < self.limit
+    }
+}
+
+/// `ustack()` from a user trap frame at kernel address `trapframe`: the
+/// trapped PC first, then the return addresses of the user frame-pointer
+/// chain (FreeBSD's dtrace_getupcstack; like it, the link register of a
+/// frameless leaf is not consulted). `kload` reads the trap frame (fault-
+/// checked kernel load), `users` walks the user stack. With an empty `pcs`
+/// it only counts. *Probe context.*
+pub fn user_stack_from_trapframe<K, U>(
+    mut kload: K,
+    users: &mut UserFrames<U>,
+    tf_layout: TrapFrameLayout,
+    frame_layout: rdtrace_framework::stack::FrameLayout,
+    trapframe: u64,
+    pcs: &mut [u64],
+) -> usize
+where
+    K: FnMut(u64) -> Option<u64>,
+    U: FnMut(u64) -> Option<u64>,
+{
+    use rdtrace_framework::stack::{walk_frame_pointers, Collector, FrameMemory};
+    if trapframe == 0 {
+        return 0;
+    }
+    let (Some(pc), Some(fp)) = (
+        kload(trapframe.wrapping_add(tf_layout.pc)),
+        kload(trapframe.wrapping_add(tf_layout.fp)),
+    ) else {
+        return 0;
+    };
+    if !users.plausible_pc(pc) {
+        return 0;
+    }
+    let mut sink = Collector::new(0, 0, pcs);
+    if !sink.offer(0, pc) {
+        return sink.count();
+    }
+    walk_frame_pointers(users, frame_layout, fp, USER_STACK_SPAN, &mut sink)
+}
+
 #[cfg(target_os = "none")]
 mod kernel {
     use super::*;
@@ -218,11 +408,37 @@ mod kernel {
                 }
             };
             match choose_cpuid_offset(&TARGET_RELEASE.pcpu_cpuid_offsets(), max_cpu, read) {
-                Some(offset) => {
-                    PCPU_CPUID_OFFSET.store(offset, Ordering::Release);
-                    Ok(())
-                }
-                None => Err(Errno(6)), // ENXIO
+                Some(offset) => PCPU_CPUID_OFFSET.store(offset, Ordering::Release),
+                None => return Err(Errno(6)), // ENXIO
+            }
+            Ok(())
+        }
+
+        /// Looks for `td_frame` in the current thread, a user thread in a
+        /// system call (see [`find_td_frame_offset`]); leaves it unknown if
+        /// not found. Needs the fault-tolerant loads installed.
+        #[inline(never)]
+        fn find_td_frame(&self) {
+            // SAFETY: reads curthread from this CPU's struct pcpu.
+            let td = unsafe { kpi::rdtrace_shim_curthread() as u64 };
+            if td == 0 {
+                return;
+            }
+            let load = |addr: u64| {
+                let mut b = [0u8; 8];
+                self.fault_checked_load(addr, &mut b)
+                    .ok()
+                    .map(|()| u64::from_ne_bytes(b))
+            };
+            let found = find_td_frame_offset(
+                TARGET_ARCH,
+                td,
+                current_frame_pointer(),
+                load,
+                crate::nofault::user_address_limit(TARGET_ARCH),
+            );
+            if let Some(offset) = found {
+                TD_FRAME_OFFSET.store(offset, Ordering::Release);
             }
         }
     }
@@ -430,6 +646,54 @@ mod kernel {
             )
         }
 
+        /// The first consumer open learns where `td_frame` is (the opener
+        /// is a user thread inside open(2)); later opens retry until found.
+        fn consumer_opening(&self) {
+            if td_frame_offset().is_none() && crate::nofault::available() {
+                self.find_td_frame();
+            }
+        }
+
+        /// `ustack()`: the trap frame through `curthread->td_frame`, then
+        /// the user frame-pointer chain through the fault-checked user load.
+        /// Records nothing while the `td_frame` offset is unknown.
+        fn user_stack(&self, pcs: &mut [u64]) -> usize {
+            let Some(td_frame) = td_frame_offset() else {
+                return 0;
+            };
+            let kload = |addr: u64| {
+                let mut b = [0u8; 8];
+                self.fault_checked_load(addr, &mut b)
+                    .ok()
+                    .map(|()| u64::from_ne_bytes(b))
+            };
+            // SAFETY: reads curthread from this CPU's struct pcpu.
+            let td = unsafe { kpi::rdtrace_shim_curthread() as u64 };
+            if td == 0 {
+                return 0;
+            }
+            let Some(trapframe) = kload(td.wrapping_add(td_frame)) else {
+                return 0;
+            };
+            let mut users = UserFrames {
+                load: |addr: u64| {
+                    let mut b = [0u8; 8];
+                    self.fault_checked_user_load(addr, &mut b)
+                        .ok()
+                        .map(|()| u64::from_ne_bytes(b))
+                },
+                limit: crate::nofault::user_address_limit(TARGET_ARCH),
+            };
+            user_stack_from_trapframe(
+                kload,
+                &mut users,
+                TrapFrameLayout::native(),
+                rdtrace_framework::stack::FrameLayout::native(),
+                trapframe,
+                pcs,
+            )
+        }
+
         fn log(&self, message: &str) {
             crate::console::console(format_args!("{message}"));
         }
@@ -597,6 +861,167 @@ mod tests {
         );
         // No CPU present at all: refuse.
         assert_eq!(choose_cpuid_offset(&[60], 1, |_, _| Some(None)), None);
+    }
+
+    /// A synthetic user stack for `user_stack_from_trapframe`: a trap frame
+    /// in kernel memory and a frame-pointer chain in user memory.
+    fn user_walk(
+        tf: TrapFrameLayout,
+        layout: rdtrace_framework::stack::FrameLayout,
+        user_words: &[(u64, u64)],
+        pc: u64,
+        fp: u64,
+        out: &mut [u64],
+    ) -> usize {
+        let trapframe = 0xffff_fe00_0020_0000u64;
+        let kload = |a: u64| {
+            if a == trapframe + tf.pc {
+                Some(pc)
+            } else if a == trapframe + tf.fp {
+                Some(fp)
+            } else {
+                None
+            }
+        };
+        let mut users = UserFrames {
+            load: |a: u64| user_words.iter().find(|w| w.0 == a).map(|w| w.1),
+            limit: 0x0000_8000_0000_0000,
+        };
+        user_stack_from_trapframe(kload, &mut users, tf, layout, trapframe, out)
+    }
+
+    #[test]
+    fn user_stack_starts_at_the_trapped_pc_and_follows_the_chain() {
+        use rdtrace_framework::stack::FrameLayout;
+        let s = 0x7fff_ffff_d000u64;
+        for (tf, layout) in [
+            (TrapFrameLayout::AMD64, FrameLayout::X86_64),
+            (TrapFrameLayout::ARM64, FrameLayout::AARCH64),
+            (TrapFrameLayout::RISCV64, FrameLayout::RISCV64),
+        ] {
+            let word = |fp: u64, off: i64| fp.wrapping_add_signed(off);
+            // Two user frames, the second ending the chain with a 0 link.
+            let words = [
+                (word(s, layout.return_pc), 0x40_1100),
+                (word(s, layout.saved_fp), s + 0x100),
+                (word(s + 0x100, layout.return_pc), 0x40_2200),
+                (word(s + 0x100, layout.saved_fp), 0),
+            ];
+            let mut out = [0u64; 8];
+            let n = user_walk(tf, layout, &words, 0x40_0010, s, &mut out);
+            assert_eq!(n, 3, "{tf:?}");
+            assert_eq!(&out[..3], &[0x40_0010, 0x40_1100, 0x40_2200], "{tf:?}");
+            // Counting only (ustackdepth).
+            assert_eq!(user_walk(tf, layout, &words, 0x40_0010, s, &mut []), 3);
+            // A one-slot buffer holds just the trapped PC (ucaller needs 2).
+            let mut one = [0u64; 1];
+            assert_eq!(user_walk(tf, layout, &words, 0x40_0010, s, &mut one), 1);
+        }
+    }
+
+    /// A synthetic thread at `td` whose word at `off` points to a trap frame
+    /// on the kernel stack above `low`, plus that frame's words.
+    fn thread_with_frame(
+        td: u64,
+        low: u64,
+        fields: &[(u64, u64)],
+        frame: &[(u64, u64)],
+    ) -> Vec<(u64, u64)> {
+        let tf = low + 0x3000;
+        let mut w: Vec<(u64, u64)> = fields
+            .iter()
+            .map(|&(off, v)| (td + off, if v == 0 { tf } else { v }))
+            .collect();
+        w.extend(frame.iter().map(|&(off, v)| (tf + off, v)));
+        w
+    }
+
+    #[test]
+    fn td_frame_is_found_only_unambiguously_at_a_user_trap_frame() {
+        let td = 0xffff_f800_0123_4000u64;
+        let low = 0xffff_fe00_0040_0000u64;
+        let limit = 0x0000_8000_0000_0000u64;
+        let find = |arch: &str, words: &[(u64, u64)]| {
+            find_td_frame_offset(
+                arch,
+                td,
+                low,
+                |a| words.iter().find(|w| w.0 == a).map(|w| w.1),
+                limit,
+            )
+        };
+        // amd64: rip, cs (0x43: RPL 3), rsp, ss (0x3b).
+        let amd64 = [(152, 0x40_1000), (160, 0x43), (176, 0x7fff_f000), (184, 0x3b)];
+        // Other fields: a kernel pointer, a pointer below the walker's
+        // frame, and td_frame (0 = "the trap frame") at 0x3c8.
+        let fields = [(0x10, td), (0x18, low - 0x100), (0x3c8, 0)];
+        let w = thread_with_frame(td, low, &fields, &amd64);
+        assert_eq!(find("x86_64", &w), Some(0x3c8));
+        // A kernel-mode frame (cs RPL 0) is not td_frame.
+        let kernel = [(152, 0x40_1000), (160, 0x20), (176, 0x7fff_f000), (184, 0x28)];
+        assert_eq!(find("x86_64", &thread_with_frame(td, low, &fields, &kernel)), None);
+        // Two candidates: ambiguous, so no answer.
+        let twice = [(0x3c8, 0), (0x400, 0)];
+        assert_eq!(find("x86_64", &thread_with_frame(td, low, &twice, &amd64)), None);
+        // arm64: sp, elr, spsr EL0t; riscv64: sp, sepc, sstatus with SPP 0.
+        let arm64 = [(0, 0x7fff_f000), (16, 0x40_1000), (24, 0x6000_0000)];
+        let w = thread_with_frame(td, low, &fields, &arm64);
+        assert_eq!(find("aarch64", &w), Some(0x3c8));
+        let el1 = [(0, 0x7fff_f000), (16, 0x40_1000), (24, 0x6000_0005)];
+        assert_eq!(find("aarch64", &thread_with_frame(td, low, &fields, &el1)), None);
+        let riscv = [(8, 0x7fff_f000), (248, 0x40_1000), (256, 0x2_0000_0020)];
+        let w = thread_with_frame(td, low, &fields, &riscv);
+        assert_eq!(find("riscv64", &w), Some(0x3c8));
+        let smode = [(8, 0x7fff_f000), (248, 0x40_1000), (256, 0x2_0000_0120)];
+        assert_eq!(find("riscv64", &thread_with_frame(td, low, &fields, &smode)), None);
+        // Nothing readable: nothing found.
+        assert_eq!(find("x86_64", &[]), None);
+    }
+
+    #[test]
+    fn user_stack_refuses_kernel_pcs_and_bad_frames() {
+        use rdtrace_framework::stack::FrameLayout;
+        let (tf, layout) = (TrapFrameLayout::AMD64, FrameLayout::X86_64);
+        let mut out = [0u64; 4];
+        // A kernel PC in the trap frame: not a user trap, nothing recorded.
+        assert_eq!(
+            user_walk(
+                tf,
+                layout,
+                &[],
+                0xffff_ffff_8010_0000,
+                0x7000_0000,
+                &mut out
+            ),
+            0
+        );
+        // A frameless program (rbp 0): only the trapped PC.
+        assert_eq!(user_walk(tf, layout, &[], 0x40_0010, 0, &mut out), 1);
+        // An unreadable user frame ends the walk after the trapped PC.
+        assert_eq!(
+            user_walk(tf, layout, &[], 0x40_0010, 0x7fff_0000, &mut out),
+            1
+        );
+        // A chain that points into the kernel stops there.
+        let s = 0x7fff_ffff_d000u64;
+        let words = [(s + 8, 0x40_1100), (s, 0xffff_fe00_0000_0000)];
+        assert_eq!(user_walk(tf, layout, &words, 0x40_0010, s, &mut out), 2);
+        // The trapframe field offsets are those of struct trapframe.
+        assert_eq!(
+            TrapFrameLayout::AMD64,
+            TrapFrameLayout {
+                pc: 19 * 8,
+                fp: 8 * 8
+            }
+        );
+        assert_eq!(TrapFrameLayout::ARM64.fp, 6 * 8 + 29 * 8);
+        assert_eq!(
+            TrapFrameLayout::RISCV64,
+            TrapFrameLayout {
+                pc: 31 * 8,
+                fp: 11 * 8
+            }
+        );
     }
 
     #[test]

@@ -24,7 +24,7 @@ use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
 pub use name::{parse, NameError, ProfileKind, MIN_INTERVAL_NS};
 
 /// Rates (Hz) of the pre-created `profile-` probes.
@@ -33,8 +33,15 @@ pub const PROFILE_RATES: [u64; 7] = [97, 199, 499, 997, 1999, 4001, 4999];
 pub const TICK_RATES: [u64; 6] = [1, 10, 100, 500, 1000, 5000];
 /// Most probes the provider will create.
 pub const MAX_PROBES: usize = 1000;
-/// Artificial frames of profile probes (amd64, arm64 and riscv64 alike).
+/// Artificial frames of profile probes (amd64, arm64 and riscv64 alike):
+/// FreeBSD's interrupt and callout frames between the interrupted code and
+/// the provider.
 pub const AFRAMES: i32 = 10;
+/// Artificial frames on the hosted kernel, where a timer thread calls
+/// [`fire`] directly: only the host's `probe` glue (the caller of
+/// `dtrace_probe()`) is skipped, so `stack()` starts at [`fire`], the timer
+/// thread's function that fired the probe.
+pub const HOSTED_AFRAMES: i32 = 1;
 
 /// One running timer of an enabled probe: the timer and the firing record
 /// its callback receives (a `Box<Firing>` turned into an address).
@@ -65,6 +72,8 @@ struct Firing {
 pub struct ProfileProvider {
     host: &'static dyn ProviderHost,
     handle: AtomicUsize,
+    /// Artificial frames given to probes created from now on.
+    aframes: AtomicI32,
     probes: spin::Mutex<BTreeMap<u32, ProfileProbe>>,
 }
 
@@ -75,8 +84,21 @@ impl ProfileProvider {
         ProfileProvider {
             host,
             handle: AtomicUsize::new(0),
+            aframes: AtomicI32::new(AFRAMES),
             probes: spin::Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Sets the artificial frames of probes created from now on (default
+    /// [`AFRAMES`]; the hosted kernel uses [`HOSTED_AFRAMES`]). Call before
+    /// the first `provide`.
+    pub fn set_aframes(&self, aframes: i32) {
+        self.aframes.store(aframes, Ordering::Relaxed);
+    }
+
+    /// The artificial frames probes are created with.
+    pub fn aframes(&self) -> i32 {
+        self.aframes.load(Ordering::Relaxed)
     }
 
     /// Record the framework's id for this provider.
@@ -121,7 +143,9 @@ impl ProfileProvider {
         if self.probes.lock().len() >= MAX_PROBES {
             return 0;
         }
-        let id = self.host.probe_create(handle, "", "", name, AFRAMES, 0);
+        let id = self
+            .host
+            .probe_create(handle, "", "", name, self.aframes(), 0);
         if id != 0 {
             self.probes.lock().insert(
                 id,

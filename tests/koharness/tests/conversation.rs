@@ -424,7 +424,6 @@ fn conversation_sdt_probe_fires_through_sdt_probe_func() {
 }
 
 #[test]
-#[ignore = "needs SdtOps::getargval -> SdtProvider::arg_value in providers/src/glue.rs (not kharness's file; see /work/coord/kharness-notes.md)"]
 fn conversation_sdt_sixth_argument_reaches_arg5() {
     run_isolated(
         "conversation_sdt_sixth_argument_reaches_arg5",

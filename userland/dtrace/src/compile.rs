@@ -70,6 +70,20 @@ impl ProbeMatcher for DeviceMatcher {
         }
     }
 
+    /// A bare integer description inside a program: the same `DTRACEIOC_PROBES`
+    /// lookup as `-i` ([`probe_with_id`]); without a device, the fixed list.
+    fn probe_by_id(&self, id: u32) -> Option<ProbeDesc> {
+        match &self.client {
+            Some(client) => probe_with_id(client, id).map(|p| ProbeDesc {
+                provider: p.provider_str().unwrap_or("").to_string(),
+                module: p.module_str().unwrap_or("").to_string(),
+                function: p.function_str().unwrap_or("").to_string(),
+                name: p.name_str().unwrap_or("").to_string(),
+            }),
+            None => self.fallback.probe_by_id(id),
+        }
+    }
+
     fn typed_args(&self, d: &ProbeDesc) -> Option<usize> {
         // The dtrace and profile providers give no argument types; others may.
         let untyped = |prov: &str| prov == "dtrace" || prov == "profile";
@@ -110,6 +124,15 @@ pub fn notice_name(spec: &str) -> &str {
     }
 }
 
+/// The probe whose identifier is `id`, asked of the device (`DTRACEIOC_PROBES`
+/// from `id`); `None` for id 0 or an id no probe has.
+fn probe_with_id(client: &Client, id: u32) -> Option<KernelProbeDesc> {
+    match client.probes_from(id) {
+        Ok(Some(p)) if p.id == id && id != 0 => Some(p),
+        _ => None,
+    }
+}
+
 /// The provider-field names libdtrace uses when an integer probe identifier
 /// is given where only part of a description is allowed.
 fn spec_context(option: char) -> Option<&'static str> {
@@ -145,8 +168,8 @@ fn probe_id_spec(option: char, spec: &str) -> Option<Result<String, String>> {
         Ok(d) => Client::new(d),
         Err(_) => return Some(Err(unknown())),
     };
-    match client.probes_from(id) {
-        Ok(Some(p)) if p.id == id && id != 0 => Some(Ok(format!(
+    match probe_with_id(&client, id) {
+        Some(p) => Some(Ok(format!(
             "{}:{}:{}:{}{}",
             p.provider_str().unwrap_or(""),
             p.module_str().unwrap_or(""),
@@ -355,6 +378,23 @@ mod tests {
             ))
         );
         assert!(matches!(probe_id_spec('i', "99999999999"), Some(Err(e)) if e.contains("exceeds")));
+    }
+
+    #[test]
+    fn bare_integer_descriptions_resolve_through_the_device() {
+        use rdtrace_libdtrace::compiler::pdesc::resolve_probe_id;
+        let m = DeviceMatcher::new();
+        assert_eq!(
+            resolve_probe_id("3", 1, &m).map(|r| r.map(|d| d.full())),
+            Some(Ok("dtrace:::ERROR".to_string()))
+        );
+        let unknown = resolve_probe_id("4000000000", 1, &m)
+            .expect("an integer")
+            .expect_err("no such probe");
+        assert_eq!(
+            unknown.message,
+            "invalid probe identifier 4000000000: Unknown probe identifier"
+        );
     }
 
     #[test]

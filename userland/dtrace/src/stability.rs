@@ -59,10 +59,8 @@ pub fn report(client: &Client, program: &Program, enabled: bool) -> String {
                 let types = id
                     .and_then(|id| argument_types(client, id).ok())
                     .unwrap_or_default();
-                let attributes = rdtrace_libdtrace::compiler::attrs::description_attribute(
-                    desc,
-                    Some(&pattr),
-                );
+                let attributes =
+                    rdtrace_libdtrace::compiler::attrs::description_attribute(desc, Some(&pattr));
                 listing::verbose_block(&attributes.into(), &pattr.args.into(), &types)
             });
             text.push_str(&listing::statement_block(&desc.full(), info));

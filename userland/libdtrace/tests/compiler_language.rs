@@ -202,3 +202,15 @@ fn a_string_is_not_a_destination_buffer() {
     )
     .expect("an alloca buffer is fine");
 }
+
+#[test]
+fn a_bare_probe_id_is_resolved_through_the_matcher() {
+    // The default matcher knows the dtrace provider's ids 1-3 (BEGIN, END, ERROR).
+    let p = compile("2 { trace(1); }", &CompileOptions::default()).expect("compiles");
+    assert_eq!(p.ecbs[0].descs[0].full(), "dtrace:::END");
+    let (tag, msg) = error("4242 { trace(1); }");
+    assert_eq!(tag, "D_PDESC_INVAL");
+    assert_eq!(msg, "invalid probe identifier 4242: Unknown probe identifier");
+    // Digits followed by other description characters are not a probe id.
+    assert_eq!(error("12ab { trace(1); }").0, "D_SYNTAX");
+}

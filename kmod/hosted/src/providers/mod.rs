@@ -51,6 +51,10 @@ pub fn register<P: Platform + PlatformTimers>(
         Box::leak(Box::new(rdtrace_providers::sdt::OwnHost(host)));
     rdtrace_providers::sdt::set_own_host(Some(own));
     let profile = glue::register_profile(host)?;
+    // Hosted timers call the provider directly (no interrupt frames): fwcore2.
+    profile
+        .1
+        .set_aframes(rdtrace_providers::profile::HOSTED_AFRAMES);
     let syscall_table: &'static syscall::HostedSyscallTable = Box::leak(Box::default());
     let syscall = glue::register_syscall(host, syscall_table)?;
     let mut sdt = Vec::new();

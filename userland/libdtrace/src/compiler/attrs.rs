@@ -194,10 +194,7 @@ const BUILTINS: &[(&str, Attribute)] = &[
 
 /// The attributes of built-in identifier `name`, if D has one by that name.
 pub fn builtin(name: &str) -> Option<Attribute> {
-    BUILTINS
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, a)| *a)
+    BUILTINS.iter().find(|(n, _)| *n == name).map(|(_, a)| *a)
 }
 
 /// Parses `name/data/class` as `#pragma D attributes` writes it (case-insensitive).
@@ -506,7 +503,11 @@ mod tests {
     fn table_has_the_non_default_entries() {
         assert_eq!(
             builtin("curthread"),
-            Some(attr(Stability::Stable, Stability::Private, DepClass::Common))
+            Some(attr(
+                Stability::Stable,
+                Stability::Private,
+                DepClass::Common
+            ))
         );
         assert_eq!(builtin("htons"), Some(EVOLVING_COMMON));
         assert_eq!(builtin("execname"), Some(DEFAULT_ATTR));
@@ -540,7 +541,10 @@ mod tests {
             ..Default::default()
         };
         let unstable = UNSPECIFIED_PROVIDER.provider;
-        assert_eq!(description_attribute(&d("", "BEGIN"), Some(&dtrace)), unstable);
+        assert_eq!(
+            description_attribute(&d("", "BEGIN"), Some(&dtrace)),
+            unstable
+        );
         assert_eq!(
             description_attribute(&d("dtrace", "BEGIN"), Some(&dtrace)),
             DEFAULT_ATTR

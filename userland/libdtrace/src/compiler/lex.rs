@@ -328,6 +328,9 @@ impl<'a> Lexer<'a> {
         self.skip_space(sink)?;
         let start = self.pos;
         let c = self.peek_byte(0);
+        if c.is_ascii_digit() {
+            return Ok(self.probe_id_spec(start));
+        }
         if !is_pspec_start(c) {
             return Ok(None);
         }
@@ -354,6 +357,27 @@ impl<'a> Lexer<'a> {
             line,
             text: raw,
         }))
+    }
+
+    /// A probe description that is a bare probe id (`1 { ... }`), which the type checker
+    /// resolves through the device; digits followed by other description characters are not one.
+    fn probe_id_spec(&mut self, start: usize) -> Option<Token> {
+        let digits = self.src[start..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        let end = start + digits;
+        if self.src.get(end).is_some_and(|&b| is_pspec_char(b)) {
+            return None;
+        }
+        let raw = String::from_utf8_lossy(&self.src[start..end]).to_string();
+        let line = self.line;
+        self.pos = end;
+        Some(Token {
+            kind: TokKind::ProbeSpec(raw.clone()),
+            line,
+            text: raw,
+        })
     }
 
     /// Replaces `$N` / `$name` inside a probe description by the macro's text.

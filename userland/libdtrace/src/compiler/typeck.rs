@@ -3284,7 +3284,10 @@ impl<'m> Checker<'m> {
     pub fn clause_descs(&mut self, c: &Clause) -> CResult<Vec<super::pdesc::ProbeDesc>> {
         let mut out = Vec::new();
         for (s, line) in &c.descs {
-            let d = split_desc(s, *line)?;
+            let d = match super::pdesc::resolve_probe_id(s, *line, self.matcher) {
+                Some(by_id) => by_id?,
+                None => split_desc(s, *line)?,
+            };
             if self.matcher.count_matches(&d) == 0 {
                 if self.opts.zdefs {
                     continue;

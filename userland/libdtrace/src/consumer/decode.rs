@@ -750,4 +750,43 @@ mod tests {
         assert_eq!(ten.value, vec![5]);
         assert_eq!(agg.entries.len(), 2);
     }
+
+    #[test]
+    fn running_totals_wrap_like_a_64_bit_kernel_counter() {
+        // quantize with an increment: aggid u32 @0, varid u32 @4, then the
+        // 127 buckets (bucket 63 is value 0, 64 is 1, 65 is 2).
+        let size = 8 + 127 * 8;
+        let info = AggregationInfo {
+            aggid: 1,
+            epid: 1,
+            size: size as u32,
+            recs: vec![
+                rec(ActionKind::DifExpr, 4, 4),
+                rec(ActionKind::Quantize, 8, 127 * 8),
+            ],
+        };
+        let entry = |bucket: usize, n: i64| {
+            let mut e = vec![0u8; size];
+            e[0..4].copy_from_slice(&1u32.to_ne_bytes());
+            e[4..8].copy_from_slice(&3u32.to_ne_bytes());
+            let at = 8 + bucket * 8;
+            e[at..at + 8].copy_from_slice(&n.to_ne_bytes());
+            e
+        };
+        let mut merger = AggregationMerger::default();
+        let mut describe = |_: u32| Ok(info.clone());
+        let names = |varid: u64| format!("agg{varid}");
+        // Three snapshots (AGGSNAP is switch-style): INT64_MAX, then 1 more
+        // in bucket 1, and INT64_MAX twice in bucket 2.
+        for (bucket, n) in [(64, i64::MAX), (64, 1), (65, i64::MAX), (65, i64::MAX)] {
+            merger
+                .add_snapshot(&entry(bucket, n), &mut describe, &names)
+                .expect("snapshot");
+        }
+        let aggs = merger.into_aggregations();
+        let value = &aggs[&3].entries[0].value;
+        assert_eq!(value[64], i64::MIN, "INT64_MAX + 1 wraps to INT64_MIN");
+        assert_eq!(value[65], -2, "2 * INT64_MAX wraps to -2");
+        assert_eq!(value[63], 0);
+    }
 }

@@ -156,9 +156,6 @@ mod tests {
             program_stability("description", "BEGIN", &unstable, &private_data),
             "\nStability attributes for description BEGIN:\n\n\tMinimum Probe Description Attributes\n\t\tIdentifier Names: Unstable\n\t\tData Semantics:   Unstable\n\t\tDependency Class: Common\n\n\tMinimum Statement Attributes\n\t\tIdentifier Names: Stable\n\t\tData Semantics:   Private\n\t\tDependency Class: Common\n"
         );
-        assert_eq!(
-            statement_block(":::BEGIN", None),
-            "\n:::BEGIN\n"
-        );
+        assert_eq!(statement_block(":::BEGIN", None), "\n:::BEGIN\n");
     }
 }
