@@ -2,39 +2,13 @@
 //! allocatable registers compile (held values go to hidden clause-local variables) and compute
 //! the right values when run on the hosted kernel.
 
+mod common;
+
 use rdtrace_libdtrace::compiler::{compile, CompileOptions};
-use rdtrace_libdtrace::consumer::client::Client;
-use rdtrace_libdtrace::consumer::device::HostedDevice;
-use rdtrace_libdtrace::consumer::session::{RunConfig, Session};
-use rdtrace_libdtrace::output::stack::NoSymbols;
-use rdtrace_libdtrace::output::text::TextOutput;
-use rdtrace_libdtrace::output::OutputOptions;
 
 /// Compiles `source`, runs it on the hosted kernel until it exits and returns its quiet output.
 fn run(source: &str) -> String {
-    let program = compile(source, &CompileOptions::default()).expect("compiles");
-    let client = Client::new(Box::new(HostedDevice::open().expect("hosted kernel opens")));
-    let mut session = Session::new(client, RunConfig::default(), Default::default());
-    let signedness = program
-        .ecbs
-        .iter()
-        .map(|e| e.recorded_signedness())
-        .collect();
-    session
-        .enable_typed(&program.dof, signedness)
-        .expect("enables");
-    let options = OutputOptions {
-        quiet: true,
-        ..OutputOptions::default()
-    };
-    let symbols = NoSymbols;
-    let mut sink = TextOutput::new(Vec::new(), Vec::new(), options, &symbols);
-    let status = session.run(&mut sink, &|| false).expect("runs");
-    assert_eq!(status, Some(0));
-    let (out, err) = sink.into_inner();
-    assert!(err.is_empty(), "stderr: {}", String::from_utf8_lossy(&err));
-    // dtrace(1) ends quiet output with a newline of its own at exit.
-    String::from_utf8_lossy(&out).into_owned()
+    common::run_ok(source)
 }
 
 /// Opcode byte of every instruction of every DIFO of a compiled program.

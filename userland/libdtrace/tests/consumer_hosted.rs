@@ -1,5 +1,7 @@
 //! Tier 2: the consumer's ioctl client against the hosted kernel.
 
+mod common;
+
 use rdtrace_libdtrace::consumer::client::Client;
 use rdtrace_libdtrace::consumer::device::HostedDevice;
 
@@ -47,54 +49,7 @@ fn status_before_enabling_is_refused_with_enoent() {
 /// Compile `source`, run it to completion on the hosted kernel and return
 /// (stdout, stderr, exit status) as dtrace(1) would produce them.
 fn run(source: &str) -> (String, String, Option<i32>) {
-    use rdtrace_libdtrace::compiler::{compile, CompileOptions};
-    use rdtrace_libdtrace::consumer::session::{RunConfig, Session};
-    use rdtrace_libdtrace::output::stack::NoSymbols;
-    use rdtrace_libdtrace::output::text::TextOutput;
-    use rdtrace_libdtrace::output::OutputOptions;
-
-    let program = compile(source, &CompileOptions::default()).expect("compiles");
-    let names = program
-        .aggregations
-        .iter()
-        .map(|a| (u64::from(a.varid), a.name.clone()))
-        .collect();
-    let mut session = Session::new(client(), RunConfig::default(), names);
-    // As dtrace(1) does: every aggregation's function is known up front.
-    session.set_aggregation_kinds(
-        program
-            .aggregations
-            .iter()
-            .filter_map(|a| {
-                let kind = rdtrace_libdtrace::consumer::decode::agg_kind_for(
-                    a.func.action_kind(),
-                    a.param,
-                )?;
-                Some((u64::from(a.varid), kind))
-            })
-            .collect(),
-    );
-    let signedness = program
-        .ecbs
-        .iter()
-        .map(|e| e.recorded_signedness())
-        .collect();
-    session
-        .enable_typed(&program.dof, signedness)
-        .expect("enables");
-    let options = OutputOptions {
-        quiet: true,
-        ..OutputOptions::default()
-    };
-    let symbols = NoSymbols;
-    let mut sink = TextOutput::new(Vec::new(), Vec::new(), options, &symbols);
-    let status = session.run(&mut sink, &|| false).expect("runs");
-    let (out, err) = sink.into_inner();
-    (
-        String::from_utf8_lossy(&out).into_owned(),
-        String::from_utf8_lossy(&err).into_owned(),
-        status,
-    )
+    common::run_quiet(source)
 }
 
 #[test]

@@ -4,50 +4,19 @@
 
 use std::cell::Cell;
 
-use rdtrace_libdtrace::compiler::{compile, CompileOptions};
-use rdtrace_libdtrace::consumer::client::Client;
-use rdtrace_libdtrace::consumer::device::HostedDevice;
-use rdtrace_libdtrace::consumer::session::{RunConfig, Session, StopRequest};
+mod common;
+
+use rdtrace_libdtrace::consumer::session::StopRequest;
 use rdtrace_libdtrace::output::stack::NoSymbols;
-use rdtrace_libdtrace::output::text::TextOutput;
-use rdtrace_libdtrace::output::OutputOptions;
 
 /// Runs a program that never exits by itself; `answers` are what the stop
 /// callback says on successive calls (the last one repeats).
 fn run_with(answers: &[StopRequest]) -> String {
-    let program = compile(
-        "BEGIN { @hits[\"begin\"] = count(); @total = sum(5); }",
-        &CompileOptions::default(),
-    )
-    .expect("compiles");
-    let names = program
-        .aggregations
-        .iter()
-        .map(|a| (u64::from(a.varid), a.name.clone()))
-        .collect();
-    let client = Client::new(Box::new(HostedDevice::open().expect("hosted kernel")));
-    let mut session = Session::new(client, RunConfig::default(), names);
-    session.set_aggregation_kinds(
-        program
-            .aggregations
-            .iter()
-            .filter_map(|a| {
-                let kind = rdtrace_libdtrace::consumer::decode::agg_kind_for(
-                    a.func.action_kind(),
-                    a.param,
-                )?;
-                Some((u64::from(a.varid), kind))
-            })
-            .collect(),
-    );
-    session.enable(&program.dof).expect("enables");
+    let program = common::compiled("BEGIN { @hits[\"begin\"] = count(); @total = sum(5); }");
+    let mut session = common::enabled_session(&program);
     session.go().expect("GO");
     let symbols = NoSymbols;
-    let options = OutputOptions {
-        quiet: true,
-        ..OutputOptions::default()
-    };
-    let mut sink = TextOutput::new(Vec::new(), Vec::new(), options, &symbols);
+    let mut sink = common::quiet_sink(&symbols);
     let calls = Cell::new(0usize);
     let stop = || {
         let i = calls.get();

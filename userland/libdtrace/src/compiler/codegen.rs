@@ -241,16 +241,11 @@ impl<'c, 'm> Gen<'c, 'm> {
 
     /// Takes a held value back into a register (reloading it if it was spilled).
     fn reclaim(&mut self, h: Held) -> CResult<Reg> {
-        match h {
-            Held::Reg(r) => Ok(r),
-            Held::Slot(slot) => {
-                let r = self.alloc()?;
-                let v = self.ck.spill_slots[slot].clone();
-                self.load_var(&v, r)?;
-                self.slots_used &= !(1u64 << slot);
-                Ok(r)
-            }
+        let r = self.peek(h)?;
+        if let Held::Slot(slot) = h {
+            self.slots_used &= !(1u64 << slot);
         }
+        Ok(r)
     }
 
     /// A register with a held value's contents, keeping it held: a spilled value is loaded into

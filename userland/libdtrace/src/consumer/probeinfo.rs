@@ -39,20 +39,6 @@ pub struct ProbeInfo {
     pub argument_types: Vec<String>,
 }
 
-/// libdtrace's attributes for a description without a (literal) provider:
-/// Unstable names and data, Common class, for every field.
-fn unspecified_provider_attributes() -> PAttr {
-    use rdtrace_ffi::attr::{DepClass, Stability};
-    let unstable = Attribute::new(Stability::Unstable, Stability::Unstable, DepClass::Common);
-    PAttr {
-        provider: unstable,
-        module: unstable,
-        function: unstable,
-        name: unstable,
-        args: unstable,
-    }
-}
-
 /// `strisglob`: whether a description field is a pattern.
 fn is_glob(field: &str) -> bool {
     field.contains(['*', '?', '[', '\\'])
@@ -69,7 +55,7 @@ pub fn description_attributes(desc: &ProbeDesc, pattr: &PAttr) -> Attribute {
     let table = if is_literal(provider) {
         *pattr
     } else {
-        unspecified_provider_attributes()
+        crate::compiler::attrs::UNSPECIFIED_PROVIDER
     };
     let mut attr = table.provider;
     if is_literal(desc.module_str().unwrap_or("")) {

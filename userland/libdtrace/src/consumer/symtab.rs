@@ -94,29 +94,9 @@ impl ObjectSymbols {
     /// Parses an ELF image; `None` if it is not one.
     pub fn parse(data: &[u8]) -> Option<ObjectSymbols> {
         let file = object::File::parse(data).ok()?;
-        let mut symbols: Vec<Symbol> = file
-            .symbols()
-            .filter(|s| s.kind() == SymbolKind::Text && s.address() != 0)
-            .filter_map(|s| {
-                Some(Symbol {
-                    start: s.address(),
-                    size: s.size(),
-                    name: demangle(s.name().ok()?),
-                })
-            })
-            .collect();
+        let mut symbols = text_symbols(file.symbols());
         if symbols.is_empty() {
-            symbols = file
-                .dynamic_symbols()
-                .filter(|s| s.kind() == SymbolKind::Text && s.address() != 0)
-                .filter_map(|s| {
-                    Some(Symbol {
-                        start: s.address(),
-                        size: s.size(),
-                        name: demangle(s.name().ok()?),
-                    })
-                })
-                .collect();
+            symbols = text_symbols(file.dynamic_symbols());
         }
         // Sized symbols first among equals, so an alias without a size
         // never hides the real one.
@@ -379,6 +359,20 @@ impl AddressSpace {
             symbol,
         })
     }
+}
+
+/// The named, placed function symbols of one symbol table, demangled.
+fn text_symbols<'d, S: ObjectSymbol<'d>>(table: impl Iterator<Item = S>) -> Vec<Symbol> {
+    table
+        .filter(|s| s.kind() == SymbolKind::Text && s.address() != 0)
+        .filter_map(|s| {
+            Some(Symbol {
+                start: s.address(),
+                size: s.size(),
+                name: demangle(s.name().ok()?),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
