@@ -210,7 +210,23 @@ fn a_bare_probe_id_is_resolved_through_the_matcher() {
     assert_eq!(p.ecbs[0].descs[0].full(), "dtrace:::END");
     let (tag, msg) = error("4242 { trace(1); }");
     assert_eq!(tag, "D_PDESC_INVAL");
-    assert_eq!(msg, "invalid probe identifier 4242: Unknown probe identifier");
+    assert_eq!(
+        msg,
+        "invalid probe identifier 4242: Unknown probe identifier"
+    );
     // Digits followed by other description characters are not a probe id.
     assert_eq!(error("12ab { trace(1); }").0, "D_SYNTAX");
+}
+
+#[test]
+fn folded_constants_keep_their_64_bit_value() {
+    // libdtrace folds in 64 bits and does not cut the result to the (int) node type, so the
+    // quantize() argument is INT64_MAX, not -1.
+    let p = compile(
+        "BEGIN { @ = quantize((1 << 63) - 1); }",
+        &CompileOptions::default(),
+    )
+    .expect("compiles");
+    let listing = p.disassembly();
+    assert!(listing.contains("0x7fffffffffffffff"), "{listing}");
 }

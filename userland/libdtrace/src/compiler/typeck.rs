@@ -1288,8 +1288,8 @@ impl<'m> Checker<'m> {
         }
     }
 
-    /// Folds a binary operator over constants with C semantics for the result type.
-    fn fold(&self, op: BinOp, a: u64, b: u64, ty: Ty, unsigned: bool) -> Option<u64> {
+    /// Folds a binary operator over constants (signedness from the result type).
+    fn fold(&self, op: BinOp, a: u64, b: u64, unsigned: bool) -> Option<u64> {
         let (sa, sb) = (a as i64, b as i64);
         let r = match op {
             BinOp::Add => a.wrapping_add(b),
@@ -1337,7 +1337,10 @@ impl<'m> Checker<'m> {
             BinOp::LogXor => u64::from((a != 0) != (b != 0)),
             BinOp::Comma => b,
         };
-        Some(self.truncate_const(r, ty))
+        // libdtrace folds integer constants in 64 bits and keeps the full result even when
+        // the node's type is narrower (`(1 << 63) - 1` is an int whose value is INT64_MAX);
+        // only a cast or an assignment converts it.
+        Some(r)
     }
 
     /// Truncates/sign-extends a constant to its type's width.
@@ -2323,7 +2326,7 @@ impl<'m> Checker<'m> {
         let int = Ty::C(self.repo.b.int);
         let mk = |s: &Self, ty: Ty, unsigned: bool, strings: bool, ta: TExpr, tb: TExpr| -> TExpr {
             if let (TKind::Const(x), TKind::Const(y)) = (&ta.kind, &tb.kind) {
-                if let Some(v) = s.fold(op, *x, *y, ty, unsigned) {
+                if let Some(v) = s.fold(op, *x, *y, unsigned) {
                     return TExpr::new(TKind::Const(v), ty);
                 }
             }
