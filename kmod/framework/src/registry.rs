@@ -479,11 +479,11 @@ pub fn module_unloaded(module: &str) -> Result<usize, Errno> {
         }
         true
     });
-    // SAFETY: live probes under `lock`.
-    if doomed
-        .iter()
-        .any(|&p| unsafe { &*p }.necbs.load(Ordering::Relaxed) > 0)
-    {
+    let enabled = doomed.iter().any(|&p| {
+        // SAFETY: live probes under `lock`.
+        unsafe { &*p }.necbs.load(Ordering::Relaxed) > 0
+    });
+    if enabled {
         return Err(Errno::EBUSY);
     }
     let n = doomed.len();

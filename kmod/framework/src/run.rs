@@ -163,13 +163,19 @@ pub fn build(
         },
     )?;
     let reserve = state.reserve.load(core::sync::atomic::Ordering::Relaxed);
-    let (bufs, bufsize) = alloc_halving(sizes.bufsize, ncpu, manual, reserve, |sz| {
+    let principal = |sz: usize| {
         let mut v = Vec::new();
         for c in 0..ncpu {
             v.push(CpuBuffer::new(if only(c) { sz } else { 0 }, policy, true)?);
         }
         Ok(v)
-    })?;
+    };
+    // Size 0 (no ECB needs the buffer): FreeBSD allocates nothing.
+    let (bufs, bufsize) = if sizes.bufsize == 0 {
+        (principal(0)?, 0)
+    } else {
+        alloc_halving(sizes.bufsize, ncpu, manual, reserve, principal)?
+    };
     set(DTRACEOPT_BUFSIZE, bufsize);
     let aggbufs = if sizes.aggsize == 0 {
         set(DTRACEOPT_AGGSIZE, 0);

@@ -207,16 +207,21 @@ pub fn walk_frame_pointers<M: FrameMemory>(
     sink.count()
 }
 
+/// One CPU's entry mark, on its own cache lines: every firing stores its
+/// CPU's mark twice, and adjacent marks would bounce one line between CPUs.
+#[repr(align(128))]
+struct Mark(AtomicU64);
+
 /// Per-CPU entry marks (see the module comment), indexed by CPU id.
 pub struct EntryMarks {
-    marks: alloc::boxed::Box<[AtomicU64]>,
+    marks: alloc::boxed::Box<[Mark]>,
 }
 
 impl EntryMarks {
     /// Marks for `ncpu` CPUs, all clear. Not probe context (allocates).
     pub fn new(ncpu: usize) -> EntryMarks {
         let mut v = alloc::vec::Vec::new();
-        v.resize_with(ncpu.max(1), || AtomicU64::new(0));
+        v.resize_with(ncpu.max(1), || Mark(AtomicU64::new(0)));
         EntryMarks {
             marks: v.into_boxed_slice(),
         }
@@ -229,8 +234,8 @@ impl EntryMarks {
         // Only `cpu` itself touches its slot, with interrupts disabled: a
         // plain load and store suffice (no locked read-modify-write).
         self.marks.get(cpu).map_or(0, |m| {
-            let previous = m.load(Ordering::Relaxed);
-            m.store(addr, Ordering::Relaxed);
+            let previous = m.0.load(Ordering::Relaxed);
+            m.0.store(addr, Ordering::Relaxed);
             previous
         })
     }
@@ -239,14 +244,16 @@ impl EntryMarks {
     #[inline]
     pub fn restore(&self, cpu: usize, previous: u64) {
         if let Some(m) = self.marks.get(cpu) {
-            m.store(previous, Ordering::Relaxed);
+            m.0.store(previous, Ordering::Relaxed);
         }
     }
 
     /// `cpu`'s current mark (0 = not in probe context).
     #[inline]
     pub fn get(&self, cpu: usize) -> u64 {
-        self.marks.get(cpu).map_or(0, |m| m.load(Ordering::Relaxed))
+        self.marks
+            .get(cpu)
+            .map_or(0, |m| m.0.load(Ordering::Relaxed))
     }
 }
 

@@ -208,6 +208,10 @@ pub fn go_buffer_sizes(opt: impl Fn(usize) -> i64, needs: GoNeeds) -> Result<GoS
     {
         return Err(Errno::ENOSPC);
     }
+    if bufsize < BUFFER_MIN {
+        // Only possible without ECBs: nothing to allocate.
+        bufsize = 0;
+    }
     Ok(GoSizes {
         bufsize,
         aggsize,
@@ -284,7 +288,7 @@ mod tests {
         let o = [(DTRACEOPT_BUFSIZE, 7)];
         assert_eq!(go_buffer_sizes(opts(&o), PLAIN), Err(Errno::ENOSPC));
         let none = GoNeeds { needed: 0, ..PLAIN };
-        assert!(go_buffer_sizes(opts(&o), none).is_ok());
+        assert_eq!(go_buffer_sizes(opts(&o), none).map(|s| s.bufsize), Ok(0));
         let spec = GoNeeds {
             speculates: true,
             ..PLAIN

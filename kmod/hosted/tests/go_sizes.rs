@@ -189,3 +189,12 @@ fn manual_resize_fails_where_auto_resize_halves() {
     assert_eq!(huge % got, 0, "by powers of two: {got}");
     stop(&c).unwrap();
 }
+
+#[test]
+fn without_ecbs_a_zero_principal_buffer_is_fine() {
+    // FreeBSD allocates no buffer for a zero size when no ECB needs one.
+    let (c, r) = go_with(&[], &[(DTRACEOPT_BUFSIZE as u32, 0)]);
+    r.unwrap();
+    assert_eq!(options(&c)[DTRACEOPT_BUFSIZE], 0);
+    stop(&c).unwrap();
+}

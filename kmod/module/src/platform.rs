@@ -266,10 +266,12 @@ pub fn is_user_trapframe(
             }
         }
         _ => {
-            // tf_rip, tf_cs, tf_rsp, tf_ss: 16-bit selectors with RPL 3.
+            // tf_rip, tf_cs, tf_rsp, tf_ss: selectors with RPL 3 (only the
+            // low 16 bits of the cs/ss words are the selector; the rest are
+            // reserved).
             match (at(152), at(160), at(176), at(184)) {
                 (Some(rip), Some(cs), Some(rsp), Some(ss)) => {
-                    user(rip) && user(rsp) && cs < 0x1_0000 && ss < 0x1_0000 && cs & 3 == 3 && ss & 3 == 3
+                    user(rip) && user(rsp) && cs & 3 == 3 && ss & 3 == 3
                 }
                 _ => false,
             }
@@ -951,29 +953,51 @@ mod tests {
             )
         };
         // amd64: rip, cs (0x43: RPL 3), rsp, ss (0x3b).
-        let amd64 = [(152, 0x40_1000), (160, 0x43), (176, 0x7fff_f000), (184, 0x3b)];
+        let amd64 = [
+            (152, 0x40_1000),
+            (160, 0x43),
+            (176, 0x7fff_f000),
+            (184, 0x3b),
+        ];
         // Other fields: a kernel pointer, a pointer below the walker's
         // frame, and td_frame (0 = "the trap frame") at 0x3c8.
         let fields = [(0x10, td), (0x18, low - 0x100), (0x3c8, 0)];
         let w = thread_with_frame(td, low, &fields, &amd64);
         assert_eq!(find("x86_64", &w), Some(0x3c8));
         // A kernel-mode frame (cs RPL 0) is not td_frame.
-        let kernel = [(152, 0x40_1000), (160, 0x20), (176, 0x7fff_f000), (184, 0x28)];
-        assert_eq!(find("x86_64", &thread_with_frame(td, low, &fields, &kernel)), None);
+        let kernel = [
+            (152, 0x40_1000),
+            (160, 0x20),
+            (176, 0x7fff_f000),
+            (184, 0x28),
+        ];
+        assert_eq!(
+            find("x86_64", &thread_with_frame(td, low, &fields, &kernel)),
+            None
+        );
         // Two candidates: ambiguous, so no answer.
         let twice = [(0x3c8, 0), (0x400, 0)];
-        assert_eq!(find("x86_64", &thread_with_frame(td, low, &twice, &amd64)), None);
+        assert_eq!(
+            find("x86_64", &thread_with_frame(td, low, &twice, &amd64)),
+            None
+        );
         // arm64: sp, elr, spsr EL0t; riscv64: sp, sepc, sstatus with SPP 0.
         let arm64 = [(0, 0x7fff_f000), (16, 0x40_1000), (24, 0x6000_0000)];
         let w = thread_with_frame(td, low, &fields, &arm64);
         assert_eq!(find("aarch64", &w), Some(0x3c8));
         let el1 = [(0, 0x7fff_f000), (16, 0x40_1000), (24, 0x6000_0005)];
-        assert_eq!(find("aarch64", &thread_with_frame(td, low, &fields, &el1)), None);
+        assert_eq!(
+            find("aarch64", &thread_with_frame(td, low, &fields, &el1)),
+            None
+        );
         let riscv = [(8, 0x7fff_f000), (248, 0x40_1000), (256, 0x2_0000_0020)];
         let w = thread_with_frame(td, low, &fields, &riscv);
         assert_eq!(find("riscv64", &w), Some(0x3c8));
         let smode = [(8, 0x7fff_f000), (248, 0x40_1000), (256, 0x2_0000_0120)];
-        assert_eq!(find("riscv64", &thread_with_frame(td, low, &fields, &smode)), None);
+        assert_eq!(
+            find("riscv64", &thread_with_frame(td, low, &fields, &smode)),
+            None
+        );
         // Nothing readable: nothing found.
         assert_eq!(find("x86_64", &[]), None);
     }
