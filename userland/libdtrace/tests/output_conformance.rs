@@ -15,10 +15,12 @@ use rdtrace_libdtrace::output::stack::NoSymbols;
 use rdtrace_libdtrace::output::text::TextOutput;
 use rdtrace_libdtrace::output::{OutputOptions, OutputSink};
 
+mod common;
+
 fn suite_root() -> PathBuf {
-    std::env::var_os("RDTRACE_CONFORMANCE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/shared/conformance/suite/test/unittest"))
+    common::conformance_root()
+        .map(|root| root.join("suite/test/unittest"))
+        .unwrap_or_default()
 }
 
 /// The stdout part of a `.r` file, or None (skip) when the suite is absent.

@@ -80,3 +80,23 @@ pub fn run_ok(source: &str) -> String {
     assert_eq!(status, Some(0));
     out
 }
+
+/// The conformance suite directory (holding `open.txt` and `suite/`): `RDTRACE_CONFORMANCE`, or
+/// `../shared/conformance` beside the repository, as the Makefile assumes. None when absent, so
+/// the tests that read it skip with a message on machines without it.
+pub fn conformance_root() -> Option<std::path::PathBuf> {
+    let root = std::env::var_os("RDTRACE_CONFORMANCE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance")
+        });
+    if root.join("open.txt").is_file() {
+        Some(root)
+    } else {
+        eprintln!(
+            "skipping: the conformance suite is not at {} (set RDTRACE_CONFORMANCE)",
+            root.display()
+        );
+        None
+    }
+}
