@@ -81,6 +81,38 @@ impl FrameLayout {
     }
 }
 
+/// This CPU's frame-pointer register (x86_64 `rbp`, aarch64 `x29`, riscv64
+/// `s0`), where a walk starts; 0 on other architectures. Inlined so the value
+/// is the caller's frame.
+#[inline(always)]
+pub fn current_frame_pointer() -> u64 {
+    let fp: u64;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: reads a register; no memory access, no side effects.
+    unsafe {
+        core::arch::asm!("mov {}, rbp", out(reg) fp, options(nomem, nostack, preserves_flags));
+    }
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: as above.
+    unsafe {
+        core::arch::asm!("mov {}, x29", out(reg) fp, options(nomem, nostack, preserves_flags));
+    }
+    #[cfg(target_arch = "riscv64")]
+    // SAFETY: as above.
+    unsafe {
+        core::arch::asm!("mv {}, s0", out(reg) fp, options(nomem, nostack, preserves_flags));
+    }
+    #[cfg(not(any(
+        target_arch = "x86_64",
+        target_arch = "aarch64",
+        target_arch = "riscv64"
+    )))]
+    {
+        fp = 0;
+    }
+    fp
+}
+
 /// What the walker needs from the platform: fault-checked loads and the
 /// plausibility of frame pointers and PCs.
 pub trait FrameMemory {

@@ -219,7 +219,7 @@ impl HostedPlatform {
     fn collect_stack(&self, pcs: &mut [u64], aframes: u32) -> usize {
         let mark = stack::entry_mark(self.cpu_id());
         let mut sink = stack::Collector::new(mark, aframes, pcs);
-        let fp = current_frame_pointer();
+        let fp = stack::current_frame_pointer();
         if self.frame_pointers && fp != 0 {
             let here = 0u8;
             let mut mem = HostedStackMemory {
@@ -657,31 +657,10 @@ impl stack::FrameMemory for HostedStackMemory<'_> {
     }
 }
 
-/// The frame pointer register (0 where we do not know how to read it).
-#[inline(always)]
-fn current_frame_pointer() -> u64 {
-    let fp: u64;
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: reads a register; no memory access, no side effects.
-    unsafe {
-        core::arch::asm!("mov {}, rbp", out(reg) fp, options(nomem, nostack, preserves_flags));
-    }
-    #[cfg(target_arch = "aarch64")]
-    // SAFETY: as above.
-    unsafe {
-        core::arch::asm!("mov {}, x29", out(reg) fp, options(nomem, nostack, preserves_flags));
-    }
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    {
-        fp = 0;
-    }
-    fp
-}
-
 /// The return address in this function's frame record, read safely.
 #[inline(never)]
 fn frame_check_inner(p: &HostedPlatform) -> u64 {
-    let fp = current_frame_pointer();
+    let fp = stack::current_frame_pointer();
     let mut b = [0u8; 8];
     let at = fp.wrapping_add_signed(stack::FrameLayout::native().return_pc);
     if fp == 0 || p.fault_checked_load(at, &mut b).is_err() {

@@ -385,6 +385,7 @@ mod kernel {
     use rdtrace_framework::platform::{
         AccessFault, AllocFlags, Errno, Platform, PlatformTimers, ThreadIdentity, TimerId,
     };
+    use rdtrace_framework::stack;
 
     use crate::malloc::{kernel_alloc, kernel_free};
     use crate::release::TARGET_RELEASE;
@@ -435,7 +436,7 @@ mod kernel {
             let found = find_td_frame_offset(
                 TARGET_ARCH,
                 td,
-                current_frame_pointer(),
+                stack::current_frame_pointer(),
                 load,
                 crate::nofault::user_address_limit(TARGET_ARCH),
             );
@@ -460,28 +461,6 @@ mod kernel {
         if request.target.is_none_or(|cpu| cpu == here) {
             (request.func)(request.arg);
         }
-    }
-
-    /// This CPU's frame-pointer register (rbp / x29 / s0).
-    #[inline(always)]
-    fn current_frame_pointer() -> u64 {
-        let fp: u64;
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: reads a register; no memory access, no side effects.
-        unsafe {
-            core::arch::asm!("mov {}, rbp", out(reg) fp, options(nomem, nostack, preserves_flags));
-        }
-        #[cfg(target_arch = "aarch64")]
-        // SAFETY: as above.
-        unsafe {
-            core::arch::asm!("mov {}, x29", out(reg) fp, options(nomem, nostack, preserves_flags));
-        }
-        #[cfg(target_arch = "riscv64")]
-        // SAFETY: as above.
-        unsafe {
-            core::arch::asm!("mv {}, s0", out(reg) fp, options(nomem, nostack, preserves_flags));
-        }
-        fp
     }
 
     fn errno_of_copy(result: i32) -> Result<(), Errno> {
@@ -625,8 +604,7 @@ mod kernel {
         /// frame pointers: `frame-pointer: always`) from this frame.
         #[inline(never)]
         fn kernel_stack(&self, pcs: &mut [u64], aframes: u32) -> usize {
-            use rdtrace_framework::stack;
-            let fp = current_frame_pointer();
+            let fp = stack::current_frame_pointer();
             let mark = stack::entry_mark(self.cpu_id());
             let mut sink = stack::Collector::new(mark, aframes, pcs);
             let mut frames = KernelFrames {

@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn target_dir() -> PathBuf {
@@ -42,24 +42,27 @@ fn command_and_shim(test: &str) -> Option<(PathBuf, PathBuf)> {
     Some((dtrace, shim))
 }
 
-#[test]
-fn dtrace_command_runs_on_the_real_module_through_the_preload_shim() {
-    let Some((dtrace, shim)) =
-        command_and_shim("dtrace_command_runs_on_the_real_module_through_the_preload_shim")
-    else {
-        return;
+/// Runs the dtrace command with `args` on rdtrace.ko through the preload
+/// shim (`ncpu` harness CPUs, or the harness default), asserts that it
+/// succeeded and really used the module, and returns (stdout, stderr).
+fn run_on_module(
+    dtrace: &Path,
+    shim: &Path,
+    args: &[&str],
+    ncpu: Option<usize>,
+) -> (String, String) {
+    let mut command = Command::new(dtrace);
+    command
+        .args(args)
+        .env("LD_PRELOAD", shim)
+        .env("RDTRACE_KO", common::ko_path());
+    match ncpu {
+        Some(n) => command.env("RDTRACE_KOHARNESS_NCPU", n.to_string()),
+        None => command.env_remove("RDTRACE_KOHARNESS_NCPU"),
     };
-    let out = Command::new(&dtrace)
-        .args([
-            "-n",
-            "BEGIN { @a[\"x\"] = count(); printf(\"hello %d\\n\", 7); trace(42); exit(0); }",
-        ])
-        .env("LD_PRELOAD", &shim)
-        .env("RDTRACE_KO", common::ko_path())
-        .output()
-        .expect("run dtrace");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let out = command.output().expect("run dtrace");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(
         out.status.success(),
         "dtrace failed ({}):\n{stdout}\n{stderr}",
@@ -68,6 +71,25 @@ fn dtrace_command_runs_on_the_real_module_through_the_preload_shim() {
     assert!(
         stderr.contains("koharness-preload: rdtrace.ko loaded into the harness"),
         "the real module was not used:\n{stderr}"
+    );
+    (stdout, stderr)
+}
+
+#[test]
+fn dtrace_command_runs_on_the_real_module_through_the_preload_shim() {
+    let Some((dtrace, shim)) =
+        command_and_shim("dtrace_command_runs_on_the_real_module_through_the_preload_shim")
+    else {
+        return;
+    };
+    let (stdout, stderr) = run_on_module(
+        &dtrace,
+        &shim,
+        &[
+            "-n",
+            "BEGIN { @a[\"x\"] = count(); printf(\"hello %d\\n\", 7); trace(42); exit(0); }",
+        ],
+        None,
     );
     assert!(stderr.contains("matched 1 probe"), "{stderr}");
     assert!(
@@ -87,22 +109,15 @@ fn dtrace_command_runs_on_the_real_module_through_the_preload_shim() {
 
     // Timer-driven probes and aggregation snapshots through the command's
     // own work loop: ~100 firings of tick-10ms in one second.
-    let out = Command::new(&dtrace)
-        .args([
+    let (stdout, _) = run_on_module(
+        &dtrace,
+        &shim,
+        &[
             "-q",
             "-n",
             "tick-10ms { @n[\"ticks\"] = count(); } tick-1s { exit(0); }",
-        ])
-        .env("LD_PRELOAD", &shim)
-        .env("RDTRACE_KO", common::ko_path())
-        .output()
-        .expect("run dtrace");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "dtrace failed ({}):\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
+        ],
+        None,
     );
     let ticks: i64 = stdout
         .lines()
@@ -130,29 +145,17 @@ fn dtrace_command_reads_the_buffers_of_every_harness_cpu() {
     else {
         return;
     };
-    let out = Command::new(&dtrace)
-        .args([
+    let (stdout, stderr) = run_on_module(
+        &dtrace,
+        &shim,
+        &[
             "-q",
             "-n",
             "profile-50hz /cpu >= 2/ { printf(\"fired-on-cpu %d\\n\", cpu); @on[cpu] = count(); }",
             "-n",
             "tick-1s { exit(0); }",
-        ])
-        .env("LD_PRELOAD", &shim)
-        .env("RDTRACE_KO", common::ko_path())
-        .env_remove("RDTRACE_KOHARNESS_NCPU")
-        .output()
-        .expect("run dtrace");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "dtrace failed ({}):\n{stdout}\n{stderr}",
-        out.status
-    );
-    assert!(
-        stderr.contains("koharness-preload: rdtrace.ko loaded into the harness"),
-        "the real module was not used:\n{stderr}"
+        ],
+        None,
     );
     let printed = |cpu: u32| {
         stdout
@@ -207,25 +210,17 @@ fn dtrace_command_reads_cpus_beyond_the_host_count() {
     let host = std::thread::available_parallelism().map_or(1, |n| n.get());
     let ncpu = (host + 2).min(64);
     let last = ncpu - 1;
-    let out = Command::new(&dtrace)
-        .args([
+    let (stdout, stderr) = run_on_module(
+        &dtrace,
+        &shim,
+        &[
             "-q",
             "-n",
             &format!("profile-50hz /cpu == {last}/ {{ printf(\"last-cpu %d\\n\", cpu); }}"),
             "-n",
             "tick-1s { exit(0); }",
-        ])
-        .env("LD_PRELOAD", &shim)
-        .env("RDTRACE_KO", common::ko_path())
-        .env("RDTRACE_KOHARNESS_NCPU", ncpu.to_string())
-        .output()
-        .expect("run dtrace");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "dtrace failed ({}):\n{stdout}\n{stderr}",
-        out.status
+        ],
+        Some(ncpu),
     );
     let records = stdout
         .lines()
