@@ -33,10 +33,12 @@ pub struct TargetProcess {
     kind: Kind,
 }
 
+/// A close-on-exec pipe: neither the traced command nor any other program
+/// started later inherits a hold.
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
-    // SAFETY: `fds` is a valid array of two ints for pipe(2) to fill.
-    if unsafe { libc::pipe(fds.as_mut_ptr()) } == -1 {
+    // SAFETY: `fds` is a valid array of two ints for pipe2(2) to fill.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } == -1 {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: pipe(2) succeeded, so both descriptors are open and now owned here.
@@ -62,8 +64,8 @@ impl TargetProcess {
         argv.push(std::ptr::null());
         let (hold_read, hold_write) = pipe()?;
         // SAFETY: fork(2) has no preconditions; the child below only calls
-        // async-signal-safe functions (close, read, execvp, _exit) on memory
-        // prepared before the fork.
+        // async-signal-safe functions (close, read, execvp, _exit) and reads
+        // errno, on memory prepared before the fork.
         let pid = unsafe { libc::fork() };
         if pid == -1 {
             return Err(io::Error::last_os_error());
@@ -74,8 +76,14 @@ impl TargetProcess {
             unsafe {
                 libc::close(hold_write.as_raw_fd());
                 let mut byte = 0u8;
-                // Blocks until dtrace closes its end (release) or exits.
-                while libc::read(hold_read.as_raw_fd(), (&mut byte as *mut u8).cast(), 1) > 0 {}
+                // Blocks until dtrace writes the release byte or exits
+                // (EOF). Waiting for the byte rather than for EOF matters:
+                // another child forked meanwhile may hold a copy of the
+                // write end until it execs.
+                while libc::read(hold_read.as_raw_fd(), (&mut byte as *mut u8).cast(), 1) == -1
+                    && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+                {
+                }
                 libc::close(hold_read.as_raw_fd());
                 libc::execvp(argv[0], argv.as_ptr());
                 libc::_exit(127);
@@ -112,7 +120,12 @@ impl TargetProcess {
     /// Let a created process run its command (tracing has started).
     pub fn release(&mut self) {
         if let Kind::Created { hold, .. } = &mut self.kind {
-            hold.take();
+            if let Some(fd) = hold.take() {
+                // A failed write (the child is gone) changes nothing: the
+                // descriptor closes right after.
+                // SAFETY: writing one byte from a local to our own descriptor.
+                let _ = unsafe { libc::write(fd.as_raw_fd(), [1u8].as_ptr().cast(), 1) };
+            }
         }
     }
 
@@ -238,6 +251,24 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(5));
         };
         assert!(matches!(ending, Ending::Exited(_)));
+    }
+
+    #[test]
+    fn a_release_is_not_held_up_by_a_later_held_process() {
+        // The second child is forked while the first is held, so it holds a
+        // copy of the first hold's write end until it execs.
+        let mut first = TargetProcess::create("true").expect("spawns");
+        let second = TargetProcess::create("true").expect("spawns");
+        first.release();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while first.ended().is_none() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the released process did not run while another one was held"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        drop(second);
     }
 
     #[test]
