@@ -26,6 +26,8 @@ PREFIX          ?= /usr/local
 SHARED          ?= $(CURDIR)/../shared
 CONFORMANCE     := $(SHARED)/conformance
 JOBS            ?= 2
+# Where cargo puts the release dtrace (CARGO_TARGET_DIR is honoured).
+DTRACE_BIN      := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/release/dtrace
 
 export KERNEL_CARGO KERNEL_RUSTC FREEBSD_RELEASE
 
@@ -75,14 +77,14 @@ kocheck: kmods
 # ---- conformance -----------------------------------------------------------
 
 conformance: build
-	python3 $(CONFORMANCE)/run_corpus.py -j $(JOBS) $(CURDIR)/target/release/dtrace $(CONFORMANCE)/open.txt
+	python3 $(CONFORMANCE)/run_corpus.py -j $(JOBS) $(DTRACE_BIN) $(CONFORMANCE)/open.txt
 
 conformance-check: build
 	@scripts/conformance-check.sh
 
 # Re-derive tests/conformance/passing.txt from a full run.
 conformance-list: build
-	python3 $(CONFORMANCE)/run_corpus.py -j $(JOBS) $(CURDIR)/target/release/dtrace $(CONFORMANCE)/open.txt \
+	python3 $(CONFORMANCE)/run_corpus.py -j $(JOBS) $(DTRACE_BIN) $(CONFORMANCE)/open.txt \
 	    | sed -n 's/^PASS \([^ :]*\).*/\1/p' | LC_ALL=C sort > tests/conformance/passing.txt
 	@wc -l tests/conformance/passing.txt
 
@@ -132,7 +134,7 @@ fuzz-smoke:
 
 install: build
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib/dtrace $(DESTDIR)$(PREFIX)/share/man/man1
-	install -m 0755 target/release/dtrace $(DESTDIR)$(PREFIX)/sbin/dtrace
+	install -m 0755 $(DTRACE_BIN) $(DESTDIR)$(PREFIX)/sbin/dtrace
 	if [ -d userland/libdtrace/dlib ]; then install -m 0644 userland/libdtrace/dlib/*.d $(DESTDIR)$(PREFIX)/lib/dtrace/; fi
 	if [ -f userland/dtrace/dtrace.1 ]; then install -m 0644 userland/dtrace/dtrace.1 $(DESTDIR)$(PREFIX)/share/man/man1/; fi
 	if [ -f build/$(ARCH)/rdtrace.ko ]; then install -d $(DESTDIR)/boot/modules && install -m 0555 build/$(ARCH)/rdtrace.ko $(DESTDIR)/boot/modules/; fi

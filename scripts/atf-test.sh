@@ -12,7 +12,7 @@
 set -u
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-dtrace=${1:-${DTRACE:-$root/target/release/dtrace}}
+dtrace=${1:-${DTRACE:-${CARGO_TARGET_DIR:-$root/target}/release/dtrace}}
 case $dtrace in
 /*) ;;
 *) dtrace=$(pwd)/$dtrace ;;

@@ -19,7 +19,7 @@ fi
 OUT=$(mktemp)
 trap 'rm -f "$OUT"' EXIT
 status=0
-python3 "$SUITE/run_corpus.py" --ignore-timeouts -j "${JOBS:-2}" "$PWD/target/release/dtrace" "$LIST" >"$OUT" 2>&1 || status=$?
+python3 "$SUITE/run_corpus.py" --ignore-timeouts -j "${JOBS:-2}" "${CARGO_TARGET_DIR:-$PWD/target}/release/dtrace" "$LIST" >"$OUT" 2>&1 || status=$?
 grep -v '^PASS' "$OUT" || true
 if [ "$status" -ne 0 ]; then
     echo "conformance-check: a test in $LIST no longer passes (see above)"

@@ -3,6 +3,6 @@
 # (an aggregation per CPU and a histogram; see examples/demo.d).
 set -eu
 cd "$(dirname "$0")/.."
-DTRACE=target/release/dtrace
+DTRACE=${CARGO_TARGET_DIR:-target}/release/dtrace
 $DTRACE -V
 exec $DTRACE -s examples/demo.d
